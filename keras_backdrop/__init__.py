@@ -1,0 +1,1 @@
+"""Backdrop: stochastic backpropagation masks for Keras 3."""

@@ -1,0 +1,1 @@
+"""The multi-scale Gaussian-process texture dataset, generated locally for TFDS."""
