@@ -1,1 +1,11 @@
-"""Backdrop: stochastic backpropagation masks for Keras 3."""
+"""Backdrop: stochastic backpropagation masks for Keras 3.
+
+`BackdropMasking` is the layer; `mask_gradient` and `draw_mask` are the same
+mechanism as functions, for custom training loops.
+"""
+
+from keras_backdrop.layer import BackdropMasking
+from keras_backdrop.masks import draw_mask, mask_gradient
+
+__all__ = ["BackdropMasking", "draw_mask", "mask_gradient"]
+__version__ = "0.1.0"

@@ -1,0 +1,331 @@
+"""The `BackdropMasking` Keras layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_backdrop.masks import draw_mask, mask_gradient, validate_mask_args
+
+
+@keras.saving.register_keras_serializable(package="keras_backdrop")
+class BackdropMasking(keras.layers.Layer):
+    """Backdrop: the identity forward, a random gradient mask backward.
+
+    Backdrop (Golkar and Cranmer, arXiv:1806.01337) is "dropout on the
+    backward pass only". The layer returns its input unchanged, so the loss
+    is computed on the whole input; in training, the gradient flowing back
+    through it is multiplied by a fresh random mask at every step, so the
+    weights upstream are updated only from the surviving parts of the data.
+
+    The mask has one entry per index along `mask_axes` and is broadcast
+    along every other axis. Each entry survives with probability
+    `1 - mask_prob` (or exactly `keep_count` entries survive). A mask is
+    never all zero: if nothing survives, one uniformly chosen entry does.
+    With `normalize="count"` (the reference) the mask is then rescaled to
+    `mask * size / count_surviving`, so its entries sum to its size and the
+    gradient keeps its overall scale.
+
+    In inference (`training` false or unset, e.g. in `predict`) the layer
+    returns its input and adds no operation at all.
+
+    Placement, for the paper's two uses:
+
+    * Multi-scale images: after a convolution whose feature-map cell covers
+      a patch of the feature size, mask the spatial axes. The default
+      `mask_axes` masks every axis but the channels, i.e. per sample and
+      per position; `mask_axes=(1, 2)` is the reference's mask, shared by
+      all samples of the batch.
+    * Non-decomposable losses: on per-sample outputs `(batch, features)`,
+      `mask_axes=(0,)` sends the gradient through a random subset of the
+      batch while the loss is still computed on the whole batch.
+
+    Args:
+        mask_prob: Float in [0, 1]. Probability that a mask entry is
+            dropped (its gradient zeroed). Exactly one of `mask_prob` and
+            `keep_count` must be given.
+        keep_count: Integer >= 1. Alternative to `mask_prob`: exactly this
+            many mask entries, chosen uniformly, survive at each step (for
+            example `keep_count=1` with `mask_axes=(0,)` sends the gradient
+            through one sample only). It must not exceed the mask's size.
+        mask_axes: Integer or sequence of distinct integers: the axes along
+            which the mask varies. Negative values count from the end.
+            Defaults to every axis but the last (for a rank-1 input, the
+            only axis).
+        normalize: How the surviving entries are rescaled: `"count"` (the
+            reference; entries sum to the mask size), `"expected"` (divide
+            by `1 - mask_prob`, like dropout; with `keep_count`, multiply by
+            `size / keep_count`), or `None` (a plain 0/1 mask).
+        seed: Optional integer. With a seed the sequence of masks is the
+            same run to run; without one, every layer and run draws its own.
+        pinned_index: Optional diagnostic mode (the reference's `mask_el`):
+            a tuple with one index per masked axis (an integer when there
+            is one masked axis). The mask then has its single surviving
+            entry there, rescaled per `normalize`. It can be changed or
+            cleared on a built layer through the `pinned_index` attribute,
+            without rebuilding or recompiling the model.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: Input tensor of any rank >= 1 (its batch size may be
+            unknown).
+        training: Python boolean: whether to mask the gradient (training)
+            or to do nothing (inference). Keras sets it in `fit`.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((64, 64, 1)),
+    ...     keras.layers.Conv2D(16, 2, strides=2, activation="relu"),
+    ...     BackdropMasking(mask_prob=0.3, mask_axes=(1, 2), seed=1),
+    ...     keras.layers.GlobalAveragePooling2D(),
+    ...     keras.layers.Dense(4),
+    ... ])
+    >>> model.layers[1].pinned_index = (3, 5)  # diagnostic: one cell only
+    >>> model.layers[1].pinned_index = None  # back to random masks
+    """
+
+    def __init__(
+        self,
+        mask_prob: float | None = None,
+        keep_count: int | None = None,
+        mask_axes: int | Sequence[int] | None = None,
+        normalize: str | None = "count",
+        seed: int | None = None,
+        pinned_index: int | Sequence[int] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.mask_prob, self.keep_count = validate_mask_args(
+            mask_prob, keep_count, normalize
+        )
+        self.normalize = normalize
+        self.mask_axes = _validate_mask_axes(mask_axes)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise TypeError(
+                "Invalid type for argument `seed`: expected an integer or "
+                f"None. Received: seed={seed!r} (type {type(seed).__name__})"
+            )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._pinned_index = None
+        self._pinned_var = None
+        self._axes = None
+        self._static_mask_dims = None
+        self.pinned_index = pinned_index
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        self._axes = _resolve_axes(self.mask_axes, rank, input_shape)
+        self._static_mask_dims = tuple(input_shape[a] for a in self._axes)
+        if self.keep_count is not None:
+            size = _static_size(self._static_mask_dims)
+            if size is not None and self.keep_count > size:
+                raise ValueError(
+                    f"Invalid value for argument `keep_count`: "
+                    f"keep_count={self.keep_count} exceeds the {size} "
+                    f"entries of the mask over axes {self._axes} of an input "
+                    f"of shape {tuple(input_shape)}."
+                )
+        # The pinned index lives in a variable so that changing it reaches
+        # already-compiled training functions; -1 means "not pinned".
+        self._pinned_var = self.add_weight(
+            shape=(len(self._axes),),
+            initializer="zeros",
+            dtype="int32",
+            trainable=False,
+            name="pinned_index",
+        )
+        self._assign_pinned(self._pinned_index)
+
+    @property
+    def pinned_index(self) -> tuple[int, ...] | None:
+        """The pinned mask index (diagnostic mode), or `None`."""
+        return self._pinned_index
+
+    @pinned_index.setter
+    def pinned_index(self, index: int | Sequence[int] | None) -> None:
+        index = _validate_pinned_index(index, self.mask_axes)
+        if self._pinned_var is not None:
+            self._assign_pinned(index)
+        self._pinned_index = index
+
+    def _assign_pinned(self, index: tuple[int, ...] | None) -> None:
+        n_axes = len(self._axes)
+        if index is None:
+            self._pinned_var.assign(np.full((n_axes,), -1, np.int32))
+            return
+        if len(index) != n_axes:
+            raise ValueError(
+                "Invalid value for `pinned_index`: expected one index per "
+                f"masked axis ({n_axes} for axes {self._axes}). "
+                f"Received: pinned_index={index!r}"
+            )
+        for i, dim in zip(index, self._static_mask_dims):
+            if dim is not None and not 0 <= i < dim:
+                raise ValueError(
+                    "Invalid value for `pinned_index`: the mask over axes "
+                    f"{self._axes} has shape {self._static_mask_dims}. "
+                    f"Received: pinned_index={index!r}"
+                )
+        self._pinned_var.assign(np.asarray(index, np.int32))
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        in_shape = tf.shape(inputs)
+        rank = len(inputs.shape)
+        mask_dims = tf.stack([in_shape[a] for a in self._axes])
+        pinned_flat = self._pinned_flat_index(mask_dims)
+        mask = draw_mask(
+            mask_dims,
+            mask_prob=self.mask_prob,
+            keep_count=self.keep_count,
+            normalize=self.normalize,
+            seed=self.seed_generator,
+            pinned_flat_index=pinned_flat,
+        )
+        # Size 1 on the unmasked axes: the mask broadcasts along them.
+        broadcast_shape = [1] * rank
+        for position, axis in enumerate(self._axes):
+            broadcast_shape[axis] = mask_dims[position]
+        mask = tf.reshape(mask, tf.stack(broadcast_shape))
+        return mask_gradient(inputs, mask)
+
+    def _pinned_flat_index(self, mask_dims: tf.Tensor) -> tf.Tensor:
+        index = tf.convert_to_tensor(self._pinned_var)
+        pinned = index[0] >= 0
+        tf.debugging.assert_less(
+            tf.where(pinned, index, 0),
+            mask_dims,
+            message=(
+                f"`pinned_index` of layer '{self.name}' is outside the mask "
+                f"over axes {self._axes}"
+            ),
+        )
+        # Row-major strides of the mask, so that the flat index matches
+        # tf.reshape of the flat mask back to mask_dims.
+        strides = tf.math.cumprod(mask_dims, exclusive=True, reverse=True)
+        flat = tf.reduce_sum(index * strides)
+        return tf.where(pinned, flat, -1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        base_config = super().get_config()
+        config = {
+            "mask_prob": self.mask_prob,
+            "keep_count": self.keep_count,
+            "mask_axes": self.mask_axes,
+            "normalize": self.normalize,
+            "seed": self.seed,
+            "pinned_index": self.pinned_index,
+        }
+        return {**base_config, **config}
+
+
+def _validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
+    if mask_axes is None:
+        return None
+    if isinstance(mask_axes, (int, np.integer)) and not isinstance(
+        mask_axes, bool
+    ):
+        return (int(mask_axes),)
+    try:
+        axes = tuple(mask_axes)
+    except TypeError:
+        raise TypeError(
+            "Invalid type for argument `mask_axes`: expected an integer or "
+            f"a sequence of integers. Received: mask_axes={mask_axes!r}"
+        ) from None
+    if isinstance(mask_axes, str) or not axes or any(
+        isinstance(a, bool) or not isinstance(a, (int, np.integer))
+        for a in axes
+    ):
+        raise TypeError(
+            "Invalid value for argument `mask_axes`: expected a non-empty "
+            f"sequence of integers. Received: mask_axes={mask_axes!r}"
+        )
+    axes = tuple(int(a) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(
+            "Invalid value for argument `mask_axes`: axes must be distinct. "
+            f"Received: mask_axes={mask_axes!r}"
+        )
+    return axes
+
+
+def _resolve_axes(
+    mask_axes: tuple[int, ...] | None, rank: int, input_shape
+) -> tuple[int, ...]:
+    if mask_axes is None:
+        if rank < 2:
+            # Nothing but the last axis: mask along it rather than nothing.
+            return (0,)
+        return tuple(range(rank - 1))
+    for a in mask_axes:
+        if not -rank <= a < rank:
+            raise ValueError(
+                f"Invalid value for argument `mask_axes`: axis {a} is out of "
+                f"range for an input of rank {rank} (shape "
+                f"{tuple(input_shape)}); allowed axes are {-rank} to "
+                f"{rank - 1}. Received: mask_axes={mask_axes!r}"
+            )
+    resolved = tuple(sorted(a % rank for a in mask_axes))
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(
+            "Invalid value for argument `mask_axes`: axes must be distinct "
+            f"for an input of rank {rank}. Received: mask_axes={mask_axes!r}"
+        )
+    return resolved
+
+
+def _validate_pinned_index(
+    index: Any, mask_axes: tuple[int, ...] | None
+) -> tuple[int, ...] | None:
+    if index is None:
+        return None
+    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+        index = (index,)
+    try:
+        index = tuple(index)
+    except TypeError:
+        raise TypeError(
+            "Invalid type for `pinned_index`: expected None, an integer or "
+            f"a sequence of integers. Received: pinned_index={index!r}"
+        ) from None
+    if not index or any(
+        isinstance(i, bool) or not isinstance(i, (int, np.integer))
+        for i in index
+    ):
+        raise TypeError(
+            "Invalid value for `pinned_index`: expected a non-empty "
+            f"sequence of integers. Received: pinned_index={index!r}"
+        )
+    index = tuple(int(i) for i in index)
+    if any(i < 0 for i in index):
+        raise ValueError(
+            "Invalid value for `pinned_index`: indices must be >= 0. "
+            f"Received: pinned_index={index!r}"
+        )
+    if mask_axes is not None and len(index) != len(mask_axes):
+        raise ValueError(
+            "Invalid value for `pinned_index`: expected one index per "
+            f"masked axis ({len(mask_axes)} for mask_axes={mask_axes}). "
+            f"Received: pinned_index={index!r}"
+        )
+    return index
+
+
+def _static_size(dims: tuple[int | None, ...]) -> int | None:
+    if any(d is None for d in dims):
+        return None
+    return int(np.prod(dims))
