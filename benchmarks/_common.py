@@ -1,0 +1,344 @@
+"""Shared helpers for the benchmarks: models, interleaved timing, output.
+
+Absolute times on the shared two-core machines are noise, so every
+benchmark reports ratios against a baseline measured in the same process.
+Variants are timed in interleaved rounds (A/B/A/B, with the order rotated
+from round to round so that no variant always runs first), and the
+figures are medians: a colleague's job starting halfway through then
+slows every variant alike instead of biasing one of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+# Quieten TF's C++ start-up chatter before TensorFlow is imported anywhere.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_backdrop import BackdropMasking  # noqa: E402
+
+# Each variant has its own `tf.function`; TF counts them as retraces of one
+# function and warns, which would bury the tables.
+tf.get_logger().setLevel("ERROR")
+
+# The reference demo's mask probabilities (design, section 3).
+FINE_MASK_PROB = 0.3
+COARSE_MASK_PROB = 0.95
+N_CLASSES = 4
+FILTERS = 64
+
+# What sits at the two mask positions of the texture network.
+TEXTURE_VARIANTS = ("none", "backdrop", "stop_gradient", "spatial_dropout")
+
+
+# --------------------------------------------------------------------------
+# Models
+
+
+@keras.saving.register_keras_serializable(package="keras_backdrop_bench")
+class StopGradientMasking(keras.layers.Layer):
+    """The idiom users write without a custom gradient, as a peer.
+
+    `x * m + stop_gradient(x - x * m)` has the value of `x` (up to
+    rounding) and the gradient `m`. The mask is drawn as simply as it is
+    usually written: a Bernoulli draw on the spatial axes, rescaled by the
+    surviving count (guarded against zero rather than falling back to one
+    random survivor, which is the cheapest common form).
+    """
+
+    def __init__(self, mask_prob: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_prob = mask_prob
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        shape = tf.shape(inputs)
+        m = keras.random.uniform(
+            tf.stack([1, shape[1], shape[2], 1]), seed=self.seed_generator
+        )
+        m = tf.cast(m >= self.mask_prob, inputs.dtype)
+        size = tf.cast(shape[1] * shape[2], inputs.dtype)
+        m = m * size / tf.maximum(tf.reduce_sum(m), 1.0)
+        xm = inputs * m
+        return xm + tf.stop_gradient(inputs - xm)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "mask_prob": self.mask_prob,
+            "seed": self.seed,
+        }
+
+
+def _mask_layer(variant: str, mask_prob: float, seed: int, name: str):
+    """The layer placed at one mask position, or `None` for the baseline."""
+    if variant == "none":
+        return None
+    if variant == "backdrop":
+        return BackdropMasking(
+            mask_prob=mask_prob, mask_axes=(1, 2), seed=seed, name=name
+        )
+    if variant == "stop_gradient":
+        return StopGradientMasking(mask_prob, seed=seed, name=name)
+    if variant == "spatial_dropout":
+        # Same position and rate; it drops whole channels per sample, so
+        # its forward pass differs: a cost peer, not a behavioural one.
+        return keras.layers.SpatialDropout2D(mask_prob, seed=seed, name=name)
+    raise ValueError(f"Unknown variant {variant!r}; expected {TEXTURE_VARIANTS}")
+
+
+def texture_conv_plan(size: int) -> tuple[int, int, int]:
+    """Returns `(n_convs, fine_after, coarse_after)` for a square input.
+
+    The paper's 1024 network has 8 stride-2 convolutions, the fine mask
+    after the 5th (32x32 map, cells of 32 input pixels) and the coarse
+    after the 8th (4x4 map, cells of 256 pixels). Scaled down, the cells
+    keep the same fraction of the image: the fine mask always sits on the
+    32x32 map and the coarse one on the 4x4 map, i.e. `log2(size) - 2`
+    convolutions (1024: 8, 5, 8; 256: 6, 3, 6; 128: 5, 2, 5). Below 128
+    (quick mode only) the fine map is clipped to the first convolution.
+    """
+    if size < 16 or size & (size - 1):
+        raise ValueError(f"size must be a power of two >= 16; got {size}")
+    n_convs = int(round(math.log2(size))) - 2
+    fine_after = max(1, n_convs - 3)
+    return n_convs, fine_after, n_convs
+
+
+def build_texture_model(
+    size: int, variant: str = "none", seed: int = 0
+) -> keras.Model:
+    """The paper's texture network (design section 3) at a CPU-sized input.
+
+    A 5x5 stride-2 convolution, then 2x2 stride-2 convolutions with 64
+    filters, with the two mask positions of `texture_conv_plan`, and a 1x1
+    convolution per coarse cell averaged into class logits.
+    """
+    n_convs, fine_after, coarse_after = texture_conv_plan(size)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 1))
+    x = inputs
+    for i in range(1, n_convs + 1):
+        kernel = 5 if i == 1 else 2
+        x = keras.layers.Conv2D(
+            FILTERS, kernel, strides=2, padding="same", activation="relu",
+            name=f"conv{i}",
+        )(x)
+        if i == fine_after:
+            layer = _mask_layer(variant, FINE_MASK_PROB, seed + 1, "fine_mask")
+            x = layer(x) if layer is not None else x
+        if i == coarse_after:
+            layer = _mask_layer(
+                variant, COARSE_MASK_PROB, seed + 2, "coarse_mask"
+            )
+            x = layer(x) if layer is not None else x
+    x = keras.layers.Conv2D(N_CLASSES, 1, name="cell_logits")(x)
+    outputs = keras.layers.GlobalAveragePooling2D(name="average")(x)
+    return keras.Model(inputs, outputs, name=f"texture_{size}_{variant}")
+
+
+def texture_batch(
+    size: int, batch: int, seed: int = 0
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """A fixed random batch: timing does not depend on the pixel values."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, size, size, 1)).astype(np.float32)
+    y = rng.integers(0, N_CLASSES, size=(batch,)).astype(np.int32)
+    return tf.constant(x), tf.constant(y)
+
+
+def make_train_step(
+    model: keras.Model,
+    loss_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    jit_compile: bool = False,
+    learning_rate: float = 1e-3,
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """A compiled training step, as Keras' `fit` builds it.
+
+    Keras' TensorFlow trainer wraps one step (forward, gradient, optimizer
+    update) in `tf.function(jit_compile=...)`. The same is done here by
+    hand so that the timed call carries no `train_on_batch` bookkeeping
+    (numpy conversion of logs, metrics), which would dilute the ratio.
+    """
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            loss = loss_fn(y, pred)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    return step
+
+
+def sparse_ce(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean sparse categorical cross-entropy on logits."""
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    )
+
+
+# --------------------------------------------------------------------------
+# Timing
+
+
+def time_calls(fn: Callable[[], Any], n: int) -> float:
+    """Seconds per call of `fn`, over `n` calls, synchronised at the end.
+
+    The last result is fetched to numpy so that queued work is finished
+    before the clock stops (TF on CPU is synchronous, but a fetch costs
+    little and keeps this correct on other devices).
+    """
+    start = time.perf_counter()
+    out = None
+    for _ in range(n):
+        out = fn()
+    if out is not None:
+        tf.nest.map_structure(
+            lambda t: t.numpy() if hasattr(t, "numpy") else t, out
+        )
+    return (time.perf_counter() - start) / n
+
+
+def interleaved_times(
+    fns: dict[str, Callable[[], Any]],
+    rounds: int,
+    calls_per_round: int,
+    warmup: int = 2,
+) -> dict[str, list[float]]:
+    """Per-call seconds of every function, one entry per round.
+
+    Each round times every function once, in an order rotated by one each
+    round (A B C, B C A, C A B, ...), so slow phases of the shared machine
+    hit all variants and no variant always runs first after another.
+    `warmup` calls of each (tracing, XLA compilation, allocator growth)
+    are made first and not timed.
+    """
+    names = list(fns)
+    for name in names:
+        time_calls(fns[name], warmup)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(time_calls(fns[name], calls_per_round))
+    return times
+
+
+def ratio_stats(
+    candidate: Sequence[float], baseline: Sequence[float]
+) -> dict[str, float]:
+    """Median ratio of paired rounds, with its quartiles as a noise band.
+
+    Pairing by round compares timings taken seconds apart, under the same
+    machine load; the median of those ratios is robust to a few disturbed
+    rounds, and the quartiles show how noisy the measurement was.
+    """
+    ratios = sorted(c / b for c, b in zip(candidate, baseline))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return {
+        "ratio": statistics.median(ratios),
+        "ratio_q25": q[0],
+        "ratio_q75": q[-1],
+        "ratio_of_medians": statistics.median(candidate)
+        / statistics.median(baseline),
+    }
+
+
+# --------------------------------------------------------------------------
+# Output
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the figures came from (CPU model, cores, versions)."""
+    model_name = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model_name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": model_name,
+        "cores": os.cpu_count(),
+        "gpu": bool(tf.config.list_physical_devices("GPU")),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A Markdown table of `columns` of `rows` (floats to 3 decimals)."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return str(v)
+
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> None:
+    """Writes `result` as indented JSON, creating the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+
+def main(
+    name: str,
+    run: Callable[[bool], dict[str, Any]],
+    argv: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The command line shared by every benchmark script.
+
+    `--quick` picks the smallest settings (CI); `--out PATH.json` writes
+    the result there (default `benchmarks/results/<name>.json`).
+    """
+    parser = argparse.ArgumentParser(description=f"Benchmark: {name}")
+    parser.add_argument("--quick", action="store_true", help="CI settings")
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).parent / "results" / f"{name}.json"),
+        help="where to write the JSON result",
+    )
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    result = run(args.quick)
+    result.setdefault("seconds", time.perf_counter() - start)
+    result.setdefault("machine", machine_info())
+    print(result.get("table", ""))
+    write_json(result, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return result
