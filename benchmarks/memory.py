@@ -1,0 +1,199 @@
+"""Memory: peak resident memory of a training step with / without masks.
+
+How it is measured, and why:
+
+* TensorFlow's allocator statistics (`tf.config.experimental.
+  get_memory_info`) exist for GPUs only; on the CPU the only honest figure
+  is the process's resident memory.
+* Each variant runs in a fresh subprocess, so that one variant's heap
+  growth and cached graphs cannot be charged to the other.
+* The training step is traced (and, with `jit_compile`, compiled) and run
+  a few times first; then the kernel's peak-RSS counter is reset (writing
+  `5` to `/proc/self/clear_refs`, Linux >= 4.0) and the timed steps run.
+  `VmHWM` then gives the peak resident memory *of the training steps*,
+  not of TensorFlow's import or of graph compilation, which dwarf it.
+  Where the reset is unavailable, the whole-process peak (`ru_maxrss`) is
+  reported instead and flagged.
+* Two figures per variant: the peak itself, and the peak minus the
+  resident memory just before the measured steps ("step_mb", what the
+  steps add on top of the built and traced model). The first includes the
+  traced graph, which is larger with the masks (their training ops); the
+  second is the step's own working set.
+* Subprocesses of the two variants alternate (A/B/A/B) and the medians
+  are compared: allocator behaviour varies by a few MB from run to run.
+
+Target: no measurable increase with the masks (the masks are one float
+per cell of a 32x32 and a 4x4 map, negligible beside the activations).
+
+Run: `python benchmarks/memory.py [--quick] [--out PATH.json]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from _common import format_table, main
+
+NAME = "memory"
+VARIANTS = ("none", "backdrop")
+
+
+def _status_kb(field: str) -> int | None:
+    """A `/proc/self/status` field in kB (`VmRSS`, `VmHWM`), if present."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Resets the kernel's peak-RSS counter of this process, if it can."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def child(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
+    """Runs in the subprocess: builds, warms up, then measures the steps."""
+    from _common import build_texture_model, make_train_step, sparse_ce
+    from _common import texture_batch
+
+    x, y = texture_batch(size, batch)
+    model = build_texture_model(size, variant)
+    step = make_train_step(model, sparse_ce, jit_compile=jit)
+    for _ in range(3):
+        step(x, y).numpy()
+    rss_before = _status_kb("VmRSS")
+    reset = _reset_peak()
+    for _ in range(steps):
+        step(x, y).numpy()
+    if reset and _status_kb("VmHWM") is not None:
+        peak_kb = _status_kb("VmHWM")
+    else:
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "variant": variant,
+        "peak_mb": peak_kb / 1024,
+        "rss_before_steps_mb": (rss_before or 0) / 1024,
+        "peak_is_steps_only": reset,
+    }
+
+
+def _spawn(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
+    """Runs `child` in a fresh interpreter and returns its JSON line."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        json.dumps([variant, size, batch, jit, steps]),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"memory child failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    """Grid and repetition counts; quick mode is for CI, not for figures."""
+    if quick:
+        return {"points": ((64, 2, False),), "repeats": 1, "steps": 3}
+    return {
+        "points": ((256, 8, False), (256, 8, True)),
+        "repeats": 3,
+        "steps": 10,
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Alternates subprocesses of both variants; compares median peaks."""
+    cfg = settings(quick)
+    rows = []
+    for size, batch, jit in cfg["points"]:
+        peaks: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+        for r in range(cfg["repeats"]):
+            order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
+            for variant in order:
+                peaks[variant].append(
+                    _spawn(variant, size, batch, jit, cfg["steps"])
+                )
+        med = {
+            v: statistics.median(p["peak_mb"] for p in peaks[v])
+            for v in VARIANTS
+        }
+        # What the steps themselves add on top of the memory held once the
+        # model is built and traced: the step's own working set.
+        step_mb = {
+            v: statistics.median(
+                p["peak_mb"] - p["rss_before_steps_mb"] for p in peaks[v]
+            )
+            for v in VARIANTS
+        }
+        spread = {
+            v: max(p["peak_mb"] for p in peaks[v])
+            - min(p["peak_mb"] for p in peaks[v])
+            for v in VARIANTS
+        }
+        rows.append(
+            {
+                "size": size,
+                "batch": batch,
+                "jit_compile": jit,
+                "peak_mb_without": med["none"],
+                "peak_mb_with": med["backdrop"],
+                "delta_mb": med["backdrop"] - med["none"],
+                "ratio": med["backdrop"] / med["none"],
+                "step_mb_without": step_mb["none"],
+                "step_mb_with": step_mb["backdrop"],
+                "run_to_run_spread_mb": max(spread.values()),
+                "peak_is_steps_only": all(
+                    p["peak_is_steps_only"] for v in VARIANTS for p in peaks[v]
+                ),
+                "runs": peaks,
+            }
+        )
+        print(format_table(rows[-1:], COLUMNS), flush=True)
+    return {
+        "name": NAME,
+        "quick": quick,
+        "settings": cfg,
+        "target": "no measurable increase of peak RSS with the masks",
+        "rows": rows,
+        "table": format_table(rows, COLUMNS),
+    }
+
+
+COLUMNS = (
+    "size",
+    "batch",
+    "jit_compile",
+    "peak_mb_without",
+    "peak_mb_with",
+    "delta_mb",
+    "ratio",
+    "step_mb_without",
+    "step_mb_with",
+    "run_to_run_spread_mb",
+)
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        print(json.dumps(child(*json.loads(sys.argv[2]))))
+    else:
+        main(NAME, run)
