@@ -135,15 +135,18 @@ class BackdropMasking(keras.layers.Layer):
                     f"of shape {tuple(input_shape)}."
                 )
         # The pinned index lives in a variable so that changing it reaches
-        # already-compiled training functions; -1 means "not pinned".
+        # already-compiled training functions; -1 means "not pinned". It is
+        # set through the initializer because Keras may build sublayers in
+        # a stateless scope, where an assignment would be dropped.
         self._pinned_var = self.add_weight(
             shape=(len(self._axes),),
-            initializer="zeros",
+            initializer=keras.initializers.Constant(
+                self._pinned_value(self._pinned_index)
+            ),
             dtype="int32",
             trainable=False,
             name="pinned_index",
         )
-        self._assign_pinned(self._pinned_index)
 
     @property
     def pinned_index(self) -> tuple[int, ...] | None:
@@ -158,10 +161,13 @@ class BackdropMasking(keras.layers.Layer):
         self._pinned_index = index
 
     def _assign_pinned(self, index: tuple[int, ...] | None) -> None:
+        self._pinned_var.assign(self._pinned_value(index))
+
+    def _pinned_value(self, index: tuple[int, ...] | None) -> np.ndarray:
+        """The variable's value for `index`, checked against the mask shape."""
         n_axes = len(self._axes)
         if index is None:
-            self._pinned_var.assign(np.full((n_axes,), -1, np.int32))
-            return
+            return np.full((n_axes,), -1, np.int32)
         if len(index) != n_axes:
             raise ValueError(
                 "Invalid value for `pinned_index`: expected one index per "
@@ -175,7 +181,7 @@ class BackdropMasking(keras.layers.Layer):
                     f"{self._axes} has shape {self._static_mask_dims}. "
                     f"Received: pinned_index={index!r}"
                 )
-        self._pinned_var.assign(np.asarray(index, np.int32))
+        return np.asarray(index, np.int32)
 
     def call(self, inputs, training=None):
         if not training:
