@@ -224,7 +224,7 @@ def time_calls(fn: Callable[[], Any], n: int) -> float:
 def interleaved_times(
     fns: dict[str, Callable[[], Any]],
     rounds: int,
-    calls_per_round: int,
+    calls_per_round: int | dict[str, int],
     warmup: int = 2,
 ) -> dict[str, list[float]]:
     """Per-call seconds of every function, one entry per round.
@@ -233,16 +233,19 @@ def interleaved_times(
     round (A B C, B C A, C A B, ...), so slow phases of the shared machine
     hit all variants and no variant always runs first after another.
     `warmup` calls of each (tracing, XLA compilation, allocator growth)
-    are made first and not timed.
+    are made first and not timed. `calls_per_round` may differ per
+    function (a dict), to give each a similar span of time per round.
     """
     names = list(fns)
+    if isinstance(calls_per_round, int):
+        calls_per_round = {name: calls_per_round for name in names}
     for name in names:
         time_calls(fns[name], warmup)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(time_calls(fns[name], calls_per_round))
+            times[name].append(time_calls(fns[name], calls_per_round[name]))
     return times
 
 
