@@ -24,7 +24,7 @@ diagonalised by the 2-D DFT; its eigenvalues are the DFT of the wrapped kernel
 with ``lam1 = DFT(C1)``.  We compute ``lam1`` analytically by Poisson
 summation, ``lam1[k] = sum_p cl sqrt(2 pi) exp(-2 pi^2 cl^2 (k/size + p)^2)``,
 which is the exact DFT of the wrapped kernel (no truncated image sum, no FFT
-round-off, every eigenvalue strictly positive).  A field is then
+round-off, no negative eigenvalue to clip).  A field is then
 ``irfft2(sqrt(lam) * rfft2(w))`` with ``w`` real white noise: the operator
 applied to ``w`` is the symmetric square root of the covariance matrix, so
 the field has exactly the wrapped covariance (up to float64 round-off).
