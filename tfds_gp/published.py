@@ -28,6 +28,7 @@ __all__ = [
     "ZIP_NAME",
     "MEMBER_NAME",
     "PublishedFileError",
+    "RefusedGlobalError",
     "RestrictedUnpickler",
     "restricted_load",
     "read_published",
@@ -39,6 +40,10 @@ MEMBER_NAME = "GP_9.5-10+80-140.gp"
 
 class PublishedFileError(ValueError):
     """The published file is missing, truncated or not in the expected format."""
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """The pickle references a global outside the allowed NumPy set."""
 
 
 def _numpy_module(name: str):
@@ -72,7 +77,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 def _codecs_encode(text: str, encoding: str = "utf-8") -> bytes:
     # Only the text encodings pickle itself emits; no bytes-to-bytes codecs.
     if encoding not in ("latin1", "latin-1", "utf-8", "utf8", "ascii"):
-        raise pickle.UnpicklingError(
+        raise RefusedGlobalError(
             f"refused _codecs.encode with encoding {encoding!r}"
         )
     return text.encode(encoding)
@@ -97,14 +102,14 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise RefusedGlobalError(
                 f"{self._source}: refused to load global '{module}.{name}': "
                 "only NumPy arrays, dtypes and builtin containers are "
                 "allowed in this file"
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError(
+        raise RefusedGlobalError(
             f"{self._source}: refused persistent id {pid!r}"
         )
 
@@ -113,17 +118,22 @@ def restricted_load(file: IO[bytes], source: str = "<pickle>") -> Any:
     """Unpickles ``file`` with :class:`RestrictedUnpickler`.
 
     Raises:
-      pickle.UnpicklingError: a refused global, or a malformed pickle.
-      PublishedFileError: the stream ends early (truncated file).
+      RefusedGlobalError: (a ``pickle.UnpicklingError``) a refused global.
+      PublishedFileError: a truncated or malformed pickle.
     """
     try:
         return RestrictedUnpickler(file, source).load()
+    except RefusedGlobalError:
+        raise
     except EOFError as err:
         raise PublishedFileError(
             f"{source}: the file ends early (truncated download?)"
         ) from err
-    except pickle.UnpicklingError:
-        raise
+    except pickle.UnpicklingError as err:
+        # The C unpickler reports a short read as "pickle data was truncated".
+        raise PublishedFileError(
+            f"{source}: the file ends early or is not a pickle ({err})"
+        ) from err
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
         # Malformed opcodes or corrupted data surface as these.
         raise PublishedFileError(
@@ -220,11 +230,11 @@ def read_published(
 
     Raises:
       PublishedFileError: missing, truncated or wrong-shaped file.
-      pickle.UnpicklingError: the pickle references a refused global.
+      RefusedGlobalError: (a ``pickle.UnpicklingError``) the pickle
+        references a global other than the NumPy ones it needs.
     """
-    if source is None:
-        source = getattr(path, "name", None) or os.fspath(path)  # type: ignore[arg-type]
     if isinstance(path, (str, os.PathLike)):
+        source = os.fspath(path) if source is None else source
         try:
             with open(path, "rb") as f:
                 return read_published(f, size, class_names, source)
@@ -235,6 +245,8 @@ def read_published(
                 f"{MEMBER_NAME}"
             ) from err
     f = path
+    if source is None:
+        source = str(getattr(f, "name", "<stream>"))
     head = f.read(4)
     f.seek(0)
     if head[:2] == b"PK":
