@@ -135,7 +135,12 @@ def draw_mask(
         keep_count: Alternative to `mask_prob`: exactly this many entries
             survive. It must not exceed the mask's size.
         normalize: `"count"`, `"expected"` or `None`, as above.
-        seed: An integer, a `keras.random.SeedGenerator` or `None`.
+        seed: A `keras.random.SeedGenerator` (a new mask at every call, the
+            same sequence for the same initial seed), an integer (the same
+            mask at every call: stateless) or `None` (a fresh random mask).
+            Under a `tf.distribute` strategy with several replicas, the
+            replica's id is folded into the seed, so each replica draws its
+            own mask.
         pinned_flat_index: Optional scalar int. When it is >= 0 the mask
             has its single surviving entry at this flat (row-major) index,
             rescaled per `normalize` (the reference's diagnostic mode).
@@ -145,11 +150,12 @@ def draw_mask(
         A float32 tensor of shape `mask_shape`.
     """
     mask_prob, keep_count = validate_mask_args(mask_prob, keep_count, normalize)
-    if seed is None or isinstance(seed, int):
-        seed = keras.random.SeedGenerator(seed)
+    uniform_seed, fallback_seed = tf.unstack(
+        tf.random.experimental.stateless_split(_step_seed(seed), 2)
+    )
     mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
     size = tf.reduce_prod(mask_shape)
-    uniform = keras.random.uniform(tf.reshape(size, [1]), seed=seed)
+    uniform = tf.random.stateless_uniform([size], seed=uniform_seed)
     if keep_count is not None:
         tf.debugging.assert_less_equal(
             keep_count,
@@ -168,9 +174,10 @@ def draw_mask(
     else:
         keep = tf.cast(uniform >= mask_prob, tf.float32)
         # A mask is never all zero: one uniformly chosen entry survives.
-        fallback = tf.one_hot(
-            keras.random.randint([], 0, size, seed=seed), size
+        fallback_index = tf.random.stateless_uniform(
+            [], seed=fallback_seed, minval=0, maxval=size, dtype=tf.int32
         )
+        fallback = tf.one_hot(fallback_index, size)
         keep = tf.where(tf.reduce_any(keep > 0), keep, fallback)
     if pinned_flat_index is not None:
         pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
@@ -186,3 +193,30 @@ def draw_mask(
         else:
             keep = keep / (1.0 - mask_prob)
     return tf.reshape(keep, mask_shape)
+
+
+def _step_seed(seed: int | keras.random.SeedGenerator | None) -> tf.Tensor:
+    """A stateless seed (int32, shape [2]) for this draw on this replica."""
+    if isinstance(seed, keras.random.SeedGenerator):
+        state = seed.next()
+        # Stateless ops under XLA want int32 seeds; the generator's state is
+        # int64.
+        step_seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+    elif seed is None:
+        step_seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
+    elif isinstance(seed, int) and not isinstance(seed, bool):
+        step_seed = tf.constant([seed % (2**31 - 1), 0], tf.int32)
+    else:
+        raise TypeError(
+            "Invalid type for argument `seed`: expected a "
+            "keras.random.SeedGenerator, an integer or None. "
+            f"Received: seed={seed!r} (type {type(seed).__name__})"
+        )
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        # Replicas share the generator's state; folding in the replica id
+        # keeps their masks independent yet reproducible.
+        step_seed = tf.random.experimental.stateless_fold_in(
+            step_seed, context.replica_id_in_sync_group
+        )
+    return step_seed

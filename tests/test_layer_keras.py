@@ -216,9 +216,32 @@ MIRRORED_SCRIPT = textwrap.dedent(
     with strategy.scope():
         rand = build(None, 1)
     hist = rand.fit(x, t, batch_size=8, epochs=3, verbose=0)
+    # Per-replica masks of one step, and of the same step in a second run.
+    def replica_patterns(seed):
+        with strategy.scope():
+            layer = BackdropMasking(mask_prob=0.5, mask_axes=(1,), seed=seed)
+            layer.build((None, 64))
+
+        @tf.function
+        def step(x):
+            def grad(x):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = tf.reduce_sum(layer(x, training=True))
+                return tape.gradient(loss, x)
+            return strategy.run(grad, args=(x,))
+
+        data = strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensors(tf.ones([4, 64])))
+        grads = step(next(iter(data)))
+        return [(g.numpy()[0] != 0).astype(int).tolist()
+                for g in strategy.experimental_local_results(grads)]
+
     print(json.dumps({"replicas": strategy.num_replicas_in_sync,
                       "max_weight_diff": diff,
-                      "losses": hist.history["loss"]}))
+                      "losses": hist.history["loss"],
+                      "patterns": replica_patterns(5),
+                      "patterns_again": replica_patterns(5)}))
     """
 )
 
@@ -237,6 +260,10 @@ def test_mirrored_strategy_on_two_cpu_replicas():
     # With the mask pinned, two replicas and one device take the same step.
     assert result["max_weight_diff"] < 1e-5
     assert all(np.isfinite(result["losses"]))
+    # Each replica draws its own mask, reproducibly for a given seed.
+    first, second = result["patterns"]
+    assert first != second
+    assert result["patterns_again"] == result["patterns"]
 
 
 def test_unseeded_layers_draw_different_masks():
