@@ -181,7 +181,7 @@ BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
     ),
     _preset(
         "published",
-        "The authors' published samples (Zenodo 10.5281/zenodo.1252464, "
+        "The authors' published 1024x1024 samples (Zenodo 10.5281/zenodo.1252464, "
         "dataset.zip in the manual directory) as the train split, 25 per "
         "class; the test split is generated with the paper's recipe.",
         recipe="paper",
@@ -234,7 +234,14 @@ unpickler that refuses anything but NumPy arrays.
             if config.source == SOURCE_PUBLISHED
             else self._generate_examples("train")
         )
-        return {"train": train, "test": self._generate_examples("test")}
+        splits = {"train": train, "test": self._generate_examples("test")}
+        # TFDS cannot write an empty split: a split of size 0 is left out.
+        return {
+            name: examples
+            for name, examples in splits.items()
+            if config.source == SOURCE_PUBLISHED and name == "train"
+            or config.recipe.num_examples(name) > 0
+        }
 
     def _generate_examples(self, split: str):
         """Yields ``(index, example)``; example ``index`` depends only on it."""
