@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -284,6 +285,8 @@ def machine_info() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    import keras_backdrop
+
     return {
         "cpu": model_name,
         "cores": os.cpu_count(),
@@ -292,7 +295,30 @@ def machine_info() -> dict[str, Any]:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "platform": platform.platform(),
+        "keras_backdrop": keras_backdrop.__file__,
+        "repo_commit": _repo_commit(),
     }
+
+
+def _repo_commit() -> str:
+    """The repository's commit, marked `+dirty` if the layer is edited.
+
+    Figures belong to a version of the layer; an uncommitted edit of
+    `keras_backdrop/` would make them unreproducible, so it is flagged.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "keras_backdrop"],
+            cwd=repo, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 def format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -58,7 +58,7 @@ def settings(quick: bool) -> dict[str, Any]:
                 "test_per_class": 1,
             },
             "batch": 4,
-            "rounds": 3,
+            "rounds": 2,
         }
     return {"config": "small", "batch": 8, "rounds": 9}
 

@@ -92,7 +92,7 @@ def check_inference_graph(size: int) -> dict[str, Any]:
 def settings(quick: bool) -> dict[str, Any]:
     """Grid and repetition counts; quick mode is for CI, not for figures."""
     if quick:
-        return {"sizes": (64,), "batches": (2,), "rounds": 3, "calls": 3}
+        return {"sizes": (64,), "batches": (2,), "rounds": 2, "calls": 2}
     return {"sizes": (128, 256), "batches": (4, 8), "rounds": 15, "calls": 10}
 
 

@@ -38,8 +38,8 @@ def settings(quick: bool) -> dict[str, Any]:
             "sizes": (64,),
             "batches": (2,),
             "jit": (False, True),
-            "rounds": 3,
-            "calls": 2,
+            "rounds": 2,
+            "calls": 1,
         }
     return {
         "sizes": (128, 256),
