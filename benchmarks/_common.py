@@ -3,9 +3,11 @@
 Absolute times on the shared two-core machines are noise, so every
 benchmark reports ratios against a baseline measured in the same process.
 Variants are timed in interleaved rounds (A/B/A/B, with the order rotated
-from round to round so that no variant always runs first), and the
-figures are medians: a colleague's job starting halfway through then
-slows every variant alike instead of biasing one of them.
+from round to round so that no variant always runs first); within a
+round each variant's best of a few calls is kept (interference only adds
+time), and the reported ratio is the median over rounds of the paired
+ratios: a colleague's job starting halfway through then slows every
+variant alike instead of biasing one of them.
 """
 
 from __future__ import annotations
@@ -204,22 +206,26 @@ def sparse_ce(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 # Timing
 
 
-def time_calls(fn: Callable[[], Any], n: int) -> float:
-    """Seconds per call of `fn`, over `n` calls, synchronised at the end.
+def time_calls(fn: Callable[[], Any], n: int, best: bool = False) -> float:
+    """Seconds per call of `fn`: the mean over `n` calls, or the best one.
 
-    The last result is fetched to numpy so that queued work is finished
+    Every call's result is fetched to numpy so that its work is finished
     before the clock stops (TF on CPU is synchronous, but a fetch costs
-    little and keeps this correct on other devices).
+    little and keeps this correct on other devices). With `best`, each
+    call is timed on its own and the fastest is returned: on a machine
+    shared with other jobs, interference only ever adds time, so the
+    fastest of a few calls is the least disturbed estimate of the cost.
     """
-    start = time.perf_counter()
-    out = None
+    times = []
     for _ in range(n):
+        start = time.perf_counter()
         out = fn()
-    if out is not None:
-        tf.nest.map_structure(
-            lambda t: t.numpy() if hasattr(t, "numpy") else t, out
-        )
-    return (time.perf_counter() - start) / n
+        if out is not None:
+            tf.nest.map_structure(
+                lambda t: t.numpy() if hasattr(t, "numpy") else t, out
+            )
+        times.append(time.perf_counter() - start)
+    return min(times) if best else sum(times) / n
 
 
 def interleaved_times(
@@ -227,15 +233,17 @@ def interleaved_times(
     rounds: int,
     calls_per_round: int | dict[str, int],
     warmup: int = 2,
+    best: bool = True,
 ) -> dict[str, list[float]]:
     """Per-call seconds of every function, one entry per round.
 
     Each round times every function once, in an order rotated by one each
     round (A B C, B C A, C A B, ...), so slow phases of the shared machine
     hit all variants and no variant always runs first after another.
-    `warmup` calls of each (tracing, XLA compilation, allocator growth)
-    are made first and not timed. `calls_per_round` may differ per
-    function (a dict), to give each a similar span of time per round.
+    Within a round each function is called `calls_per_round` times and the
+    best call is kept (`best=False`: the mean). `warmup` calls of each
+    (tracing, XLA compilation, allocator growth) are made first and not
+    timed. `calls_per_round` may differ per function (a dict).
     """
     names = list(fns)
     if isinstance(calls_per_round, int):
@@ -246,7 +254,9 @@ def interleaved_times(
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(time_calls(fns[name], calls_per_round[name]))
+            times[name].append(
+                time_calls(fns[name], calls_per_round[name], best=best)
+            )
     return times
 
 

@@ -37,6 +37,7 @@ from _common import machine_info, write_json  # noqa: E402
 MODULES = (
     "layer_inference",
     "layer_training",
+    "layer_cost_breakdown",
     "batch_mask",
     "memory",
     "input_pipeline",

@@ -1,0 +1,181 @@
+"""Where the layer's training cost goes: an ablation of its parts.
+
+`layer_training` gives the total cost of the two masks. To say what costs
+what, the texture network is timed with stripped-down layers at the same
+two positions, each adding one part of `BackdropMasking` on top of the
+previous one:
+
+* `none`: no layer (the baseline);
+* `grad_only`: `mask_gradient` with a constant all-ones mask: the custom
+  gradient (`IdentityN`) and the backward multiplication of the whole
+  activation by the mask, nothing drawn;
+* `draw_unpinned`: `BackdropMasking` with the pinned-index machinery
+  switched off (no variable read, no `assert_less`, no stride arithmetic,
+  no `tf.where` on the pin): the random draw, the never-empty fallback,
+  the count normalisation, plus the above;
+* `backdrop`: the layer as shipped.
+
+Reported per variant: the added time per step over `none` (median of the
+round-paired differences, in ms and as a fraction of the step) and the ops
+it adds to the traced training step, which is the deterministic half of
+the story (on CPU without XLA each small op costs executor time of the
+order of microseconds, whatever its size).
+
+Run: `python benchmarks/layer_cost_breakdown.py [--quick] [--out PATH]`.
+"""
+
+from __future__ import annotations
+
+import collections
+import statistics
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from _common import (
+    FILTERS,
+    N_CLASSES,
+    format_table,
+    interleaved_times,
+    main,
+    make_train_step,
+    sparse_ce,
+    texture_batch,
+    texture_conv_plan,
+)
+from keras_backdrop import BackdropMasking, mask_gradient
+
+NAME = "layer_cost_breakdown"
+VARIANTS = ("none", "grad_only", "draw_unpinned", "backdrop")
+
+
+class GradOnly(keras.layers.Layer):
+    """`mask_gradient` with an all-ones spatial mask: no draw at all."""
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        shape = tf.shape(inputs)
+        ones = tf.ones(tf.stack([1, shape[1], shape[2], 1]), inputs.dtype)
+        return mask_gradient(inputs, ones)
+
+
+class UnpinnedBackdrop(BackdropMasking):
+    """`BackdropMasking` without its pinned-index (diagnostic) machinery."""
+
+    def _pinned_flat_index(self, mask_dims):
+        # `draw_mask(pinned_flat_index=None)` skips the pin altogether.
+        return None
+
+
+def _layer(variant: str, mask_prob: float, seed: int):
+    if variant == "grad_only":
+        return GradOnly()
+    if variant == "draw_unpinned":
+        return UnpinnedBackdrop(mask_prob=mask_prob, mask_axes=(1, 2), seed=seed)
+    if variant == "backdrop":
+        return BackdropMasking(mask_prob=mask_prob, mask_axes=(1, 2), seed=seed)
+    return None
+
+
+def build(size: int, variant: str, seed: int = 0) -> keras.Model:
+    """The texture network of `_common`, with an ablated layer."""
+    n_convs, fine_after, coarse_after = texture_conv_plan(size)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 1))
+    x = inputs
+    for i in range(1, n_convs + 1):
+        x = keras.layers.Conv2D(
+            FILTERS, 5 if i == 1 else 2, strides=2, padding="same",
+            activation="relu",
+        )(x)
+        for position, prob in ((fine_after, 0.3), (coarse_after, 0.95)):
+            if i == position:
+                layer = _layer(variant, prob, seed + i)
+                x = layer(x) if layer is not None else x
+    x = keras.layers.Conv2D(N_CLASSES, 1)(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def step_op_counts(step, x, y) -> collections.Counter:
+    """Op types of the traced training step, nested functions included."""
+    graph_def = step.get_concrete_function(x, y).graph.as_graph_def()
+    counts = collections.Counter(node.op for node in graph_def.node)
+    for function in graph_def.library.function:
+        counts.update(node.op for node in function.node_def)
+    return counts
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    """Grid and repetition counts; quick mode is for CI, not for figures."""
+    if quick:
+        return {"points": ((64, 2),), "jit": (False,), "rounds": 2, "calls": 2}
+    return {
+        "points": ((128, 4), (256, 8)),
+        "jit": (False, True),
+        "rounds": 21,
+        "calls": 5,
+    }
+
+
+def measure(size: int, batch: int, jit: bool, rounds: int, calls: int):
+    """Rows for one grid point: added ms and added ops per variant."""
+    x, y = texture_batch(size, batch)
+    steps, ops = {}, {}
+    for variant in VARIANTS:
+        step = make_train_step(build(size, variant), sparse_ce, jit_compile=jit)
+        ops[variant] = sum(step_op_counts(step, x, y).values())
+        steps[variant] = lambda step=step: step(x, y)
+    times = interleaved_times(steps, rounds=rounds, calls_per_round=calls)
+    base = times["none"]
+    base_ms = 1000 * statistics.median(base)
+    rows = []
+    for variant in VARIANTS[1:]:
+        added = [1000 * (c - b) for c, b in zip(times[variant], base)]
+        ratios = [c / b for c, b in zip(times[variant], base)]
+        rows.append(
+            {
+                "size": size,
+                "batch": batch,
+                "jit_compile": jit,
+                "variant": variant,
+                "baseline_ms": base_ms,
+                "added_ms": statistics.median(added),
+                "ratio": statistics.median(ratios),
+                "added_graph_ops": ops[variant] - ops["none"],
+            }
+        )
+    return rows
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Runs the ablation grid."""
+    cfg = settings(quick)
+    rows: list[dict[str, Any]] = []
+    for jit in cfg["jit"]:
+        for size, batch in cfg["points"]:
+            rows.extend(measure(size, batch, jit, cfg["rounds"], cfg["calls"]))
+            print(format_table(rows[-3:], COLUMNS), flush=True)
+    return {
+        "name": NAME,
+        "quick": quick,
+        "settings": cfg,
+        "rows": rows,
+        "table": format_table(rows, COLUMNS),
+    }
+
+
+COLUMNS = (
+    "size",
+    "batch",
+    "jit_compile",
+    "variant",
+    "baseline_ms",
+    "added_ms",
+    "ratio",
+    "added_graph_ops",
+)
+
+if __name__ == "__main__":
+    main(NAME, run)
