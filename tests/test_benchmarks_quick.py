@@ -23,6 +23,7 @@ RUN_ALL = REPO / "benchmarks" / "run_all.py"
 REQUIRED = (
     "layer_inference",
     "layer_training",
+    "layer_cost_breakdown",
     "batch_mask",
     "memory",
     "input_pipeline",
@@ -83,10 +84,11 @@ def test_per_module_json_written(quick_results):
 
 
 def test_ratios_are_positive_finite(quick_results):
-    found = list(_ratios(quick_results["benchmarks"]))
-    assert len(found) >= len(REQUIRED)
-    for key, value in found:
-        assert math.isfinite(value) and value > 0, (key, value)
+    for name in REQUIRED:
+        found = list(_ratios(quick_results["benchmarks"][name]["rows"]))
+        assert found, name
+        for key, value in found:
+            assert math.isfinite(value) and value > 0, (name, key, value)
 
 
 def test_training_rows_cover_variants_and_jit(quick_results):
