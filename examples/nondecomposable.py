@@ -1,0 +1,458 @@
+"""Backdrop for non-decomposable losses: soft-F1 and a pairwise AUC surrogate.
+
+A loss such as the F-measure or ROC AUC is defined on a whole set of
+predictions, not as a sum of per-sample terms, so a minibatch estimate of
+it is biased; on an imbalanced task a minibatch often holds no positive at
+all, and its F1 or AUC is then undefined (see `examples/batch_losses.py`
+for how those batches are handled). Backdrop (Golkar and Cranmer,
+arXiv:1806.01337) keeps the loss on the full batch and makes the gradient
+stochastic instead: a `BackdropMasking(mask_axes=(0,))` layer on the
+per-sample logits passes the gradient back through a random subset of the
+samples only.
+
+Task: scikit-learn's bundled handwritten digits (no download), one digit
+against the rest, with the positives subsampled so that they are a few
+percent of the data (the whole pool is subsampled, then split stratified,
+so the test set has the training prevalence). A small MLP ends in
+`Dense(1)` logits. Four ways to train it, for each loss:
+
+* `full_batch`: `model.fit` with `batch_size` = the whole training set;
+* `minibatch`: the same loss on shuffled minibatches of `--batch-size`;
+* `backdrop_mask_prob`: full batch, and `BackdropMasking(mask_prob=p)` on
+  the logits; by default `p = 1 - batch_size / n_train`, so that on
+  average as many samples carry gradient as in a minibatch (`--mask-prob`
+  sets another);
+* `backdrop_keep_count`: full batch, `BackdropMasking(keep_count=
+  batch_size)`: exactly a minibatch's worth of samples carries gradient.
+
+Held equal: the data and split, the initial weights (same seed), the
+optimizer (Adam, `--lr`) and the number of gradient steps (`--steps`; the
+minibatch run does `--steps` updates, i.e. fewer epochs). Reported: test
+F1 at probability threshold 0.5 (logit 0) and test ROC AUC
+(`sklearn.metrics`), per seed and mean +- std over seeds, as a table on
+stdout, `results.json` and `results.png` in `--out-dir`.
+
+Run from the repository root:
+
+    python -m examples.nondecomposable            # default experiment
+    python -m examples.nondecomposable --fast     # seconds, end to end
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_backdrop import BackdropMasking  # noqa: E402
+
+try:  # Run as `python -m examples.nondecomposable` or imported by tests.
+    from examples.batch_losses import pairwise_auc_loss, soft_f1_loss
+except ImportError:  # Run as `python examples/nondecomposable.py`.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from examples.batch_losses import pairwise_auc_loss, soft_f1_loss
+
+LOSSES = {"soft_f1": soft_f1_loss, "pairwise_auc": pairwise_auc_loss}
+VARIANTS = (
+    "full_batch",
+    "minibatch",
+    "backdrop_mask_prob",
+    "backdrop_keep_count",
+)
+METRICS = ("test_f1", "test_auc")
+
+DEFAULTS: dict[str, Any] = {
+    "positive_class": 8,
+    "positive_fraction": 0.03,
+    "n_train": 512,
+    "batch_size": 32,
+    "steps": 400,
+    "lr": 1e-3,
+    "hidden": (64, 64),
+}
+# --fast: the whole pipeline on a toy budget, for tests and smoke runs.
+FAST = {"n_train": 128, "batch_size": 16, "steps": 10, "hidden": (16,)}
+
+
+def load_task(
+    positive_class: int, positive_fraction: float, n_train: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Digits, one class against the rest, positives subsampled.
+
+    Returns `(x_train, y_train, x_test, y_test)`, float32 features in
+    [0, 1] and 0/1 float32 labels. The positives are subsampled from the
+    whole pool to make `positive_fraction` of it, then the pool is split
+    stratified: `n_train` samples for training, the rest for testing.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    y = (digits.target == positive_class).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    pos = np.flatnonzero(y == 1)
+    neg = np.flatnonzero(y == 0)
+    n_pos = round(positive_fraction / (1.0 - positive_fraction) * len(neg))
+    n_pos = min(max(n_pos, 4), len(pos))
+    keep = np.concatenate([rng.choice(pos, n_pos, replace=False), neg])
+    x, y = x[keep], y[keep]
+    if not 0 < n_train < len(y):
+        raise ValueError(
+            f"Invalid value for argument `n_train`: expected 1 to "
+            f"{len(y) - 1} (the pool has {len(y)} samples). "
+            f"Received: n_train={n_train}"
+        )
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, train_size=n_train, stratify=y, random_state=seed
+    )
+    return x_train, y_train, x_test, y_test
+
+
+def build_model(
+    n_features: int,
+    hidden: Sequence[int],
+    backdrop: dict[str, Any] | None,
+    seed: int,
+) -> keras.Model:
+    """A ReLU MLP ending in one logit, optionally with a backdrop mask on it.
+
+    The mask sits on the logits, the last per-sample output, so the whole
+    network upstream only gets gradient from the surviving samples while
+    the loss still sees every sample's logit.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((n_features,))
+    h = inputs
+    for units in hidden:
+        h = keras.layers.Dense(units, activation="relu")(h)
+    logits = keras.layers.Dense(1)(h)
+    if backdrop is not None:
+        # An explicit seed: the layer's generator then draws nothing from
+        # the global RNG, and the dense layers' initial weights are the
+        # same as in the runs without backdrop.
+        logits = BackdropMasking(mask_axes=(0,), seed=seed, **backdrop)(logits)
+    return keras.Model(inputs, logits)
+
+
+def _f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, zero_division=0.0))
+
+
+def run_one(
+    loss_name: str,
+    variant: str,
+    data: tuple[np.ndarray, ...],
+    seed: int,
+    cfg: dict[str, Any],
+) -> dict[str, float]:
+    """Trains one model and returns its test (and train) F1 and ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    x_train, y_train, x_test, y_test = data
+    n = len(y_train)
+    batch = cfg["batch_size"]
+    backdrop = None
+    if variant == "backdrop_mask_prob":
+        backdrop = {"mask_prob": cfg["mask_prob"]}
+    elif variant == "backdrop_keep_count":
+        backdrop = {"keep_count": batch}
+    model = build_model(x_train.shape[1], cfg["hidden"], backdrop, seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg["lr"]), loss=LOSSES[loss_name]
+    )
+    # One fit call of `steps` steps for every variant: a repeated
+    # tf.data pipeline rather than `epochs=steps` on arrays, whose per-epoch
+    # overhead would dominate these small full-batch steps.
+    if variant == "minibatch":
+        # Reshuffled every epoch; the last batch of an epoch may be short.
+        ds = (
+            tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch)
+            .repeat()
+        )
+    else:
+        # Every element is the whole training set: batch size n.
+        ds = tf.data.Dataset.from_tensors((x_train, y_train)).repeat()
+    start = time.perf_counter()
+    model.fit(
+        ds, steps_per_epoch=cfg["steps"], epochs=1, shuffle=False, verbose=0
+    )
+    seconds = time.perf_counter() - start
+    steps = int(model.optimizer.iterations.numpy())
+    # training=False: the inference path, where the mask is not drawn.
+    z_test = np.asarray(model(x_test, training=False)).ravel()
+    z_train = np.asarray(model(x_train, training=False)).ravel()
+    keras.backend.clear_session()
+    return {
+        "test_f1": _f1(y_test, z_test > 0.0),
+        "test_auc": float(roc_auc_score(y_test, z_test)),
+        "train_f1": _f1(y_train, z_train > 0.0),
+        "train_auc": float(roc_auc_score(y_train, z_train)),
+        "steps": steps,
+        "seconds": round(seconds, 2),
+    }
+
+
+def summarize(per_seed: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Mean and (population) std over seeds of every metric."""
+    out: dict[str, Any] = {"per_seed": per_seed}
+    for key in ("test_f1", "test_auc", "train_f1", "train_auc"):
+        values = np.array([r[key] for r in per_seed.values()])
+        out[f"{key}_mean"] = float(values.mean())
+        out[f"{key}_std"] = float(values.std())
+    return out
+
+
+def format_table(results: dict[str, dict[str, Any]], seeds: list[int]) -> str:
+    """The results as a markdown table (one row per loss and variant)."""
+    seed_cols = " | ".join(f"seed {s} F1 / AUC" for s in seeds)
+    lines = [
+        f"| loss | variant | test F1 | test ROC AUC | {seed_cols} |",
+        "|---|---|---|---|" + "---|" * len(seeds),
+    ]
+    for loss_name, by_variant in results.items():
+        for variant, r in by_variant.items():
+            cells = " | ".join(
+                f"{r['per_seed'][str(s)]['test_f1']:.3f} / "
+                f"{r['per_seed'][str(s)]['test_auc']:.3f}"
+                for s in seeds
+            )
+            lines.append(
+                f"| {loss_name} | {variant} | "
+                f"{r['test_f1_mean']:.3f} ± {r['test_f1_std']:.3f} | "
+                f"{r['test_auc_mean']:.3f} ± {r['test_auc_std']:.3f} | "
+                f"{cells} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+    """Bars (mean +- std) and dots (seeds) of test F1 and ROC AUC."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
+    for ax, metric, title in zip(
+        axes, METRICS, ("test F1 (threshold 0.5)", "test ROC AUC")
+    ):
+        for li, (loss_name, by_variant) in enumerate(results.items()):
+            for vi, (variant, r) in enumerate(by_variant.items()):
+                x = li * (len(by_variant) + 1) + vi
+                values = [v[metric] for v in r["per_seed"].values()]
+                ax.bar(
+                    x, r[f"{metric}_mean"], yerr=r[f"{metric}_std"],
+                    color=colors[vi % len(colors)], capsize=3,
+                    label=variant if li == 0 else None,
+                )
+                ax.plot([x] * len(values), values, "k.", ms=4)
+        centers = [
+            li * (len(VARIANTS) + 1) + (len(VARIANTS) - 1) / 2
+            for li in range(len(results))
+        ]
+        ax.set_xticks(centers, list(results))
+        ax.set_ylim(0, 1.05)
+        ax.set_title(title)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < 1:
+            raise ValueError(
+                f"Invalid value for argument `{name}`: expected a positive "
+                f"integer. Received: {name}={text!r}"
+            )
+        return value
+
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parses and checks the command line; bad values raise ValueError."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--fast", action="store_true",
+                        help="toy sizes: a few seconds end to end")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out-dir", default="results/nondecomposable")
+    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
+    parser.add_argument("--positive-class", type=int, default=None,
+                        help=f"digit, default {DEFAULTS['positive_class']}")
+    parser.add_argument("--positive-fraction", type=float, default=None,
+                        help=f"default {DEFAULTS['positive_fraction']}")
+    parser.add_argument("--n-train", default=None,
+                        help=f"default {DEFAULTS['n_train']}")
+    parser.add_argument("--batch-size", default=None,
+                        help=f"default {DEFAULTS['batch_size']}")
+    parser.add_argument("--steps", default=None,
+                        help=f"gradient steps, default {DEFAULTS['steps']}")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"Adam learning rate, default {DEFAULTS['lr']}")
+    parser.add_argument("--mask-prob", type=float, default=None,
+                        help="backdrop_mask_prob's mask_prob, default "
+                        "1 - batch_size / n_train")
+    args = parser.parse_args(argv)
+
+    for name in ("n_train", "batch_size", "steps"):
+        text = getattr(args, name)
+        if text is not None:
+            setattr(args, name, _positive_int(name)(text))
+    bad_losses = [loss for loss in args.losses if loss not in LOSSES]
+    if bad_losses:
+        raise ValueError(
+            f"Invalid value for argument `losses`: expected names from "
+            f"{list(LOSSES)}. Received: losses={args.losses!r}"
+        )
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ValueError(
+            "Invalid value for argument `seeds`: seeds must be distinct. "
+            f"Received: seeds={args.seeds!r}"
+        )
+    if args.positive_class is not None and not 0 <= args.positive_class <= 9:
+        raise ValueError(
+            "Invalid value for argument `positive_class`: expected a digit "
+            f"0 to 9. Received: positive_class={args.positive_class!r}"
+        )
+    if args.positive_fraction is not None and not (
+        0.0 < args.positive_fraction < 0.5
+    ):
+        raise ValueError(
+            "Invalid value for argument `positive_fraction`: expected a "
+            "float in (0, 0.5). "
+            f"Received: positive_fraction={args.positive_fraction!r}"
+        )
+    if args.mask_prob is not None and not 0.0 <= args.mask_prob <= 1.0:
+        raise ValueError(
+            "Invalid value for argument `mask_prob`: expected a float in "
+            f"[0, 1]. Received: mask_prob={args.mask_prob!r}"
+        )
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        raise ValueError(
+            "Invalid value for argument `lr`: expected a positive float. "
+            f"Received: lr={args.lr!r}"
+        )
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Runs the comparison; writes results.json and results.png.
+
+    Returns the dictionary written to `results.json`.
+    """
+    args = parse_args(argv)
+    cfg = dict(DEFAULTS)
+    if args.fast:
+        cfg.update(FAST)
+    for key in ("positive_class", "positive_fraction", "n_train",
+                "batch_size", "steps", "lr"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if cfg["batch_size"] >= cfg["n_train"]:
+        raise ValueError(
+            "Invalid value for argument `batch_size`: it must be smaller "
+            f"than n_train={cfg['n_train']} for minibatches to differ from "
+            f"the full batch. Received: batch_size={cfg['batch_size']}"
+        )
+    cfg["mask_prob"] = (
+        args.mask_prob
+        if args.mask_prob is not None
+        else 1.0 - cfg["batch_size"] / cfg["n_train"]
+    )
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    print(
+        f"digit {cfg['positive_class']} vs rest, {cfg['positive_fraction']:.0%}"
+        f" positives, {cfg['n_train']} training samples, batch "
+        f"{cfg['batch_size']}, {cfg['steps']} gradient steps, Adam "
+        f"{cfg['lr']}, MLP {cfg['hidden']}, backdrop mask_prob "
+        f"{cfg['mask_prob']:.4g} or keep_count {cfg['batch_size']}, "
+        f"seeds {args.seeds}",
+        flush=True,
+    )
+    per_seed: dict[str, dict[str, dict[str, dict[str, float]]]] = {
+        loss: {v: {} for v in VARIANTS} for loss in args.losses
+    }
+    data_info = {}
+    for seed in args.seeds:
+        data = load_task(
+            cfg["positive_class"], cfg["positive_fraction"], cfg["n_train"],
+            seed,
+        )
+        y_train, y_test = data[1], data[3]
+        # How often a minibatch of this size holds no positive at all.
+        p_empty = (1 - y_train.mean()) ** cfg["batch_size"]
+        data_info[str(seed)] = {
+            "train_positives": int(y_train.sum()),
+            "train_size": len(y_train),
+            "test_positives": int(y_test.sum()),
+            "test_size": len(y_test),
+            "p_minibatch_without_positive": round(float(p_empty), 3),
+        }
+        print(
+            f"seed {seed}: {int(y_train.sum())}/{len(y_train)} training "
+            f"positives, {int(y_test.sum())}/{len(y_test)} test positives; "
+            f"P(minibatch without positive) ~ {p_empty:.2f}",
+            flush=True,
+        )
+        for loss_name in args.losses:
+            for variant in VARIANTS:
+                r = run_one(loss_name, variant, data, seed, cfg)
+                per_seed[loss_name][variant][str(seed)] = r
+                print(
+                    f"  seed {seed} {loss_name:>12} {variant:<19} test F1 "
+                    f"{r['test_f1']:.3f} AUC {r['test_auc']:.3f} | train F1 "
+                    f"{r['train_f1']:.3f} | {r['steps']} steps "
+                    f"{r['seconds']:.1f} s",
+                    flush=True,
+                )
+
+    results = {
+        loss: {v: summarize(per_seed[loss][v]) for v in VARIANTS}
+        for loss in args.losses
+    }
+    cfg_out = {**cfg, "hidden": list(cfg["hidden"]),
+               "keep_count": cfg["batch_size"], "threshold": 0.5,
+               "seeds": args.seeds, "fast": args.fast,
+               "held_equal": "data split, initial weights, Adam learning "
+               "rate, number of gradient steps"}
+    report = {"config": cfg_out, "data": data_info, "results": results}
+    (out_dir / "results.json").write_text(json.dumps(report, indent=2))
+    plot(results, out_dir / "results.png")
+    print()
+    print(format_table(results, args.seeds))
+    print(f"\nwrote {out_dir / 'results.json'} and {out_dir / 'results.png'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
