@@ -1,0 +1,140 @@
+"""Cost of building `gp_textures` with TFDS against generating the same arrays.
+
+For each config: ``generate`` is the NumPy generation of every example of
+both splits (:func:`tfds_gp.generator.split_arrays`), the floor; ``build`` is
+``download_and_prepare`` into a fresh temporary data directory (generation,
+lossless PNG encoding of the float32 bits, serialisation, shuffling,
+writing); ``read`` is one pass over the train split with ``tfds.as_numpy``.
+The ratio build / generate is the TFDS overhead.  TensorFlow's import and
+graph set-up are paid before timing.
+
+Quick mode builds a 256 x 256 custom config with 8 + 8 examples per class;
+the full mode builds the default ``small`` config and the ``paper`` config.
+
+Run: ``python benchmarks/dataset_build.py [--quick] [--out result.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def _configs(quick: bool):
+    from tfds_gp.gp_textures import GpTextures, GpTexturesConfig
+
+    if quick:
+        small = GpTextures.builder_configs["small"]
+        return [
+            GpTexturesConfig(
+                name="bench_quick",
+                size=small.size,
+                scales=small.scales,
+                powers=small.powers,
+                train_per_class=8,
+                test_per_class=8,
+                seed=99,
+            )
+        ]
+    return [GpTextures.builder_configs[name] for name in ("small", "paper")]
+
+
+def _warm_up(tfds) -> None:
+    # Import TensorFlow and build the PNG encoder graph once, outside timing.
+    feature = tfds.features.Image(shape=(8, 8, 1), dtype=np.float32)
+    feature.encode_example(np.zeros((8, 8, 1), np.float32))
+
+
+def _time_config(config, tfds, generator) -> dict:
+    recipe = config.recipe
+    n_examples = recipe.num_examples("train") + recipe.num_examples("test")
+
+    start = time.perf_counter()
+    for split in ("train", "test"):
+        generator.split_arrays(recipe, split)
+    t_generate = time.perf_counter() - start
+
+    data_dir = tempfile.mkdtemp(prefix="gp_textures_bench_")
+    try:
+        builder = tfds.builder("gp_textures", config=config, data_dir=data_dir)
+        start = time.perf_counter()
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(
+                compute_stats=tfds.download.ComputeStatsMode.SKIP
+            )
+        )
+        t_build = time.perf_counter() - start
+
+        start = time.perf_counter()
+        n_read = sum(1 for _ in tfds.as_numpy(builder.as_dataset(split="train")))
+        t_read = time.perf_counter() - start
+        disk = sum(f.stat().st_size for f in Path(data_dir).rglob("*") if f.is_file())
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        "config": config.name,
+        "size": config.size,
+        "examples": n_examples,
+        "generate_s": t_generate,
+        "build_s": t_build,
+        "read_train_s": t_read,
+        "train_examples": n_read,
+        "build_over_generate": t_build / t_generate,
+        "ms_per_example_build": 1e3 * t_build / n_examples,
+        "ms_per_example_generate": 1e3 * t_generate / n_examples,
+        "disk_mb": disk / 1e6,
+    }
+
+
+def run(quick: bool) -> dict:
+    """Builds the configs; returns ``{'rows': [...], 'ratios': {...}}``."""
+    import tensorflow_datasets as tfds
+
+    import tfds_gp  # noqa: F401  (registers gp_textures)
+    from tfds_gp import generator
+
+    tfds.disable_progress_bar()
+    _warm_up(tfds)
+    rows = [_time_config(config, tfds, generator) for config in _configs(quick)]
+    ratios = {f"{row['config']}_build_over_generate": row["build_over_generate"] for row in rows}
+    return {"benchmark": "dataset_build", "quick": quick, "rows": rows, "ratios": ratios}
+
+
+def _print_table(result: dict) -> None:
+    header = (
+        f"{'config':12s} {'size':>5s} {'examples':>8s} {'generate s':>11s} "
+        f"{'build s':>9s} {'build/gen':>9s} {'read train s':>12s} {'disk MB':>8s}"
+    )
+    print(header)
+    for r in result["rows"]:
+        print(
+            f"{r['config']:12s} {r['size']:5d} {r['examples']:8d} {r['generate_s']:11.2f} "
+            f"{r['build_s']:9.2f} {r['build_over_generate']:9.2f} {r['read_train_s']:12.2f} "
+            f"{r['disk_mb']:8.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small custom config only")
+    parser.add_argument("--out", type=Path, help="write the result as JSON here")
+    args = parser.parse_args()
+    result = run(args.quick)
+    _print_table(result)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
