@@ -130,6 +130,7 @@ COLUMNS = (
     "ratio",
     "ratio_q25",
     "ratio_q75",
+    "ratio_of_minima",
 )
 
 if __name__ == "__main__":

@@ -136,7 +136,15 @@ def run(quick: bool) -> dict[str, Any]:
     }
 
 
-COLUMNS = ("size", "batch", "baseline_ms", "ratio", "ratio_q25", "ratio_q75")
+COLUMNS = (
+    "size",
+    "batch",
+    "baseline_ms",
+    "ratio",
+    "ratio_q25",
+    "ratio_q75",
+    "ratio_of_minima",
+)
 
 if __name__ == "__main__":
     main(NAME, run)

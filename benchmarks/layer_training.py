@@ -45,7 +45,7 @@ def settings(quick: bool) -> dict[str, Any]:
         "sizes": (128, 256),
         "batches": (4, 8),
         "jit": (False, True),
-        "rounds": 15,
+        "rounds": 21,
         "calls": 5,
     }
 
@@ -108,6 +108,7 @@ COLUMNS = (
     "ratio",
     "ratio_q25",
     "ratio_q75",
+    "ratio_of_minima",
 )
 
 if __name__ == "__main__":
