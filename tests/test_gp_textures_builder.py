@@ -278,3 +278,18 @@ def test_paper_config_builds(tmp_path):
     assert builder.info.splits["test"].num_examples == 100
     first = next(iter(tfds.as_numpy(builder.as_dataset(split="train").take(1))))
     assert first["image"].shape == (1024, 1024, 1)
+
+
+def test_builder_folder_loads_like_tfds_build():
+    # `tfds build tfds_gp/gp_textures` finds the builder by importing
+    # gp_textures_dataset_builder.py from the folder (the CLI's own loader).
+    from tensorflow_datasets.scripts.cli import build as tfds_build
+
+    folder = Path(tfds_gp.__file__).parent / "gp_textures"
+    cls, kwargs = tfds_build._get_builder_cls_and_kwargs(str(folder), has_imports=False)
+    assert kwargs == {}
+    assert cls.name == "gp_textures"
+    assert issubclass(cls, tfds.core.GeneratorBasedBuilder)
+    assert [c.name for c in cls.BUILDER_CONFIGS][0] == "small"
+    # The registered builder is untouched by the second import.
+    assert tfds.builder_cls("gp_textures") is GpTextures
