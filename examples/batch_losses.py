@@ -117,9 +117,11 @@ def make_pairwise_auc_loss(
             "Invalid value for argument `surrogate`: expected one of "
             f"{AUC_SURROGATES}. Received: surrogate={surrogate!r}"
         )
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not (
-        margin > 0
-    ):
+    is_number = isinstance(margin, (int, float)) and not isinstance(
+        margin, bool
+    )
+    # `not margin > 0` also refuses NaN.
+    if not is_number or not margin > 0:
         raise ValueError(
             "Invalid value for argument `margin`: expected a positive "
             f"number. Received: margin={margin!r}"
