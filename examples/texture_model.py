@@ -137,6 +137,7 @@ def build_texture_model(
     seed: int | None = None,
     variable_size: bool = True,
     cell_per_length: float = CELL_PER_LENGTH,
+    head_norm: bool = False,
 ) -> keras.Model:
     """Builds the two-mask texture network (or its unmasked baseline).
 
@@ -169,6 +170,8 @@ def build_texture_model(
             any spatial size, e.g. for training on crops and testing on
             full images.
         cell_per_length: Placement factor, see `mask_depths`.
+        head_norm: If true, batch normalisation of the coarse map before
+            the head.
 
     Returns:
         An uncompiled `keras.Model` mapping ``(batch, H, W, 1)`` images to
@@ -250,6 +253,8 @@ def build_texture_model(
                 name=f"{which}_mask",
             )(x)
 
+    if head_norm:
+        x = keras.layers.BatchNormalization(name="head_norm")(x)
     if head == "cell":
         # One classifier per coarse cell; averaging the logits makes the
         # prediction a vote of patch-sized sub-samples, which is what the
