@@ -179,12 +179,15 @@ def field(
     spec = np.fft.rfft2(noise)
     # rfft2 keeps the non-negative frequencies of the last axis only; amp is
     # even in k, so its first size//2 + 1 entries are the right factors.
-    spec *= amp[:, None]
-    spec *= amp[None, : size // 2 + 1]
+    spec *= np.multiply.outer(amp, amp[: size // 2 + 1])
+    if normalize:
+        # The field's empirical mean is spec[0, 0] / size^2: zeroing the
+        # constant mode subtracts it exactly, without another pass.
+        spec[0, 0] = 0.0
     out = np.fft.irfft2(spec, s=(size, size))
     if normalize:
-        out -= out.mean()
-        out /= out.std()
+        flat = out.reshape(-1)
+        out /= math.sqrt(float(flat @ flat) / flat.size)  # std, mean being 0
     return out
 
 
@@ -274,9 +277,16 @@ def sample(
             f"{len(cls)} lengths {list(cls)!r} and {len(powers)} powers "
             f"{list(powers)!r}"
         )
-    total = np.zeros((_check_size(size),) * 2)
-    for s, (cl, power) in enumerate(zip(cls, powers)):
-        total += float(power) * field(cl, size, rng)
+    total = None
+    for cl, power in zip(cls, powers):
+        part = field(cl, size, rng)
+        part *= float(power)  # in place: no temporaries of image size
+        if total is None:
+            total = part
+        else:
+            total += part
+    if total is None:
+        raise ValueError("cls must name at least one scale, got []")
     return total.astype(np.float32)
 
 
