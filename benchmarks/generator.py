@@ -60,6 +60,20 @@ def _best_time(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def _best_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Minimum time of each function, interleaved so drifts in machine load
+    hit every row alike (what matters here is the ratios)."""
+    for fn in fns.values():
+        fn()  # warm-up
+    best = {name: math.inf for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def _reference_patch_count(cl: float, size: int = SIZE) -> int:
     # The reference tiles base patches of 50 px, generated at a length of at
     # most 8 px and upscaled by cl / 8; a fifth of each side is lost to the
@@ -126,18 +140,24 @@ def _george_rows(quick: bool, repeats: int) -> list[dict]:
 
 def run(quick: bool) -> dict:
     """Times the rows; returns ``{'rows': [...], 'ratios': {...}}``."""
-    repeats = 3 if quick else 10
+    repeats = 5 if quick else 15
     rng = np.random.default_rng(0)
     z = rng.standard_normal((SIZE, SIZE)) + 1j * rng.standard_normal((SIZE, SIZE))
     w = rng.standard_normal((SIZE, SIZE))
     paper = generator.PRESETS["paper"]
     gp_class = paper.classes[3]  # '10-140'
 
-    t_floor = _best_time(lambda: np.fft.fft2(z), repeats)
-    t_pair = _best_time(lambda: np.fft.irfft2(np.fft.rfft2(w), s=w.shape), repeats)
-    t_field = _best_time(lambda: generator.field(10.0, SIZE, rng), repeats)
-    t_sample = _best_time(
-        lambda: generator.sample(gp_class.cls, paper.powers, SIZE, rng), repeats
+    times = _best_times(
+        {
+            "floor": lambda: np.fft.fft2(z),
+            "pair": lambda: np.fft.irfft2(np.fft.rfft2(w), s=w.shape),
+            "field": lambda: generator.field(10.0, SIZE, rng),
+            "sample": lambda: generator.sample(gp_class.cls, paper.powers, SIZE, rng),
+        },
+        repeats,
+    )
+    t_floor, t_pair, t_field, t_sample = (
+        times[k] for k in ("floor", "pair", "field", "sample")
     )
     rows = [
         {"row": f"numpy fft2 (floor), {SIZE}^2 complex", "seconds": t_floor},
