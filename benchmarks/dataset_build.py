@@ -90,7 +90,7 @@ def _time_config(config, tfds, generator) -> dict:
         "build_s": t_build,
         "read_train_s": t_read,
         "train_examples": n_read,
-        "build_over_generate": t_build / t_generate,
+        "ratio_build_to_generate": t_build / t_generate,
         "ms_per_example_build": 1e3 * t_build / n_examples,
         "ms_per_example_generate": 1e3 * t_generate / n_examples,
         "disk_mb": disk / 1e6,
@@ -107,7 +107,7 @@ def run(quick: bool) -> dict:
     tfds.disable_progress_bar()
     _warm_up(tfds)
     rows = [_time_config(config, tfds, generator) for config in _configs(quick)]
-    ratios = {f"{row['config']}_build_over_generate": row["build_over_generate"] for row in rows}
+    ratios = {f"{row['config']}_build_over_generate": row["ratio_build_to_generate"] for row in rows}
     return {"benchmark": "dataset_build", "quick": quick, "rows": rows, "ratios": ratios}
 
 
@@ -120,7 +120,7 @@ def _print_table(result: dict) -> None:
     for r in result["rows"]:
         print(
             f"{r['config']:12s} {r['size']:5d} {r['examples']:8d} {r['generate_s']:11.2f} "
-            f"{r['build_s']:9.2f} {r['build_over_generate']:9.2f} {r['read_train_s']:12.2f} "
+            f"{r['build_s']:9.2f} {r['ratio_build_to_generate']:9.2f} {r['read_train_s']:12.2f} "
             f"{r['disk_mb']:8.1f}"
         )
 

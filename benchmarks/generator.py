@@ -168,9 +168,9 @@ def run(quick: bool) -> dict:
     rows += _george_rows(quick, repeats)
     for row in rows:
         if "seconds" in row:
-            row["x_floor"] = row["seconds"] / t_floor
+            row["ratio_to_fft2"] = row["seconds"] / t_floor
             if row.get("pixels") == SIZE * SIZE:
-                row["x_field"] = row["seconds"] / t_field
+                row["ratio_to_field"] = row["seconds"] / t_field
     ratios = {
         "sample_over_fft2": t_sample / t_floor,
         "field_over_fft2": t_field / t_floor,
@@ -189,8 +189,8 @@ def _print_table(result: dict) -> None:
             print(f"{row['row']:76s} {row['note']}")
             continue
         est = " (est.)" if row.get("estimate") else ""
-        x_field = f"{row['x_field']:12.3g}" if "x_field" in row else " " * 12
-        print(f"{row['row'] + est:76s} {row['seconds']:12.4g} {row['x_floor']:12.3g} {x_field}")
+        x_field = f"{row['ratio_to_field']:12.3g}" if "ratio_to_field" in row else " " * 12
+        print(f"{row['row'] + est:76s} {row['seconds']:12.4g} {row['ratio_to_fft2']:12.3g} {x_field}")
     print("ratios:", json.dumps({k: float(f"{v:.4g}") for k, v in result["ratios"].items()}))
 
 
