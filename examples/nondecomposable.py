@@ -290,87 +290,87 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def _positive_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < 1:
-            raise ValueError(
-                f"Invalid value for argument `{name}`: expected a positive "
-                f"integer. Received: {name}={text!r}"
-            )
-        return value
+def _number(name: str, text: str, cast: type, ok, expected: str):
+    """`cast(text)`, or a ValueError naming the argument and the value.
 
-    return parse
+    Values are parsed here rather than by argparse `type=`, which would
+    exit with a usage message instead of raising.
+    """
+    try:
+        value = cast(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected {expected}. "
+            f"Received: {name}={text!r}"
+        )
+    return value
+
+
+# name: (type, check, what is expected), for the numeric options.
+_NUMERIC_OPTIONS = {
+    "n_train": (int, lambda v: v >= 1, "a positive integer"),
+    "batch_size": (int, lambda v: v >= 1, "a positive integer"),
+    "steps": (int, lambda v: v >= 1, "a positive integer"),
+    "positive_class": (int, lambda v: 0 <= v <= 9, "a digit 0 to 9"),
+    "positive_fraction": (
+        float, lambda v: 0.0 < v < 0.5, "a float in (0, 0.5)"
+    ),
+    "lr": (float, lambda v: 0.0 < v < math.inf, "a positive float"),
+    "mask_prob": (float, lambda v: 0.0 <= v <= 1.0, "a float in [0, 1]"),
+}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses and checks the command line; bad values raise ValueError."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--fast", action="store_true",
-                        help="toy sizes: a few seconds end to end")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out-dir", default="results/nondecomposable")
-    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
-    parser.add_argument("--positive-class", type=int, default=None,
+    parser.add_argument(
+        "--fast", action="store_true",
+        help="toy sizes, for an end-to-end smoke run (tens of seconds)",
+    )
+    parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"],
+                        help="default 0 1 2")
+    parser.add_argument("--out-dir", default="results/nondecomposable",
+                        help="default results/nondecomposable")
+    parser.add_argument("--losses", nargs="+", default=list(LOSSES),
+                        help=f"default {' '.join(LOSSES)}")
+    parser.add_argument("--positive-class",
                         help=f"digit, default {DEFAULTS['positive_class']}")
-    parser.add_argument("--positive-fraction", type=float, default=None,
+    parser.add_argument("--positive-fraction",
                         help=f"default {DEFAULTS['positive_fraction']}")
-    parser.add_argument("--n-train", default=None,
-                        help=f"default {DEFAULTS['n_train']}")
-    parser.add_argument("--batch-size", default=None,
+    parser.add_argument("--n-train", help=f"default {DEFAULTS['n_train']}")
+    parser.add_argument("--batch-size",
                         help=f"default {DEFAULTS['batch_size']}")
-    parser.add_argument("--steps", default=None,
+    parser.add_argument("--steps",
                         help=f"gradient steps, default {DEFAULTS['steps']}")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr",
                         help=f"Adam learning rate, default {DEFAULTS['lr']}")
-    parser.add_argument("--mask-prob", type=float, default=None,
+    parser.add_argument("--mask-prob",
                         help="backdrop_mask_prob's mask_prob, default "
                         "1 - batch_size / n_train")
     args = parser.parse_args(argv)
 
-    for name in ("n_train", "batch_size", "steps"):
+    for name, (cast, ok, expected) in _NUMERIC_OPTIONS.items():
         text = getattr(args, name)
         if text is not None:
-            setattr(args, name, _positive_int(name)(text))
-    bad_losses = [loss for loss in args.losses if loss not in LOSSES]
-    if bad_losses:
-        raise ValueError(
-            f"Invalid value for argument `losses`: expected names from "
-            f"{list(LOSSES)}. Received: losses={args.losses!r}"
-        )
+            setattr(args, name, _number(name, text, cast, ok, expected))
+    args.seeds = [
+        _number("seeds", text, int, lambda v: v >= 0, "integers >= 0")
+        for text in args.seeds
+    ]
     if len(set(args.seeds)) != len(args.seeds):
         raise ValueError(
             "Invalid value for argument `seeds`: seeds must be distinct. "
             f"Received: seeds={args.seeds!r}"
         )
-    if args.positive_class is not None and not 0 <= args.positive_class <= 9:
+    bad_losses = [loss for loss in args.losses if loss not in LOSSES]
+    if bad_losses:
         raise ValueError(
-            "Invalid value for argument `positive_class`: expected a digit "
-            f"0 to 9. Received: positive_class={args.positive_class!r}"
-        )
-    if args.positive_fraction is not None and not (
-        0.0 < args.positive_fraction < 0.5
-    ):
-        raise ValueError(
-            "Invalid value for argument `positive_fraction`: expected a "
-            "float in (0, 0.5). "
-            f"Received: positive_fraction={args.positive_fraction!r}"
-        )
-    if args.mask_prob is not None and not 0.0 <= args.mask_prob <= 1.0:
-        raise ValueError(
-            "Invalid value for argument `mask_prob`: expected a float in "
-            f"[0, 1]. Received: mask_prob={args.mask_prob!r}"
-        )
-    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
-        raise ValueError(
-            "Invalid value for argument `lr`: expected a positive float. "
-            f"Received: lr={args.lr!r}"
+            f"Invalid value for argument `losses`: expected names from "
+            f"{list(LOSSES)}. Received: losses={args.losses!r}"
         )
     return args
 
