@@ -119,7 +119,7 @@ def test_import_registers_builder():
 
 def test_builder_configs_and_default():
     names = [c.name for c in GpTextures.BUILDER_CONFIGS]
-    assert names == ["small", "medium", "paper", "three_scale", "published"]
+    assert names == ["small", "medium", "paper", "three_scale", "published", "paper_large", "paper_2048"]
     assert GpTextures.BUILDER_CONFIGS[0].name == "small"
     paper = GpTextures.builder_configs["paper"]
     assert paper.size == 1024

@@ -3,13 +3,16 @@
 ``import tfds_gp`` registers the TFDS builder ``gp_textures``, after which
 ``tfds.load('gp_textures')`` builds and loads the default config offline.
 
-The generator itself (:mod:`tfds_gp.generator`) and the safe reader of the
-authors' published file (:mod:`tfds_gp.published`) need only NumPy: if
+The generator itself (:mod:`tfds_gp.generator`), the example records
+(:mod:`tfds_gp.records`), the Apache Beam helpers (:mod:`tfds_gp.beam_build`,
+which import Beam only when a Beam build is asked for) and the safe reader of
+the authors' published file (:mod:`tfds_gp.published`) need only NumPy: if
 ``tensorflow_datasets`` is not installed, this package still imports and
 only the builder is missing.
 """
 
-from tfds_gp import generator, published
+from tfds_gp import beam_build, generator, published, records
+from tfds_gp.beam_build import beam_download_config
 from tfds_gp.generator import GpRecipe, PRESETS, class_table, field, sample, split_arrays
 
 try:
@@ -26,7 +29,7 @@ def load_numpy(config="small", split: str = "train"):
 
     Args:
       config: a built-in name (``'small'``, ``'medium'``, ``'paper'``,
-        ``'three_scale'``), a :class:`tfds_gp.generator.GpRecipe` or a
+        ``'three_scale'``, ``'paper_large'``, ``'paper_2048'``), a :class:`tfds_gp.generator.GpRecipe` or a
         ``GpTexturesConfig`` with ``source='generated'``.
       split: ``'train'`` or ``'test'``.
 
@@ -58,11 +61,14 @@ __all__ = [
     "GpTextures",
     "GpTexturesConfig",
     "PRESETS",
+    "beam_build",
+    "beam_download_config",
     "class_table",
     "field",
     "generator",
     "load_numpy",
     "published",
+    "records",
     "sample",
     "split_arrays",
 ]

@@ -459,4 +459,25 @@ PRESETS: dict[str, GpRecipe] = {
         test_per_class=25,
         seed=4,
     ),
+    # The paper's recipe with a hundred times its training samples: 12000
+    # examples, about 41 GB.  Meant for a Beam build (many workers).
+    "paper_large": GpRecipe(
+        size=1024,
+        scales=PAPER_SCALES,
+        powers=PAPER_POWERS,
+        train_per_class=2500,
+        test_per_class=500,
+        seed=5,
+    ),
+    # The paper's lengths on 2048x2048 images: four times the area, so four
+    # times the small-scale realisations per image.  1200 examples, about
+    # 17 GB.  Meant for a Beam build.
+    "paper_2048": GpRecipe(
+        size=2048,
+        scales=PAPER_SCALES,
+        powers=PAPER_POWERS,
+        train_per_class=250,
+        test_per_class=50,
+        seed=6,
+    ),
 }

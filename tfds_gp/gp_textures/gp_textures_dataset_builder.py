@@ -21,6 +21,12 @@ Built-in configs (the first is the default):
     The reference's three-scale demonstration: 1024 x 1024, scales
     ``[[9.5, 10], [60, 80], [140, 200]]``, powers ``[0.5, 1, 2]``, 8 classes,
     25 train + 25 test per class.
+``paper_large``
+    The paper's recipe with 2500 train + 500 test per class (12000 examples,
+    about 41 GB): meant for a Beam build.
+``paper_2048``
+    The paper's lengths and powers on 2048 x 2048 images, 250 train + 50 test
+    per class (1200 examples, about 17 GB): meant for a Beam build.
 ``published``
     The authors' own samples: ``train`` is read from ``dataset.zip``
     (Zenodo DOI 10.5281/zenodo.1252464), placed by the user in the TFDS manual
@@ -36,6 +42,14 @@ refuses a custom config that reuses a built-in config's name.
 
 Example keys are the example indices, and example ``i`` of a split depends only
 on ``(seed, split, i)``, so the generation can be split across workers.
+
+Apache Beam: given Beam options (``tfds build ... --beam_pipeline_options=...``
+or ``DownloadConfig(beam_options=...)``, see
+:func:`tfds_gp.beam_build.beam_download_config`), the builder makes the
+examples in Beam workers; the written records are identical to the
+single-process build's.  Building a config estimated above
+:data:`tfds_gp.beam_build.WARN_BYTES` without Beam emits a ``UserWarning``
+with the estimate and the Beam command.
 """
 
 from __future__ import annotations
@@ -43,20 +57,27 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from tfds_gp import beam_build
 from tfds_gp import generator
 from tfds_gp import published
+from tfds_gp import records
 
-__all__ = ["GpTexturesConfig", "GpTextures", "BUILT_IN_CONFIGS"]
+__all__ = ["GpTexturesConfig", "GpTextures", "BUILT_IN_CONFIGS", "LargeBuildWarning"]
 
 _HOMEPAGE = "https://doi.org/10.5281/zenodo.1252464"
 
 SOURCE_GENERATED = "generated"
 SOURCE_PUBLISHED = "published"
+
+
+class LargeBuildWarning(UserWarning):
+    """A large config is being built in a single process, without Beam."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -187,6 +208,20 @@ BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
         recipe="paper",
         source=SOURCE_PUBLISHED,
     ),
+    _preset(
+        "paper_large",
+        "The paper's recipe (1024x1024, scales [[9.5, 10], [80, 140]], powers "
+        "[0.75, 1.25], 4 classes) with 2500 train and 500 test per class: "
+        "12000 examples, about 41 GB. Build it with Apache Beam "
+        "(--beam_pipeline_options); without Beam it warns.",
+    ),
+    _preset(
+        "paper_2048",
+        "The paper's lengths and powers on 2048x2048 images (four times the "
+        "small-scale realisations per image), 4 classes, 250 train and 50 "
+        "test per class: 1200 examples, about 17 GB. Build it with Apache Beam "
+        "(--beam_pipeline_options); without Beam it warns.",
+    ),
 )
 
 class GpTextures(tfds.core.GeneratorBasedBuilder):
@@ -227,6 +262,59 @@ unpickler that refuses anything but NumPy arrays.
             homepage=_HOMEPAGE,
         )
 
+    # Set by _download_and_prepare for the build in progress.
+    _beam_build: bool = False
+    _max_examples_per_split: int | None = None
+
+    def _download_and_prepare(
+        self,
+        dl_manager: tfds.download.DownloadManager,
+        download_config: tfds.download.DownloadConfig | None = None,
+    ) -> None:
+        """Chooses the Beam or single-process path, then builds.
+
+        TFDS hands the Beam options to the split builder but not to
+        ``_split_generators``; they are read here so that
+        ``_generate_examples`` can return a Beam transform exactly when the
+        build runs on Beam.
+        """
+        download_config = download_config or tfds.download.DownloadConfig()
+        on_beam = (
+            download_config.beam_runner is not None
+            or download_config.beam_options is not None
+        )
+        if on_beam or beam_build.requested_on_command_line():
+            # Either a runner was given without Beam installed (TFDS would
+            # fail later with a bare import error) or the tfds CLI dropped
+            # --beam_pipeline_options because Beam is missing (it catches the
+            # ImportError): say what to install rather than silently building
+            # in one process.
+            beam_build.import_beam()
+        config: GpTexturesConfig = self.builder_config
+        if not on_beam:
+            estimate = beam_build.estimate_build(
+                config.recipe, download_config.max_examples_per_split
+            )
+            if estimate.large:
+                warnings.warn(
+                    f"gp_textures config {config.name!r} is large "
+                    f"({estimate.describe()}) and is being built in a single "
+                    "process. Build it with Apache Beam instead "
+                    f"({beam_build.BEAM_INSTALL}), e.g. "
+                    + beam_build.BEAM_COMMAND.format(config=config.name)
+                    + " --data_dir=..., or on a cluster runner (Dataflow, "
+                    "Flink, Spark): see tfds_gp/gp_textures/README.md.",
+                    LargeBuildWarning,
+                    stacklevel=2,
+                )
+        self._beam_build = on_beam
+        self._max_examples_per_split = download_config.max_examples_per_split
+        try:
+            super()._download_and_prepare(dl_manager, download_config)
+        finally:
+            self._beam_build = False
+            self._max_examples_per_split = None
+
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config: GpTexturesConfig = self.builder_config
         train = (
@@ -244,10 +332,29 @@ unpickler that refuses anything but NumPy arrays.
         }
 
     def _generate_examples(self, split: str):
-        """Yields ``(index, example)``; example ``index`` depends only on it."""
+        """The ``(index, example)`` pairs of ``split``.
+
+        Example ``index`` depends only on ``(recipe, split, index)``.  On a
+        Beam build this returns a Beam transform that makes each example in a
+        worker; otherwise a generator that makes them in order.  Both call
+        :func:`tfds_gp.records.keyed_record`, so the records are the same.
+        """
         recipe = self.builder_config.recipe
-        for index, image, gp_class in generator.iter_split(recipe, split):
-            yield index, _record(image, gp_class)
+        n = recipe.num_examples(split)
+        if self._beam_build:
+            # TFDS applies max_examples_per_split only to generators.
+            if self._max_examples_per_split is not None:
+                n = min(n, self._max_examples_per_split)
+            beam = beam_build.import_beam()
+            # The indices are reshuffled so that the runner can spread them
+            # over workers (Create alone may hand them all to one worker).
+            return (
+                f"Indices_{split}" >> beam.Create(range(n))
+                | f"Spread_{split}" >> beam.Reshuffle()
+                | f"Generate_{split}"
+                >> beam.Map(records.keyed_record, recipe=recipe, split=split)
+            )
+        return (records.keyed_record(index, recipe, split) for index in range(n))
 
     def _generate_published(self, manual_dir: epath.Path):
         config: GpTexturesConfig = self.builder_config
@@ -264,27 +371,20 @@ unpickler that refuses anything but NumPy arrays.
                 "into the manual directory"
             )
         with path.open("rb") as f:
-            records = published.read_published(
+            samples = published.read_published(
                 f,
                 size=config.size,
                 class_names=[c.name for c in recipe.classes],
                 source=str(path),
             )
         expected = recipe.num_examples("train")
-        if len(records) != expected:
+        if len(samples) != expected:
             raise published.PublishedFileError(
-                f"{path}: holds {len(records)} samples, expected {expected} "
+                f"{path}: holds {len(samples)} samples, expected {expected} "
                 f"({config.train_per_class} per class for "
                 f"{recipe.num_classes} classes)"
             )
         classes = recipe.classes
-        for index, (image, label) in enumerate(records):
-            yield index, _record(image, classes[label])
+        for index, (image, label) in enumerate(samples):
+            yield index, records.record(image, classes[label])
 
-
-def _record(image: np.ndarray, gp_class: generator.GpClass) -> dict:
-    return {
-        "image": np.asarray(image, np.float32)[:, :, None],
-        "label": gp_class.label,
-        "correlation_lengths": np.asarray(gp_class.cls, np.float32),
-    }
