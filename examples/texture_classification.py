@@ -67,7 +67,7 @@ def _dataset_configs() -> dict[str, Any]:
             size=128,
             scales=((1.1875, 1.25), (10.0, 17.5)),
             powers=(0.75, 1.25),
-            train_per_class=100,
+            train_per_class=50,
             test_per_class=50,
             seed=11,
         ),
@@ -144,7 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         choices=sorted(_dataset_configs()),
         help="gp_textures config; 'default' is the sweep's custom config "
-        "(128 px, lengths x1/4, 100 train per class), 'paper' the paper's "
+        "(128 px, lengths x1/8, 50 train per class), 'paper' the paper's "
         "1024 px recipe (slow: hours on two CPU cores)",
     )
     p.add_argument("--epochs", type=_positive_int, default=None,
