@@ -126,9 +126,13 @@ def import_beam() -> Any:
 def requested_on_command_line(argv: Sequence[str] | None = None) -> bool:
     """True if the command line passes ``--beam_pipeline_options``.
 
-    ``tfds build`` silently drops ``--beam_pipeline_options`` when Apache Beam
-    is not installed (it catches the ImportError) and builds in one process;
-    the builder looks at the command line so it can refuse instead.
+    ``tfds build`` turns the option into Beam options inside a
+    ``try: import apache_beam ... except ImportError: pass`` (TFDS
+    ``scripts/cli/cli_utils.py``), so where the CLI can start without Beam the
+    option would be dropped and the dataset built in one process.  The builder
+    looks at the command line so that it refuses instead.  (In TFDS 4.9.10
+    the ``tfds`` CLI does not start at all without Beam, tensorflow/datasets
+    #5463; the guard is for versions where it does.)
     """
     argv = sys.argv if argv is None else argv
     return any(

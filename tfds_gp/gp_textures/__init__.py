@@ -4,6 +4,7 @@ from tfds_gp.gp_textures.gp_textures_dataset_builder import (
     BUILT_IN_CONFIGS,
     GpTextures,
     GpTexturesConfig,
+    LargeBuildWarning,
 )
 
-__all__ = ["BUILT_IN_CONFIGS", "GpTextures", "GpTexturesConfig"]
+__all__ = ["BUILT_IN_CONFIGS", "GpTextures", "GpTexturesConfig", "LargeBuildWarning"]
