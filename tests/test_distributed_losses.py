@@ -7,6 +7,7 @@ test process has already done); the tests below assert on its report.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 from examples import distributed_losses as dl
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent(
     """
@@ -132,6 +135,8 @@ SCRIPT = textwrap.dedent(
     for label, strat in (("mirrored", strategy), ("single", default)):
         runs[label] = dl.train(strat, "pairwise_auc", {"keep_count": 32},
                                steps=20, seed=0, lr=1e-3)
+        runs[label + "_mask_prob"] = dl.train(
+            strat, "soft_f1", {"mask_prob": 0.9}, steps=20, seed=0, lr=1e-3)
     out["train"] = runs
     print(json.dumps(out))
     """
@@ -145,7 +150,7 @@ def report():
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=REPO,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -193,8 +198,10 @@ def test_distributed_update_equals_single_device_fit(report):
     assert report["update_diff"] < 1e-5
 
 
-def test_training_runs_finite_and_matches_one_device(report):
-    mirrored, single = report["train"]["mirrored"], report["train"]["single"]
+@pytest.mark.parametrize("mask", ["", "_mask_prob"])
+def test_training_runs_finite_and_matches_one_device(report, mask):
+    runs = report["train"]
+    mirrored, single = runs["mirrored" + mask], runs["single" + mask]
     assert mirrored["replicas"] == 2 and single["replicas"] == 1
     for run in (mirrored, single):
         assert np.isfinite(run["final_train_loss"])
@@ -203,6 +210,58 @@ def test_training_runs_finite_and_matches_one_device(report):
         single["final_train_loss"], rel=1e-4
     )
     assert mirrored["test_auc"] == pytest.approx(single["test_auc"], abs=1e-3)
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_multiworker_workers_match_one_device(report):
+    """The script's own command line on two loopback workers.
+
+    Both workers must print the single-device result: the gathered loss,
+    the 1 / replicas scaling and the seeded global mask (mask_prob, drawn
+    independently but identically by each worker) all have to agree.
+    """
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    argv = ["-m", "examples.distributed_losses", "--strategy", "multiworker",
+            "--loss", "soft_f1", "--mask-prob", "0.9", "--steps", "20"]
+    procs = []
+    try:
+        for index in range(2):
+            tf_config = {"cluster": cluster,
+                         "task": {"type": "worker", "index": index}}
+            env = {**os.environ, "TF_CONFIG": json.dumps(tf_config),
+                   "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+            procs.append(subprocess.Popen(
+                [sys.executable, *argv], cwd=REPO, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        outputs = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=240)
+            assert proc.returncode == 0, stderr[-3000:]
+            outputs.append(stdout)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    single = report["train"]["single_mask_prob"]
+    for index, stdout in enumerate(outputs):
+        line = stdout.strip().splitlines()[-1]
+        assert line.startswith(f"worker {index}: ")
+        result = json.loads(line.split(": ", 1)[1])
+        assert result["replicas"] == 2
+        assert result["final_train_loss"] == pytest.approx(
+            single["final_train_loss"], rel=1e-4
+        )
+        assert result["test_auc"] == pytest.approx(single["test_auc"], abs=1e-3)
 
 
 @pytest.mark.parametrize(
