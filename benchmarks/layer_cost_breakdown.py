@@ -13,7 +13,10 @@ previous one:
   switched off (no variable read, no `assert_less`, no stride arithmetic,
   no `tf.where` on the pin): the random draw, the never-empty fallback,
   the count normalisation, plus the above;
-* `backdrop`: the layer as shipped.
+* `backdrop`: the layer as shipped;
+* `philox_draw`: not part of the layer, a prototype of a proposed change
+  (`_common.PhiloxDrawBackdrop`: the same draw with an explicit Philox
+  generator and no second draw for the fallback), to measure its gain.
 
 Whole training steps on a loaded two-core machine scatter by tens of
 percent from round to round, far more than the few percent at stake. So
@@ -46,6 +49,7 @@ import tensorflow as tf
 
 from _common import (
     FILTERS,
+    PhiloxDrawBackdrop,
     N_CLASSES,
     format_table,
     interleaved_times,
@@ -58,7 +62,7 @@ from _common import (
 from keras_backdrop import BackdropMasking, mask_gradient
 
 NAME = "layer_cost_breakdown"
-VARIANTS = ("none", "grad_only", "draw_unpinned", "backdrop")
+VARIANTS = ("none", "grad_only", "draw_unpinned", "backdrop", "philox_draw")
 
 
 class GradOnly(keras.layers.Layer):
@@ -87,6 +91,10 @@ def _layer(variant: str, mask_prob: float, seed: int):
         return UnpinnedBackdrop(mask_prob=mask_prob, mask_axes=(1, 2), seed=seed)
     if variant == "backdrop":
         return BackdropMasking(mask_prob=mask_prob, mask_axes=(1, 2), seed=seed)
+    if variant == "philox_draw":
+        return PhiloxDrawBackdrop(
+            mask_prob=mask_prob, mask_axes=(1, 2), seed=seed
+        )
     return None
 
 
@@ -228,7 +236,7 @@ def run(quick: bool) -> dict[str, Any]:
     for jit in cfg["jit"]:
         for size, batch in cfg["points"]:
             rows.extend(measure(size, batch, jit, cfg))
-            print(format_table(rows[-3:], COLUMNS), flush=True)
+            print(format_table(rows[-4:], COLUMNS), flush=True)
     return {
         "name": NAME,
         "quick": quick,
