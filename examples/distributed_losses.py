@@ -190,10 +190,17 @@ def gather_global_batch(
     gathered on their own (`stop_gradient`), so that only the logits go
     through `all_gather`'s gradient. Outside a strategy this returns its
     inputs.
+
+    Every replica then holds the whole global batch of logits and computes
+    the loss on it: cheap for per-sample logits, though the pairwise AUC
+    surrogate costs `O(global_batch ** 2)` on each replica.
+
+    Raises:
+        RuntimeError: if called in cross-replica context.
     """
     context = tf.distribute.get_replica_context()
     if context is None:
-        raise ValueError(
+        raise RuntimeError(
             "gather_global_batch must run in replica context (inside "
             "strategy.run); it was called in cross-replica context."
         )
