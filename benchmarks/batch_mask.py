@@ -76,7 +76,7 @@ def build_mlp(mask_args: dict[str, Any] | None, seed: int = 0) -> keras.Model:
 def settings(quick: bool) -> dict[str, Any]:
     """Grid and repetition counts; quick mode is for CI, not for figures."""
     if quick:
-        return {"batches": (64,), "jit": (False, True), "rounds": 2, "calls": 5}
+        return {"batches": (64,), "jit": (False,), "rounds": 2, "calls": 5}
     return {
         "batches": (300, 2048),
         "jit": (False, True),

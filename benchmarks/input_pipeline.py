@@ -59,8 +59,9 @@ def settings(quick: bool) -> dict[str, Any]:
             },
             "batch": 4,
             "rounds": 2,
+            "jit": (False,),
         }
-    return {"config": "small", "batch": 8, "rounds": 9}
+    return {"config": "small", "batch": 8, "rounds": 9, "jit": (False, True)}
 
 
 def load_pipeline(cfg: dict[str, Any], data_dir: str) -> tuple[Any, int, int]:
@@ -109,7 +110,7 @@ def run(quick: bool) -> dict[str, Any]:
 
         x, y = texture_batch(size, batch)
         steps = {}
-        for jit in (False, True):
+        for jit in cfg["jit"]:
             model = build_texture_model(size, "backdrop")
             step = make_train_step(model, sparse_ce, jit_compile=jit)
             steps[f"step_jit={jit}"] = lambda step=step: step(x, y)

@@ -35,7 +35,7 @@ def settings(quick: bool) -> dict[str, Any]:
     """Grid and repetition counts; quick mode is for CI, not for figures."""
     if quick:
         return {
-            "sizes": (64,),
+            "sizes": (32,),
             "batches": (2,),
             "jit": (False, True),
             "rounds": 2,
