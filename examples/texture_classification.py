@@ -261,12 +261,15 @@ def train_one(
     else:
         train = train.batch(args.batch_size).prefetch(2)
         fit_kwargs = {}
+    # Keep the first layer's activations of one evaluation batch near
+    # 100 MB, whatever the image size.
+    eval_batch = max(4, min(32, 2**20 // (size * size) * 4))
     started = time.time()
     history = model.fit(
         train,
         epochs=args.epochs,
         validation_data=(data["x_test"], data["y_test"]),
-        validation_batch_size=32,
+        validation_batch_size=eval_batch,
         verbose=args.verbose,
         shuffle=False,  # the dataset reshuffles itself every epoch
         **fit_kwargs,
@@ -274,8 +277,8 @@ def train_one(
     seconds = time.time() - started
     # Eager calls: `predict` would trace a new function for every model.
     logits = [
-        model(data["x_test"][i : i + 32], training=False).numpy()
-        for i in range(0, len(data["x_test"]), 32)
+        model(data["x_test"][i : i + eval_batch], training=False).numpy()
+        for i in range(0, len(data["x_test"]), eval_batch)
     ]
     pred = np.argmax(np.concatenate(logits), axis=1)
     true_c = scale_choices(data["y_test"], scales)
