@@ -218,3 +218,14 @@ def test_blurred_kernels_spread_the_gradient_beyond_the_patch():
     inside[_patch(5, 9, 8)] = True
     assert np.all(_input_gradient(crisp, True)[~inside] == 0)
     assert np.any(_input_gradient(blurred, True)[~inside] != 0)
+
+
+def test_head_norm_adds_batch_normalization_before_the_head():
+    model = texture_model.build_texture_model(
+        128, [[1.1875, 1.25], [10.0, 17.5]], 4, head_norm=True, seed=0
+    )
+    names = [layer.name for layer in model.layers]
+    assert names.index("coarse_mask") < names.index("head_norm") < names.index(
+        "cell_logits"
+    )
+    assert model(np.zeros((2, 128, 128, 1), "float32")).shape == (2, 4)
