@@ -208,14 +208,17 @@ class BackdropMasking(keras.layers.Layer):
     def _pinned_flat_index(self, mask_dims: tf.Tensor) -> tf.Tensor:
         index = tf.convert_to_tensor(self._pinned_var)
         pinned = index[0] >= 0
-        tf.debugging.assert_less(
-            tf.where(pinned, index, 0),
-            mask_dims,
-            message=(
-                f"`pinned_index` of layer '{self.name}' is outside the mask "
-                f"over axes {self._axes}"
-            ),
-        )
+        if any(dim is None for dim in self._static_mask_dims):
+            # Static dimensions were checked when the index was set; only a
+            # dynamic one (the batch axis) needs a check at run time.
+            tf.debugging.assert_less(
+                tf.where(pinned, index, 0),
+                mask_dims,
+                message=(
+                    f"`pinned_index` of layer '{self.name}' is outside the "
+                    f"mask over axes {self._axes}"
+                ),
+            )
         # Row-major strides of the mask, so that the flat index matches
         # tf.reshape of the flat mask back to mask_dims.
         strides = tf.math.cumprod(mask_dims, exclusive=True, reverse=True)

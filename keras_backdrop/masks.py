@@ -150,12 +150,14 @@ def draw_mask(
         A float32 tensor of shape `mask_shape`.
     """
     mask_prob, keep_count = validate_mask_args(mask_prob, keep_count, normalize)
-    uniform_seed, fallback_seed = tf.unstack(
-        tf.random.experimental.stateless_split(_step_seed(seed), 2)
-    )
     mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
     size = tf.reduce_prod(mask_shape)
-    uniform = tf.random.stateless_uniform([size], seed=uniform_seed)
+    # Philox explicitly: the automatic choice is several times slower under
+    # XLA on CPU (benchmarks/README.md), and Philox gives the same numbers on
+    # every device.
+    uniform = tf.random.stateless_uniform(
+        [size], seed=_step_seed(seed), alg="philox"
+    )
     if keep_count is not None:
         tf.debugging.assert_less_equal(
             keep_count,
@@ -173,11 +175,10 @@ def draw_mask(
         )
     else:
         keep = tf.cast(uniform >= mask_prob, tf.float32)
-        # A mask is never all zero: one uniformly chosen entry survives.
-        fallback_index = tf.random.stateless_uniform(
-            [], seed=fallback_seed, minval=0, maxval=size, dtype=tf.int32
-        )
-        fallback = tf.one_hot(fallback_index, size)
+        # A mask is never all zero: one uniformly chosen entry survives. When
+        # nothing survived, the uniforms are i.i.d. below mask_prob, so the
+        # position of the largest is uniform and no second draw is needed.
+        fallback = tf.one_hot(tf.argmax(uniform, output_type=tf.int32), size)
         keep = tf.where(tf.reduce_any(keep > 0), keep, fallback)
     if pinned_flat_index is not None:
         pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
