@@ -26,6 +26,33 @@ Usage (from the repository root)::
     python -m examples.texture_classification            # default, ~3.5 min
     python -m examples.texture_classification --config paper
     python -m examples.texture_classification --fast     # seconds
+    python -m examples.texture_classification --fast --strategy mirrored
+
+Distributed training (``--strategy``):
+
+* ``none`` (default): one device, Keras ``fit``.
+* ``mirrored``: `tf.distribute.MirroredStrategy`; the models are built and
+  compiled in ``strategy.scope()`` and trained with ``fit`` as above, with
+  ``--batch-size`` as the global batch. ``--replicas N`` picks the devices:
+  the first N GPUs when TensorFlow sees GPUs (default: all of them), else N
+  logical CPU devices carved out of the one physical CPU (default 2), which
+  is how the strategy is exercised on a CPU-only machine.
+* ``multiworker``: `tf.distribute.MultiWorkerMirroredStrategy`, one process
+  per worker, the cluster read from the ``TF_CONFIG`` environment variable.
+  Keras 3's ``fit`` does not run under this strategy
+  (keras-team/keras#20585), so every variant is trained with a small custom
+  loop instead (`train_one_custom`): ``strategy.run`` in a ``tf.function``,
+  the summed cross-entropy divided by the global batch's size, Adam, the
+  same data pipeline and the same per-epoch test evaluation. Only the chief
+  (task ``chief``, or ``worker`` 0 when the cluster has no chief) writes
+  ``--out-dir``. Every worker generates or reads the dataset itself: with
+  a shared ``--data-dir``, build it once first (e.g. a ``--strategy none``
+  run with the same ``--config``), since concurrent TFDS builds into one
+  directory can collide.
+
+Under both strategies each replica draws its own backdrop masks: the layer
+folds the replica id into the step's mask seed (`keras_backdrop.masks`), so
+the masks are independent across replicas and repeat under the same seed.
 
 See `examples/TEXTURE_RESULTS.md` for the sweep behind the defaults.
 """
@@ -47,6 +74,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 VARIANTS = ("no_mask", "backdrop", "random_crops")
+
+#: Values of ``--strategy``.
+STRATEGIES = ("none", "mirrored", "multiworker")
 
 # "default" is the dataset chosen by the sweep in TEXTURE_RESULTS.md; every
 # config is trained with the same recipe (the flags' defaults).
@@ -133,6 +163,109 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _check_strategy_args(args: argparse.Namespace) -> None:
+    """Validates ``--strategy``/``--replicas`` before TensorFlow starts.
+
+    Raises:
+        ValueError: naming the argument and the value received.
+    """
+    if args.strategy not in STRATEGIES:
+        raise ValueError(
+            f"Invalid value for argument `strategy`: expected one of "
+            f"{STRATEGIES}. Received: strategy={args.strategy!r}"
+        )
+    if args.replicas is not None:
+        text = args.replicas
+        try:
+            args.replicas = int(text)
+        except ValueError:
+            args.replicas = 0
+        if args.replicas < 1:
+            raise ValueError(
+                "Invalid value for argument `replicas`: expected an integer "
+                f">= 1. Received: replicas={text!r}"
+            )
+        if args.strategy != "mirrored":
+            raise ValueError(
+                "Invalid value for argument `replicas`: it only applies to "
+                "--strategy mirrored (multiworker has one replica per worker "
+                "and device, none has one). Received: "
+                f"replicas={text!r}, strategy={args.strategy!r}"
+            )
+    if args.strategy == "multiworker" and args.jit_compile:
+        # The custom loop's step holds collective ops; it is not compiled
+        # with XLA, and silently ignoring the flag would mislabel results.
+        raise ValueError(
+            "Invalid value for argument `jit_compile`: not supported with "
+            "--strategy multiworker (its custom training loop runs without "
+            f"XLA). Received: jit_compile=True, strategy={args.strategy!r}"
+        )
+    # Fail here, before minutes of dataset building, not in the strategy.
+    if args.strategy == "multiworker" and "TF_CONFIG" not in os.environ:
+        raise ValueError(
+            "Invalid value for argument `strategy`: 'multiworker' needs the "
+            "TF_CONFIG environment variable (cluster and task) set in every "
+            f"worker. Received: strategy={args.strategy!r} without TF_CONFIG"
+        )
+
+
+def make_strategy(name: str, replicas: int | None) -> Any:
+    """The `tf.distribute` strategy for ``--strategy``, or None for ``none``.
+
+    Call it before TensorFlow runs any op: the logical CPU devices of
+    ``mirrored`` on a CPU-only machine can only be set up before the
+    runtime initialises (loading the dataset would initialise it).
+
+    Args:
+        name: One of `STRATEGIES`.
+        replicas: For ``mirrored``: the first ``replicas`` GPUs if
+            TensorFlow sees any (default all), else that many logical CPU
+            devices (default 2). Must be None for the other strategies.
+
+    Returns:
+        A strategy, or None for ``none`` (plain Keras, no scope at all, so
+        that the default path is exactly the single-device script).
+
+    Raises:
+        ValueError: on a bad name or replica count.
+    """
+    if name == "none" and replicas is None:
+        return None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if name == "mirrored" and gpus:
+        count = len(gpus) if replicas is None else replicas
+        if count > len(gpus):
+            raise ValueError(
+                "Invalid value for argument `replicas`: at most the "
+                f"{len(gpus)} visible GPUs. Received: replicas={replicas}"
+            )
+        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(count)])
+    # The CPU-only mirrored setup, the TF_CONFIG check and the argument
+    # checks are the ones of the distributed-losses example.
+    from examples import distributed_losses
+
+    strategy = distributed_losses.make_strategy(name, replicas)
+    return None if name == "none" else strategy
+
+
+def is_chief(strategy: Any) -> bool:
+    """Whether this process writes the outputs (always, without a cluster).
+
+    The chief is the task of type ``chief`` if the cluster has one, else
+    ``worker`` 0, TensorFlow's own convention for MultiWorkerMirroredStrategy.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and not has_chief
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line arguments."""
     p = argparse.ArgumentParser(
@@ -174,7 +307,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="TFDS data dir (default: TFDS's own)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity")
+    # Checked below rather than by argparse so that a bad value raises a
+    # ValueError naming the argument, as `examples.distributed_losses` does.
+    p.add_argument("--strategy", default="none",
+                   help="tf.distribute strategy: one of " + ", ".join(STRATEGIES))
+    p.add_argument("--replicas", default=None,
+                   help="replicas for --strategy mirrored: the first N GPUs, "
+                   "or N logical CPU devices without GPUs (default: all "
+                   "GPUs, else 2)")
     args = p.parse_args(argv)
+    _check_strategy_args(args)
     if args.config is None:
         args.config = "fast" if args.fast else DEFAULT_CONFIG
     if args.epochs is None:
@@ -195,23 +337,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def train_one(
+def _build_model(
     variant: str,
     seed: int,
-    data: dict[str, np.ndarray],
     size: int,
     scales: Sequence[Sequence[float]],
     args: argparse.Namespace,
-) -> dict[str, Any]:
-    """Trains one variant with one seed; returns its accuracies and curve."""
+) -> Any:
+    """The texture network of one variant and seed (seeds Keras first)."""
     import keras
-    import tensorflow as tf
 
     from examples import texture_model
 
     keras.utils.set_random_seed(seed)
     num_classes = math.prod(len(s) for s in scales)
-    model = texture_model.build_texture_model(
+    return texture_model.build_texture_model(
         size,
         scales,
         num_classes,
@@ -224,46 +364,123 @@ def train_one(
         kernel=args.kernel,
         seed=seed,
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=args.jit_compile,
-        # Tracing costs more than a --fast run's few steps.
-        run_eagerly=args.fast,
-    )
+
+
+def _train_dataset(
+    variant: str,
+    seed: int,
+    data: dict[str, np.ndarray],
+    size: int,
+    scales: Sequence[Sequence[float]],
+    args: argparse.Namespace,
+) -> tuple[Any, int | None]:
+    """The batched training data and its steps per epoch.
+
+    Steps are None when the dataset is one epoch (reshuffled at every
+    pass); ``random_crops`` gives all epochs in one dataset instead, so the
+    crop counter runs on across epochs, with a step count per epoch.
+    """
+    import tensorflow as tf
+
+    from examples import texture_model
+
     x_train, y_train = data["x_train"], data["y_train"]
     train = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(
         len(y_train), seed=seed, reshuffle_each_iteration=True
     )
-    if variant == "random_crops":
-        crop = args.crop or size // 2
-        _, coarse = texture_model.mask_depths(size, scales)
-        if not 2**coarse <= crop <= size:
-            raise ValueError(
-                f"Invalid value for --crop: {crop}; expected between one "
-                f"coarse cell ({2**coarse} px) and the image size ({size} px)"
-            )
-        # The stateless crop is keyed by (seed, epoch-wise counter) so
-        # that runs repeat exactly under the same seed.
-        counter = tf.data.Dataset.counter()
-        train = tf.data.Dataset.zip((train.repeat(args.epochs), counter)).map(
-            lambda xy, i: (
-                tf.image.stateless_random_crop(
-                    xy[0], (crop, crop, 1), seed=tf.stack([seed, tf.cast(i, tf.int32)])
-                ),
-                xy[1],
-            )
+    if variant != "random_crops":
+        return train.batch(args.batch_size).prefetch(2), None
+    crop = args.crop or size // 2
+    _, coarse = texture_model.mask_depths(size, scales)
+    if not 2**coarse <= crop <= size:
+        raise ValueError(
+            f"Invalid value for --crop: {crop}; expected between one "
+            f"coarse cell ({2**coarse} px) and the image size ({size} px)"
         )
-        steps = math.ceil(len(y_train) / args.batch_size)
-        train = train.batch(args.batch_size).prefetch(2)
-        fit_kwargs = {"steps_per_epoch": steps}
-    else:
-        train = train.batch(args.batch_size).prefetch(2)
-        fit_kwargs = {}
-    # Keep the first layer's activations of one evaluation batch near
-    # 100 MB, whatever the image size.
-    eval_batch = max(4, min(32, 2**20 // (size * size) * 4))
+    # The stateless crop is keyed by (seed, epoch-wise counter) so
+    # that runs repeat exactly under the same seed.
+    counter = tf.data.Dataset.counter()
+    train = tf.data.Dataset.zip((train.repeat(args.epochs), counter)).map(
+        lambda xy, i: (
+            tf.image.stateless_random_crop(
+                xy[0], (crop, crop, 1), seed=tf.stack([seed, tf.cast(i, tf.int32)])
+            ),
+            xy[1],
+        )
+    )
+    steps = math.ceil(len(y_train) / args.batch_size)
+    return train.batch(args.batch_size).prefetch(2), steps
+
+
+def _eval_batch(size: int) -> int:
+    """Evaluation batch keeping one batch's first activations near 100 MB."""
+    return max(4, min(32, 2**20 // (size * size) * 4))
+
+
+def _test_predictions(model: Any, x_test: np.ndarray, eval_batch: int) -> np.ndarray:
+    """Predicted classes of the test images, by eager calls.
+
+    Eager calls: `predict` would trace a new function for every model.
+    """
+    logits = [
+        model(x_test[i : i + eval_batch], training=False).numpy()
+        for i in range(0, len(x_test), eval_batch)
+    ]
+    return np.argmax(np.concatenate(logits), axis=1)
+
+
+def _run_result(
+    pred: np.ndarray,
+    data: dict[str, np.ndarray],
+    scales: Sequence[Sequence[float]],
+    train_accuracy: float,
+    test_curve: Sequence[float],
+    seconds: float,
+) -> dict[str, Any]:
+    """One run's entry of ``results.json``."""
+    true_c = scale_choices(data["y_test"], scales)
+    pred_c = scale_choices(pred, scales)
+    return {
+        "test_accuracy": float(np.mean(pred == data["y_test"])),
+        "scale_accuracy": [float(a) for a in np.mean(true_c == pred_c, axis=0)],
+        "train_accuracy": float(train_accuracy),
+        "test_curve": [float(a) for a in test_curve],
+        "seconds": seconds,
+    }
+
+
+def train_one(
+    variant: str,
+    seed: int,
+    data: dict[str, np.ndarray],
+    size: int,
+    scales: Sequence[Sequence[float]],
+    args: argparse.Namespace,
+    strategy: Any = None,
+) -> dict[str, Any]:
+    """Trains one variant with one seed with Keras fit; its results.
+
+    With a `strategy` (MirroredStrategy) the model is built and compiled
+    in its scope, and ``fit`` splits every global batch over the replicas.
+    """
+    import contextlib
+
+    import keras
+
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model = _build_model(variant, seed, size, scales, args)
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.lr),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=args.jit_compile,
+            # Tracing costs more than a --fast run's few steps.
+            run_eagerly=args.fast,
+        )
+    train, steps = _train_dataset(variant, seed, data, size, scales, args)
+    fit_kwargs = {} if steps is None else {"steps_per_epoch": steps}
+    eval_batch = _eval_batch(size)
     started = time.time()
     history = model.fit(
         train,
@@ -275,21 +492,94 @@ def train_one(
         **fit_kwargs,
     )
     seconds = time.time() - started
-    # Eager calls: `predict` would trace a new function for every model.
-    logits = [
-        model(data["x_test"][i : i + eval_batch], training=False).numpy()
-        for i in range(0, len(data["x_test"]), eval_batch)
-    ]
-    pred = np.argmax(np.concatenate(logits), axis=1)
-    true_c = scale_choices(data["y_test"], scales)
-    pred_c = scale_choices(pred, scales)
-    return {
-        "test_accuracy": float(np.mean(pred == data["y_test"])),
-        "scale_accuracy": [float(a) for a in np.mean(true_c == pred_c, axis=0)],
-        "train_accuracy": float(history.history["accuracy"][-1]),
-        "test_curve": [float(a) for a in history.history["val_accuracy"]],
-        "seconds": seconds,
-    }
+    pred = _test_predictions(model, data["x_test"], eval_batch)
+    return _run_result(
+        pred, data, scales, history.history["accuracy"][-1],
+        history.history["val_accuracy"], seconds,
+    )
+
+
+def train_one_custom(
+    variant: str,
+    seed: int,
+    data: dict[str, np.ndarray],
+    size: int,
+    scales: Sequence[Sequence[float]],
+    args: argparse.Namespace,
+    strategy: Any,
+) -> dict[str, Any]:
+    """Trains one variant with one seed by a custom loop under `strategy`.
+
+    For MultiWorkerMirroredStrategy, where Keras 3's ``fit`` does not run
+    (keras-team/keras#20585). The recipe is ``fit``'s: Adam on the mean
+    cross-entropy of each global batch, the same data pipeline (every
+    worker builds it with the same seeds; the strategy shards each global
+    batch over the replicas), the test set evaluated after every epoch and
+    the training accuracy of the last epoch as measured during training
+    (masks on). Each replica differentiates the sum of its samples' losses
+    divided by the global batch's size, so the optimizer's sum over
+    replicas is the mean over the global batch, also for a last, smaller
+    batch. Every worker ends with the same weights, hence the same results.
+    """
+    import keras
+    import tensorflow as tf
+
+    with strategy.scope():
+        model = _build_model(variant, seed, size, scales, args)
+        optimizer = keras.optimizers.Adam(args.lr)
+        optimizer.build(model.trainable_variables)
+    train, steps = _train_dataset(variant, seed, data, size, scales, args)
+    options = tf.data.Options()
+    # Split every global batch by samples: the workers hold the same data,
+    # there are no files to shard by.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    dist_train = strategy.experimental_distribute_dataset(train.with_options(options))
+
+    def replica_step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        context = tf.distribute.get_replica_context()
+        local = tf.cast(tf.shape(y)[0], tf.float32)
+        global_size = context.all_reduce("SUM", local)
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            losses = keras.losses.sparse_categorical_crossentropy(
+                y, logits, from_logits=True
+            )
+            loss = tf.reduce_sum(losses) / global_size
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        correct = tf.reduce_sum(
+            tf.cast(tf.equal(tf.argmax(logits, -1), tf.cast(y, tf.int64)), tf.float32)
+        )
+        return correct, local
+
+    @tf.function
+    def train_step(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        correct, count = strategy.run(replica_step, args=batch)
+        return (strategy.reduce("SUM", correct, axis=None),
+                strategy.reduce("SUM", count, axis=None))
+
+    eval_batch = _eval_batch(size)
+    iterator = iter(dist_train)
+    curve: list[float] = []
+    train_accuracy = 0.0
+    started = time.time()
+    for epoch in range(args.epochs):
+        correct = count = 0.0
+        batches = dist_train if steps is None else range(steps)
+        for batch in batches:
+            c, n = train_step(batch if steps is None else next(iterator))
+            correct, count = correct + float(c), count + float(n)
+        train_accuracy = correct / max(count, 1.0)
+        pred = _test_predictions(model, data["x_test"], eval_batch)
+        curve.append(float(np.mean(pred == data["y_test"])))
+        if args.verbose:
+            print(f"epoch {epoch + 1}/{args.epochs}: train accuracy "
+                  f"{train_accuracy:.3f}, test accuracy {curve[-1]:.3f}",
+                  flush=True)
+    seconds = time.time() - started
+    return _run_result(pred, data, scales, train_accuracy, curve, seconds)
 
 
 def summarize(results: dict[str, dict[str, dict[str, Any]]], seeds: Sequence[int],
@@ -343,6 +633,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs the comparison; returns the JSON-able results."""
     args = parse_args(argv)
     started = time.time()
+    # Before anything runs a TensorFlow op (the dataset loading does).
+    strategy = make_strategy(args.strategy, args.replicas)
+    chief = is_chief(strategy)
+    if strategy is not None:
+        print(f"strategy {args.strategy}: {strategy.num_replicas_in_sync} "
+              f"replicas, global batch {args.batch_size}"
+              + ("" if chief else " (not the chief: writes no outputs)"),
+              flush=True)
     config = _dataset_configs()[args.config]
     t0 = time.time()
     x_train, y_train = load_split(config, "train", args.data_dir)
@@ -370,7 +668,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results[variant] = {}
         for seed in args.seeds:
             print(f"--- {variant}, seed {seed}", flush=True)
-            run = train_one(variant, seed, data, size, scales, args)
+            if args.strategy == "multiworker":
+                run = train_one_custom(variant, seed, data, size, scales, args,
+                                       strategy)
+            else:
+                run = train_one(variant, seed, data, size, scales, args, strategy)
             results[variant][str(seed)] = run
             print(f"{variant} seed {seed}: test accuracy "
                   f"{run['test_accuracy']:.3f} ({run['seconds']:.0f} s)", flush=True)
@@ -384,8 +686,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"total {total:.0f} s (data {data_seconds:.0f} s)")
 
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in vars(args).items() if k not in ("out_dir", "data_dir")}
+    # The distribution flags join the settings only when used, so that a
+    # default run writes exactly what it wrote before they existed.
+    hidden = ("out_dir", "data_dir") + (
+        ("strategy", "replicas") if strategy is None else ()
+    )
+    settings = {k: v for k, v in vars(args).items() if k not in hidden}
+    if strategy is not None:
+        settings["replicas"] = strategy.num_replicas_in_sync
     summary = {
         v: {
             "mean": float(np.mean([r["test_accuracy"] for r in runs.values()])),
@@ -404,6 +712,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "summary": summary,
         "seconds": {"total": total, "data": data_seconds},
     }
+    if not chief:
+        # The workers hold identical weights and results; one writer
+        # avoids several processes racing on the same files.
+        return payload
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(payload, indent=2))
     plot_curves(
         results, out_dir / "learning_curves.png",
