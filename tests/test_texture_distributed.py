@@ -1,0 +1,147 @@
+"""The texture example under MirroredStrategy and MultiWorkerMirroredStrategy.
+
+Both runs go in subprocesses: the logical CPU devices of ``mirrored`` must
+be set up before TensorFlow initialises, and each multi-worker task is its
+own process (TF_CONFIG on loopback ports, as in tests/test_multiworker.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples import texture_classification
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 240  # seconds per run; a --fast run takes 15-30 s on 2 busy cores
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def _command(out_dir: Path, data_dir: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "examples.texture_classification", "--fast",
+            "--out-dir", str(out_dir), "--data-dir", str(data_dir),
+            "--verbose", "0", *flags]
+
+
+def _check_payload(payload: dict, strategy: str, replicas: int) -> None:
+    settings = payload["settings"]
+    assert settings["strategy"] == strategy
+    assert settings["replicas"] == replicas
+    seeds = settings["seeds"]
+    assert len(seeds) >= 2
+    assert set(payload["results"]) == set(texture_classification.VARIANTS)
+    for variant, runs in payload["results"].items():
+        assert set(runs) == {str(s) for s in seeds}, variant
+        for run in runs.values():
+            assert 0.0 <= run["test_accuracy"] <= 1.0
+            assert 0.0 <= run["train_accuracy"] <= 1.0
+            assert all(0.0 <= a <= 1.0 for a in run["scale_accuracy"])
+            assert len(run["test_curve"]) == settings["epochs"]
+
+
+def _table(stdout: str) -> list[str]:
+    """The printed results table without its timing column."""
+    return [line.rsplit("|", 2)[0] for line in stdout.splitlines()
+            if line.startswith("| ")]
+
+
+def test_mirrored_two_replicas_fast(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        _command(out, tmp_path / "tfds", "--strategy", "mirrored", "--replicas", "2"),
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "strategy mirrored: 2 replicas" in proc.stdout
+    _check_payload(json.loads((out / "results.json").read_text()), "mirrored", 2)
+    assert (out / "learning_curves.png").is_file()
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multiworker_two_workers_fast(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs, logs = [], []
+    try:
+        for index in range(2):
+            tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            log = (tmp_path / f"w{index}.out").open("w")
+            logs.append(log)
+            # A data dir per worker: two TFDS builds into one directory
+            # at the same time could collide.
+            procs.append(subprocess.Popen(
+                _command(tmp_path / f"out{index}", tmp_path / f"tfds{index}",
+                         "--strategy", "multiworker"),
+                cwd=ROOT, env=_env(TF_CONFIG=json.dumps(tf_config)),
+                stdout=log, stderr=subprocess.STDOUT, text=True,
+            ))
+        for proc in procs:
+            proc.wait(timeout=TIMEOUT)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+    outputs = [(tmp_path / f"w{i}.out").read_text() for i in range(2)]
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+    # Only the chief (worker 0) writes.
+    payload = json.loads((tmp_path / "out0" / "results.json").read_text())
+    assert not (tmp_path / "out1").exists()
+    assert "not the chief" in outputs[1]
+    _check_payload(payload, "multiworker", 2)
+    # The workers end with the same weights, so they print the same
+    # accuracies, and those are the chief's JSON.
+    tables = [_table(output) for output in outputs]
+    assert len(tables[0]) == 1 + len(texture_classification.VARIANTS)  # + header
+    assert tables[0] == tables[1]
+    for variant, runs in payload["results"].items():
+        row = next(line for line in tables[0] if line.startswith(f"| {variant} |"))
+        for run in runs.values():
+            assert f"{run['test_accuracy']:.3f}" in row
+
+
+def test_strategy_flags_are_checked(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    parse = texture_classification.parse_args
+    with pytest.raises(ValueError, match="strategy='ring'"):
+        parse(["--strategy", "ring"])
+    with pytest.raises(ValueError, match="replicas='0'"):
+        parse(["--strategy", "mirrored", "--replicas", "0"])
+    with pytest.raises(ValueError, match="replicas='two'"):
+        parse(["--strategy", "mirrored", "--replicas", "two"])
+    with pytest.raises(ValueError, match="replicas='2'.*strategy='none'"):
+        parse(["--replicas", "2"])
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        parse(["--strategy", "multiworker"])
+    monkeypatch.setenv("TF_CONFIG", "{}")
+    with pytest.raises(ValueError, match="jit_compile"):
+        parse(["--strategy", "multiworker", "--jit-compile"])
+    args = parse(["--strategy", "mirrored", "--replicas", "3"])
+    assert (args.strategy, args.replicas) == ("mirrored", 3)
+    args = parse([])
+    assert (args.strategy, args.replicas) == ("none", None)
+    assert texture_classification.make_strategy("none", None) is None
+    assert texture_classification.is_chief(None)
