@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from _common import (
-    PhiloxDrawBackdrop,
     format_table,
     interleaved_times,
     main,
@@ -40,8 +39,6 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "mask_prob=0.9": {"mask_prob": 0.9},
     "keep_count=32": {"keep_count": 32},
-    # Prototype of a proposed change (see `_common.PhiloxDrawBackdrop`).
-    "philox_draw mask_prob=0.9": {"mask_prob": 0.9, "philox": True},
 }
 
 
@@ -67,9 +64,7 @@ def build_mlp(mask_args: dict[str, Any] | None, seed: int = 0) -> keras.Model:
     x = keras.layers.Dense(64, activation="relu")(x)
     x = keras.layers.Dense(1)(x)
     if mask_args is not None:
-        args = dict(mask_args)
-        cls = PhiloxDrawBackdrop if args.pop("philox", False) else BackdropMasking
-        x = cls(mask_axes=(0,), seed=seed + 1, **args)(x)
+        x = BackdropMasking(mask_axes=(0,), seed=seed + 1, **mask_args)(x)
     return keras.Model(inputs, x)
 
 
@@ -115,7 +110,7 @@ def run(quick: bool) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for jit, batch in itertools.product(cfg["jit"], cfg["batches"]):
         rows.extend(measure(batch, jit, cfg["rounds"], cfg["calls"]))
-        print(format_table(rows[-3:], COLUMNS), flush=True)
+        print(format_table(rows[1 - len(VARIANTS):], COLUMNS), flush=True)
     return {
         "name": NAME,
         "quick": quick,
