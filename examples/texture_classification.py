@@ -561,7 +561,8 @@ def train_one_custom(
                 strategy.reduce("SUM", count, axis=None))
 
     eval_batch = _eval_batch(size)
-    iterator = iter(dist_train)
+    # random_crops: one iterator over all epochs, `steps` batches per epoch.
+    iterator = None if steps is None else iter(dist_train)
     curve: list[float] = []
     train_accuracy = 0.0
     started = time.time()
