@@ -7,7 +7,6 @@ test process has already done); the tests below assert on its report.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from examples import distributed_losses as dl
+from loopback_workers import run_workers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,16 +212,6 @@ def test_training_runs_finite_and_matches_one_device(report, mask):
     assert mirrored["test_auc"] == pytest.approx(single["test_auc"], abs=1e-3)
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_multiworker_workers_match_one_device(report):
     """The script's own command line on two loopback workers.
 
@@ -229,29 +219,13 @@ def test_two_multiworker_workers_match_one_device(report):
     the 1 / replicas scaling and the seeded global mask (mask_prob, drawn
     independently but identically by each worker) all have to agree.
     """
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     argv = ["-m", "examples.distributed_losses", "--strategy", "multiworker",
             "--loss", "soft_f1", "--mask-prob", "0.9", "--steps", "20"]
-    procs = []
-    try:
-        for index in range(2):
-            tf_config = {"cluster": cluster,
-                         "task": {"type": "worker", "index": index}}
-            env = {**os.environ, "TF_CONFIG": json.dumps(tf_config),
-                   "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-            procs.append(subprocess.Popen(
-                [sys.executable, *argv], cwd=REPO, env=env, text=True,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        outputs = []
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=240)
-            assert proc.returncode == 0, stderr[-3000:]
-            outputs.append(stdout)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    procs = run_workers(lambda index: argv, cwd=REPO)
+    outputs = []
+    for proc in procs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outputs.append(proc.stdout)
     single = report["train"]["single_mask_prob"]
     for index, stdout in enumerate(outputs):
         line = stdout.strip().splitlines()[-1]

@@ -1,14 +1,10 @@
 """Two MultiWorkerMirroredStrategy workers on loopback train the same weights."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
-import pytest
+from loopback_workers import run_workers
 
 # Keras 3's `fit` does not run under MultiWorkerMirroredStrategy
 # (keras-team/keras#20585), so the workers train with a custom loop.
@@ -69,45 +65,10 @@ WORKER = textwrap.dedent(
 )
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_workers_end_with_identical_weights(tmp_path):
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    try:
-        for index in range(2):
-            env = {
-                **os.environ,
-                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                "TF_CPP_MIN_LOG_LEVEL": "3",
-                "CUDA_VISIBLE_DEVICES": "",
-            }
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", WORKER, str(tmp_path / f"w{index}.json")],
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        for proc in procs:
-            _, err = proc.communicate(timeout=240)
-            assert proc.returncode == 0, err[-3000:]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    procs = run_workers(lambda i: ["-c", WORKER, str(tmp_path / f"w{i}.json")])
+    for proc in procs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads((tmp_path / f"w{i}.json").read_text()) for i in range(2)]
     assert results[0]["replicas"] == 2
     assert results[0]["moved"] > 0

@@ -8,8 +8,6 @@ own process (TF_CONFIG on loopback ports, as in tests/test_multiworker.py).
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,16 +15,10 @@ from pathlib import Path
 import pytest
 
 from examples import texture_classification
+from loopback_workers import run_workers, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240  # seconds per run; a --fast run takes 15-30 s on 2 busy cores
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    env.pop("TF_CONFIG", None)
-    env.update(extra)
-    return env
 
 
 def _command(out_dir: Path, data_dir: Path, *flags: str) -> list[str]:
@@ -61,7 +53,7 @@ def test_mirrored_two_replicas_fast(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         _command(out, tmp_path / "tfds", "--strategy", "mirrored", "--replicas", "2"),
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT,
+        cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "strategy mirrored: 2 replicas" in proc.stdout
@@ -69,42 +61,17 @@ def test_mirrored_two_replicas_fast(tmp_path):
     assert (out / "learning_curves.png").is_file()
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multiworker_two_workers_fast(tmp_path):
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    procs, logs = [], []
-    try:
-        for index in range(2):
-            tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            log = (tmp_path / f"w{index}.out").open("w")
-            logs.append(log)
-            # A data dir per worker: two TFDS builds into one directory
-            # at the same time could collide.
-            procs.append(subprocess.Popen(
-                _command(tmp_path / f"out{index}", tmp_path / f"tfds{index}",
-                         "--strategy", "multiworker"),
-                cwd=ROOT, env=_env(TF_CONFIG=json.dumps(tf_config)),
-                stdout=log, stderr=subprocess.STDOUT, text=True,
-            ))
-        for proc in procs:
-            proc.wait(timeout=TIMEOUT)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        for log in logs:
-            log.close()
-    outputs = [(tmp_path / f"w{i}.out").read_text() for i in range(2)]
+    # A data dir per worker: two TFDS builds into one directory at the same
+    # time could collide.
+    procs = run_workers(
+        lambda index: _command(
+            tmp_path / f"out{index}", tmp_path / f"tfds{index}", "--strategy", "multiworker"
+        )[1:],
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
+    outputs = [proc.stdout + proc.stderr for proc in procs]
     for proc, output in zip(procs, outputs):
         assert proc.returncode == 0, output[-3000:]
     # Only the chief (worker 0) writes.
