@@ -270,7 +270,13 @@ def ratio_stats(
     rounds, and the quartiles show how noisy the measurement was.
     """
     ratios = sorted(c / b for c, b in zip(candidate, baseline))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    # "inclusive": the default "exclusive" method extrapolates beyond the
+    # data for a handful of rounds (quick mode), even below zero.
+    q = (
+        statistics.quantiles(ratios, n=4, method="inclusive")
+        if len(ratios) > 1
+        else ratios * 3
+    )
     return {
         "ratio": statistics.median(ratios),
         "ratio_q25": q[0],
