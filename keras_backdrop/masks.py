@@ -153,8 +153,7 @@ def draw_mask(
     mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
     size = tf.reduce_prod(mask_shape)
     # Philox explicitly: the automatic choice is several times slower under
-    # XLA on CPU (benchmarks/README.md), and Philox gives the same numbers on
-    # every device.
+    # XLA on CPU (benchmarks/README.md).
     uniform = tf.random.stateless_uniform(
         [size], seed=_step_seed(seed), alg="philox"
     )
