@@ -61,7 +61,9 @@ class BackdropMasking(keras.layers.Layer):
             by `1 - mask_prob`, like dropout; with `keep_count`, multiply by
             `size / keep_count`), or `None` (a plain 0/1 mask).
         seed: Optional integer. With a seed the sequence of masks is the
-            same run to run; without one, every layer and run draws its own.
+            same run to run (under the same `jit_compile` setting: XLA draws
+            other numbers from the same seed); without one, every layer and
+            run draws its own.
         pinned_index: Optional diagnostic mode (the reference's `mask_el`):
             a tuple with one index per masked axis (an integer when there
             is one masked axis). The mask then has its single surviving
