@@ -108,21 +108,25 @@ def run(quick: bool) -> dict:
     _warm_up(tfds)
     rows = [_time_config(config, tfds, generator) for config in _configs(quick)]
     ratios = {f"{row['config']}_build_over_generate": row["ratio_build_to_generate"] for row in rows}
-    return {"benchmark": "dataset_build", "quick": quick, "rows": rows, "ratios": ratios}
+    result = {"benchmark": "dataset_build", "quick": quick, "rows": rows, "ratios": ratios}
+    # run_all.py and report.py show a benchmark's "table".
+    result["table"] = _table(result)
+    return result
 
 
-def _print_table(result: dict) -> None:
-    header = (
+def _table(result: dict) -> str:
+    """The rows as a fixed-width table."""
+    lines = [
         f"{'config':12s} {'size':>5s} {'examples':>8s} {'generate s':>11s} "
         f"{'build s':>9s} {'build/gen':>9s} {'read train s':>12s} {'disk MB':>8s}"
-    )
-    print(header)
+    ]
     for r in result["rows"]:
-        print(
+        lines.append(
             f"{r['config']:12s} {r['size']:5d} {r['examples']:8d} {r['generate_s']:11.2f} "
             f"{r['build_s']:9.2f} {r['ratio_build_to_generate']:9.2f} {r['read_train_s']:12.2f} "
             f"{r['disk_mb']:8.1f}"
         )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -131,7 +135,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
     result = run(args.quick)
-    _print_table(result)
+    print(result["table"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 

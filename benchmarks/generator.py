@@ -186,19 +186,24 @@ def run(quick: bool) -> dict:
         if row.get("estimate"):
             key = "george_dense_over_field" if "dense" in row["row"] else "george_tiled_over_field"
             ratios[key] = row["seconds"] / t_field
-    return {"benchmark": "generator", "quick": quick, "size": SIZE, "rows": rows, "ratios": ratios}
+    result = {"benchmark": "generator", "quick": quick, "size": SIZE, "rows": rows, "ratios": ratios}
+    # run_all.py and report.py show a benchmark's "table".
+    result["table"] = _table(result)
+    return result
 
 
-def _print_table(result: dict) -> None:
-    print(f"{'row':76s} {'seconds':>12s} {'x fft2':>12s} {'x field':>12s}")
+def _table(result: dict) -> str:
+    """The rows as a fixed-width table, then the ratios."""
+    lines = [f"{'row':76s} {'seconds':>12s} {'x fft2':>12s} {'x field':>12s}"]
     for row in result["rows"]:
         if "seconds" not in row:
-            print(f"{row['row']:76s} {row['note']}")
+            lines.append(f"{row['row']:76s} {row['note']}")
             continue
         est = " (est.)" if row.get("estimate") else ""
         x_field = f"{row['ratio_to_field']:12.3g}" if "ratio_to_field" in row else " " * 12
-        print(f"{row['row'] + est:76s} {row['seconds']:12.4g} {row['ratio_to_fft2']:12.3g} {x_field}")
-    print("ratios:", json.dumps({k: float(f"{v:.4g}") for k, v in result["ratios"].items()}))
+        lines.append(f"{row['row'] + est:76s} {row['seconds']:12.4g} {row['ratio_to_fft2']:12.3g} {x_field}")
+    lines.append("ratios: " + json.dumps({k: float(f"{v:.4g}") for k, v in result["ratios"].items()}))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -207,7 +212,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
     result = run(args.quick)
-    _print_table(result)
+    print(result["table"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 
