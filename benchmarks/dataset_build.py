@@ -16,8 +16,6 @@ Run: ``python benchmarks/dataset_build.py [--quick] [--out result.json]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import sys
@@ -129,16 +127,7 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small custom config only")
-    parser.add_argument("--out", type=Path, help="write the result as JSON here")
-    args = parser.parse_args()
-    result = run(args.quick)
-    print(result["table"])
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    from _cli import main
+
+    main(__doc__.splitlines()[0], run, "a small custom config only")
