@@ -7,9 +7,15 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_backdrop.masks import draw_mask, mask_gradient, validate_mask_args
+from keras_backdrop.masks import (
+    backend_impl,
+    draw_mask,
+    mask_gradient,
+    mix_seed,
+    validate_mask_args,
+    validate_seed,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_backdrop")
@@ -107,15 +113,12 @@ class BackdropMasking(keras.layers.Layer):
         )
         self.normalize = normalize
         self.mask_axes = _validate_mask_axes(mask_axes)
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int)
-        ):
-            raise TypeError(
-                "Invalid type for argument `seed`: expected an integer or "
-                f"None. Received: seed={seed!r} (type {type(seed).__name__})"
-            )
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = validate_seed(seed)
+        # One generator per layer, made here: made in call() it would break
+        # tf.function and freeze the mask under JAX and PyTorch.
+        self.seed_generator = keras.random.SeedGenerator(
+            None if seed is None else mix_seed(self.seed)
+        )
         self._pinned_index = None
         self._pinned_var = None
         self._axes = None
@@ -188,12 +191,14 @@ class BackdropMasking(keras.layers.Layer):
     def call(self, inputs, training=None):
         if not training:
             return inputs
-        in_shape = tf.shape(inputs)
-        rank = len(inputs.shape)
-        mask_dims = tf.stack([in_shape[a] for a in self._axes])
-        pinned_flat = self._pinned_flat_index(mask_dims)
+        impl = backend_impl()
+        dims = impl.mask_dims(inputs, self._axes)
+        self._check_pinned_against(dims)
+        pinned_flat = impl.pinned_flat_index(
+            self._pinned_var, dims, self._static_mask_dims, self.name, self._axes
+        )
         mask = draw_mask(
-            mask_dims,
+            dims,
             mask_prob=self.mask_prob,
             keep_count=self.keep_count,
             normalize=self.normalize,
@@ -201,31 +206,25 @@ class BackdropMasking(keras.layers.Layer):
             pinned_flat_index=pinned_flat,
         )
         # Size 1 on the unmasked axes: the mask broadcasts along them.
-        broadcast_shape = [1] * rank
-        for position, axis in enumerate(self._axes):
-            broadcast_shape[axis] = mask_dims[position]
-        mask = tf.reshape(mask, tf.stack(broadcast_shape))
+        mask = impl.broadcast_mask(mask, dims, self._axes, len(inputs.shape))
         return mask_gradient(inputs, mask)
 
-    def _pinned_flat_index(self, mask_dims: tf.Tensor) -> tf.Tensor:
-        index = tf.convert_to_tensor(self._pinned_var)
-        pinned = index[0] >= 0
-        if any(dim is None for dim in self._static_mask_dims):
-            # Static dimensions were checked when the index was set; only a
-            # dynamic one (the batch axis) needs a check at run time.
-            tf.debugging.assert_less(
-                tf.where(pinned, index, 0),
-                mask_dims,
-                message=(
-                    f"`pinned_index` of layer '{self.name}' is outside the "
-                    f"mask over axes {self._axes}"
-                ),
+    def _check_pinned_against(self, dims) -> None:
+        """Refuses a pin outside a concrete mask shape (JAX and PyTorch).
+
+        There every dimension is known when the layer is traced, so a pin
+        that does not fit is an error here rather than a NaN gradient. On
+        TensorFlow a dynamic dimension is checked in the graph instead.
+        """
+        index = self._pinned_index
+        if index is None or not isinstance(dims, tuple):
+            return
+        if any(not 0 <= i < d for i, d in zip(index, dims)):
+            raise ValueError(
+                f"`pinned_index`={index} of layer '{self.name}' is outside "
+                f"the mask over axes {self._axes}, of shape {dims} for this "
+                "input."
             )
-        # Row-major strides of the mask, so that the flat index matches
-        # tf.reshape of the flat mask back to mask_dims.
-        strides = tf.math.cumprod(mask_dims, exclusive=True, reverse=True)
-        flat = tf.reduce_sum(index * strides)
-        return tf.where(pinned, flat, -1)
 
     def compute_output_shape(self, input_shape):
         return input_shape

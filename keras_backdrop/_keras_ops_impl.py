@@ -1,0 +1,137 @@
+"""The backdrop mechanism on JAX and PyTorch: `keras.ops` and `keras.random`.
+
+On these backends every shape is concrete when the layer is called (also
+under `jax.jit`), so the mask's shape, strides and size are Python integers
+and only the random draw and the pinned index are tensors. Arguments reach
+these functions already validated by `keras_backdrop.masks`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+
+def mask_gradient(x: Any, mask: Any) -> Any:
+    """Identity forward; the gradient is `upstream * mask` backward."""
+    x = ops.convert_to_tensor(x)
+    mask = ops.convert_to_tensor(mask)
+
+    @ops.custom_gradient
+    def _identity(x):
+        # PyTorch calls grad(*inputs, upstream=g); JAX calls grad(g).
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return upstream * ops.cast(mask, upstream.dtype)
+
+        # `x` itself: keras.ops.identity builds an identity *matrix*.
+        return x, grad
+
+    return _identity(x)
+
+
+def draw_mask(
+    mask_shape: Sequence[int],
+    mask_prob: float | None,
+    keep_count: int | None,
+    normalize: str | None,
+    seed: int | keras.random.SeedGenerator | None,
+    pinned_flat_index: Any,
+) -> Any:
+    """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
+    mask_shape = _static_shape(mask_shape)
+    size = math.prod(mask_shape)
+    if keep_count is not None and keep_count > size:
+        raise ValueError(
+            f"Invalid value for argument `keep_count`: keep_count={keep_count}"
+            f" exceeds the {size} entries of a mask of shape {mask_shape}."
+        )
+    if size == 0:
+        return ops.zeros(mask_shape, "float32")
+    uniform = keras.random.uniform((size,), seed=seed)
+    positions = ops.arange(size, dtype="int32")
+    if keep_count is not None:
+        # The keep_count largest of size i.i.d. uniforms are a uniformly
+        # random subset of exactly keep_count entries.
+        _, kept_idx = ops.top_k(uniform, keep_count, sorted=False)
+        keep = ops.scatter(
+            ops.expand_dims(kept_idx, -1),
+            ops.ones((keep_count,), "float32"),
+            (size,),
+        )
+    else:
+        keep = ops.cast(uniform >= mask_prob, "float32")
+        # A mask is never all zero: one uniformly chosen entry survives. When
+        # nothing survived, the uniforms are i.i.d. below mask_prob, so the
+        # position of the largest is uniform and no second draw is needed.
+        largest = ops.cast(ops.argmax(uniform), "int32")
+        fallback = ops.cast(ops.equal(positions, largest), "float32")
+        keep = ops.where(ops.max(keep) > 0, keep, fallback)
+    if pinned_flat_index is not None:
+        pinned_flat_index = ops.cast(pinned_flat_index, "int32")
+        # An equality rather than one_hot: one_hot(-1) raises on PyTorch.
+        pinned = ops.cast(ops.equal(positions, pinned_flat_index), "float32")
+        keep = ops.where(pinned_flat_index >= 0, pinned, keep)
+    if normalize == "count":
+        keep = keep * (float(size) / ops.sum(keep))
+    elif normalize == "expected":
+        if keep_count is not None:
+            keep = keep * (size / keep_count)
+        else:
+            keep = keep / (1.0 - mask_prob)
+    return ops.reshape(keep, mask_shape)
+
+
+def mask_dims(inputs: Any, axes: Sequence[int]) -> tuple[int, ...]:
+    """The mask's shape for `inputs` (concrete on these backends)."""
+    shape = tuple(inputs.shape)
+    return tuple(int(shape[a]) for a in axes)
+
+
+def pinned_flat_index(
+    pinned_var: keras.Variable,
+    dims: tuple[int, ...],
+    static_dims: Sequence[int | None],
+    layer_name: str,
+    axes: Sequence[int],
+) -> Any:
+    """The flat index of the pinned entry, or -1 when nothing is pinned."""
+    del static_dims, layer_name, axes  # Checked by the layer at trace time.
+    index = ops.convert_to_tensor(pinned_var)
+    # Row-major strides of the mask, so that the flat index matches the
+    # reshape of the flat mask back to dims.
+    strides = [math.prod(dims[i + 1 :]) for i in range(len(dims))]
+    flat = ops.sum(index * ops.convert_to_tensor(strides, "int32"))
+    return ops.where(index[0] >= 0, flat, -1)
+
+
+def broadcast_mask(
+    mask: Any, dims: tuple[int, ...], axes: Sequence[int], rank: int
+) -> Any:
+    """`mask` reshaped with size 1 on the unmasked axes, to broadcast."""
+    shape = [1] * rank
+    for position, axis in enumerate(axes):
+        shape[axis] = dims[position]
+    return ops.reshape(mask, tuple(shape))
+
+
+def _static_shape(mask_shape: Any) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in mask_shape)
+    except TypeError:
+        raise TypeError(
+            "Invalid type for argument `mask_shape`: on the "
+            f"{keras.backend.backend()} backend it must be a sequence of "
+            f"integers. Received: mask_shape={mask_shape!r}"
+        ) from None
+    if any(d < 0 for d in shape):
+        raise ValueError(
+            "Invalid value for argument `mask_shape`: dimensions must be "
+            f">= 0. Received: mask_shape={mask_shape!r}"
+        )
+    return shape

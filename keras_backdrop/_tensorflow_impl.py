@@ -1,0 +1,147 @@
+"""The backdrop mechanism on the TensorFlow backend.
+
+`tf.custom_gradient` and a stateless Philox draw: the fastest path measured
+on TensorFlow, with and without XLA (benchmarks/README.md). Arguments reach
+these functions already validated by `keras_backdrop.masks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+
+def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Identity forward; the gradient is `upstream * mask` backward."""
+    x = tf.convert_to_tensor(x)
+    mask = tf.convert_to_tensor(mask)
+
+    @tf.custom_gradient
+    def _identity(x):
+        def grad(upstream):
+            return upstream * tf.cast(mask, upstream.dtype)
+
+        return tf.identity(x), grad
+
+    return _identity(x)
+
+
+def draw_mask(
+    mask_shape: Sequence[int] | tf.Tensor,
+    mask_prob: float | None,
+    keep_count: int | None,
+    normalize: str | None,
+    seed: int | keras.random.SeedGenerator | None,
+    pinned_flat_index: tf.Tensor | int | None,
+) -> tf.Tensor:
+    """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
+    mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
+    size = tf.reduce_prod(mask_shape)
+    # Philox explicitly: the automatic choice is several times slower under
+    # XLA on CPU (benchmarks/README.md).
+    uniform = tf.random.stateless_uniform(
+        [size], seed=_step_seed(seed), alg="philox"
+    )
+    if keep_count is not None:
+        tf.debugging.assert_less_equal(
+            keep_count,
+            size,
+            message=(
+                f"`keep_count`={keep_count} exceeds the number of mask "
+                "entries (the product of the masked axes' sizes)"
+            ),
+        )
+        # The keep_count largest of size i.i.d. uniforms are a uniformly
+        # random subset of exactly keep_count entries.
+        kept_idx = tf.math.top_k(uniform, k=keep_count, sorted=False).indices
+        keep = tf.scatter_nd(
+            kept_idx[:, None], tf.ones([keep_count], tf.float32), [size]
+        )
+    else:
+        keep = tf.cast(uniform >= mask_prob, tf.float32)
+        # A mask is never all zero: one uniformly chosen entry survives. When
+        # nothing survived, the uniforms are i.i.d. below mask_prob, so the
+        # position of the largest is uniform and no second draw is needed.
+        fallback = tf.one_hot(tf.argmax(uniform, output_type=tf.int32), size)
+        keep = tf.where(tf.reduce_any(keep > 0), keep, fallback)
+    if pinned_flat_index is not None:
+        pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
+        keep = tf.where(
+            pinned_flat_index >= 0, tf.one_hot(pinned_flat_index, size), keep
+        )
+    size_f = tf.cast(size, tf.float32)
+    if normalize == "count":
+        keep = keep * (size_f / tf.reduce_sum(keep))
+    elif normalize == "expected":
+        if keep_count is not None:
+            keep = keep * (size_f / keep_count)
+        else:
+            keep = keep / (1.0 - mask_prob)
+    return tf.reshape(keep, mask_shape)
+
+
+def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
+    """The mask's shape for `inputs`: dynamic, since the batch may be."""
+    in_shape = tf.shape(inputs)
+    return tf.stack([in_shape[a] for a in axes])
+
+
+def pinned_flat_index(
+    pinned_var: keras.Variable,
+    dims: tf.Tensor,
+    static_dims: Sequence[int | None],
+    layer_name: str,
+    axes: Sequence[int],
+) -> tf.Tensor:
+    """The flat index of the pinned entry, or -1 when nothing is pinned."""
+    index = tf.convert_to_tensor(pinned_var)
+    pinned = index[0] >= 0
+    if any(dim is None for dim in static_dims):
+        # Static dimensions were checked when the index was set; only a
+        # dynamic one (the batch axis) needs a check at run time.
+        tf.debugging.assert_less(
+            tf.where(pinned, index, 0),
+            dims,
+            message=(
+                f"`pinned_index` of layer '{layer_name}' is outside the "
+                f"mask over axes {tuple(axes)}"
+            ),
+        )
+    # Row-major strides of the mask, so that the flat index matches
+    # tf.reshape of the flat mask back to dims.
+    strides = tf.math.cumprod(dims, exclusive=True, reverse=True)
+    flat = tf.reduce_sum(index * strides)
+    return tf.where(pinned, flat, -1)
+
+
+def broadcast_mask(
+    mask: tf.Tensor, dims: tf.Tensor, axes: Sequence[int], rank: int
+) -> tf.Tensor:
+    """`mask` reshaped with size 1 on the unmasked axes, to broadcast."""
+    shape = [1] * rank
+    for position, axis in enumerate(axes):
+        shape[axis] = dims[position]
+    return tf.reshape(mask, tf.stack(shape))
+
+
+def _step_seed(seed: int | keras.random.SeedGenerator | None) -> tf.Tensor:
+    """A stateless seed (int32, shape [2]) for this draw on this replica."""
+    if isinstance(seed, keras.random.SeedGenerator):
+        state = seed.next()
+        # Stateless ops under XLA want int32 seeds; the generator's state is
+        # int64.
+        step_seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+    elif seed is None:
+        step_seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
+    else:
+        step_seed = tf.constant([seed, 0], tf.int32)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        # Replicas share the generator's state; folding in the replica id
+        # keeps their masks independent yet reproducible.
+        step_seed = tf.random.experimental.stateless_fold_in(
+            step_seed, context.replica_id_in_sync_group
+        )
+    return step_seed
