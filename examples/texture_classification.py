@@ -27,6 +27,21 @@ Usage (from the repository root)::
     python -m examples.texture_classification --config paper
     python -m examples.texture_classification --fast     # seconds
     python -m examples.texture_classification --fast --strategy mirrored
+    KERAS_BACKEND=jax python -m examples.texture_classification --fast
+
+Backends: the single-device run (``--strategy none``) trains with Keras
+``fit`` on any Keras backend (``KERAS_BACKEND=jax`` or ``torch``). The data
+comes from TFDS when ``tensorflow_datasets`` imports, else from the NumPy
+generator (`tfds_gp.load_numpy`, the same arrays, held in memory, nothing
+written to ``--data-dir``). On TensorFlow the training input is a
+``tf.data`` pipeline; on the other backends a `keras.utils.PyDataset` that
+reshuffles (and, for ``random_crops``, re-crops) every epoch from a NumPy
+generator keyed by (seed, epoch). ``--strategy mirrored`` and
+``multiworker`` are `tf.distribute` and need the TensorFlow backend.
+``results.json`` records the backend and the data source. TFDS stores the
+examples in hashed-key order and the generator gives them in index order,
+so the two sources hold the same images but batch them differently: the
+per-seed numbers of a run depend on the source as well as the backend.
 
 Distributed training (``--strategy``):
 
@@ -73,6 +88,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+# Keras before anything that can import TensorFlow (tensorflow_datasets,
+# tfds_gp's builder): with KERAS_BACKEND=torch, TensorFlow imported first
+# can abort the process (an LLVM option registered twice via triton).
+import keras  # noqa: E402
+
 VARIANTS = ("no_mask", "backdrop", "random_crops")
 
 #: Values of ``--strategy``.
@@ -83,11 +103,27 @@ STRATEGIES = ("none", "mirrored", "multiworker")
 DEFAULT_CONFIG = "default"
 
 
-def _dataset_configs() -> dict[str, Any]:
-    """Named dataset configs: the built-in ones plus the custom ones."""
+def data_source() -> str:
+    """``"tfds"`` when tensorflow_datasets imports, else ``"numpy"``.
+
+    `tfds_gp` leaves its builder (``GpTexturesConfig``) as None when
+    tensorflow_datasets does not import; the NumPy generator then gives the
+    same arrays without TFDS.
+    """
     import tfds_gp
 
-    cfg = tfds_gp.GpTexturesConfig
+    return "numpy" if tfds_gp.GpTexturesConfig is None else "tfds"
+
+
+def _dataset_configs() -> dict[str, Any]:
+    """Named dataset configs: the built-in ones plus the custom ones.
+
+    Custom configs are TFDS ``GpTexturesConfig`` objects when TFDS is there,
+    else the NumPy ``GpRecipe`` with the same fields (the same data).
+    """
+    import tfds_gp
+
+    cfg = tfds_gp.GpTexturesConfig if data_source() == "tfds" else tfds_gp.GpRecipe
     return {
         # The sweep's setting (see TEXTURE_RESULTS.md): 128 x 128 with the
         # paper's lengths x 1/8, i.e. the paper's image geometry (blobs per
@@ -120,10 +156,17 @@ def _dataset_configs() -> dict[str, Any]:
 def load_split(
     config: Any, split: str, data_dir: str | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(n, size, size, 1)`` float32 and int labels of one split."""
-    import tensorflow_datasets as tfds
+    """Images ``(n, size, size, 1)`` float32 and int labels of one split.
 
-    import tfds_gp  # noqa: F401  (registers gp_textures)
+    From TFDS (built into ``data_dir`` if needed) when it imports, else
+    generated in memory by `tfds_gp.load_numpy` (``data_dir`` unused).
+    """
+    import tfds_gp  # registers gp_textures when TFDS is there
+
+    if data_source() == "numpy":
+        images, labels = tfds_gp.load_numpy(config, split)
+        return images.astype(np.float32), labels.astype(np.int64)
+    import tensorflow_datasets as tfds
 
     builder = tfds.builder("gp_textures", config=config, data_dir=data_dir)
     builder.download_and_prepare()
@@ -198,7 +241,7 @@ def _check_strategy_args(args: argparse.Namespace) -> None:
         raise ValueError(
             "Invalid value for argument `jit_compile`: not supported with "
             "--strategy multiworker (its custom training loop runs without "
-            f"XLA). Received: jit_compile=True, strategy={args.strategy!r}"
+            f"XLA). Received: jit_compile=args.jit_compile, strategy={args.strategy!r}"
         )
     # Fail here, before minutes of dataset building, not in the strategy.
     if args.strategy == "multiworker" and "TF_CONFIG" not in os.environ:
@@ -297,14 +340,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kernel", choices=("crisp", "blurred"), default="crisp")
     p.add_argument("--crop", type=_positive_int, default=None,
                    help="random-crop side in pixels (default: half the image)")
-    p.add_argument("--jit-compile", action="store_true",
-                   help="compile the training step with XLA")
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help="compile the training step (XLA on TensorFlow and "
+                   "JAX, torch.compile on PyTorch); default on for JAX "
+                   "without --fast (jax.jit, Keras's own default there), "
+                   "off otherwise")
     p.add_argument("--fast", action="store_true",
                    help="smoke run: a tiny custom config (32 px, 4 images per "
                    "class), 2 epochs, 2 seeds")
     p.add_argument("--out-dir", default="results/texture")
     p.add_argument("--data-dir", default=None,
-                   help="TFDS data dir (default: TFDS's own)")
+                   help="TFDS data dir (default: TFDS's own; unused when "
+                   "tensorflow_datasets is not importable)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity")
     # Checked below rather than by argparse so that a bad value raises a
@@ -316,7 +364,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "or N logical CPU devices without GPUs (default: all "
                    "GPUs, else 2)")
     args = p.parse_args(argv)
+    backend = keras.backend.backend()
+    if args.strategy in STRATEGIES and args.strategy != "none" and (
+        backend != "tensorflow"
+    ):
+        # tf.distribute strategies hold TensorFlow variables and run
+        # TensorFlow functions: they cannot drive a JAX or PyTorch model.
+        p.error(
+            f"--strategy: {args.strategy!r} is a tf.distribute strategy and "
+            "needs the TensorFlow Keras backend; with the "
+            f"{backend!r} backend only 'none' is allowed. Received: "
+            f"--strategy {args.strategy} under KERAS_BACKEND={backend}"
+        )
     _check_strategy_args(args)
+    if args.jit_compile is None:
+        # Without jit a JAX step runs op by op, several times slower. On
+        # TensorFlow the default stays what it always was (off);
+        # torch.compile was slower than eager on CPU. A --fast run is too
+        # short to repay any tracing (it runs eagerly).
+        args.jit_compile = backend == "jax" and not args.fast
     if args.config is None:
         args.config = "fast" if args.fast else DEFAULT_CONFIG
     if args.epochs is None:
@@ -345,8 +411,6 @@ def _build_model(
     args: argparse.Namespace,
 ) -> Any:
     """The texture network of one variant and seed (seeds Keras first)."""
-    import keras
-
     from examples import texture_model
 
     keras.utils.set_random_seed(seed)
@@ -366,6 +430,69 @@ def _build_model(
     )
 
 
+def _crop_side(
+    size: int, scales: Sequence[Sequence[float]], args: argparse.Namespace
+) -> int:
+    """The random-crop side: ``--crop``, or half the image, checked."""
+    from examples import texture_model
+
+    crop = args.crop or size // 2
+    _, coarse = texture_model.mask_depths(size, scales)
+    if not 2**coarse <= crop <= size:
+        raise ValueError(
+            f"Invalid value for --crop: {crop}; expected between one "
+            f"coarse cell ({2**coarse} px) and the image size ({size} px)"
+        )
+    return crop
+
+
+class TrainBatches(keras.utils.PyDataset):
+    """All epochs' training batches, from NumPy, for the non-TF backends.
+
+    Epoch ``e`` shuffles the images (and, with ``crop``, picks one random
+    ``crop x crop`` window per image) with
+    ``numpy.random.default_rng([seed, e])``, so a batch depends only on
+    (seed, its index): runs repeat exactly under the same seed, whatever
+    order or thread Keras fetches batches in, and without relying on when
+    Keras calls ``on_epoch_end``. Train with
+    ``fit(epochs=epochs, steps_per_epoch=steps_per_epoch)``: the iterator
+    then runs on across epochs, as the ``tf.data`` pipeline's ``repeat``
+    does on TensorFlow.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int,
+                 epochs: int, seed: int, crop: int | None = None) -> None:
+        super().__init__()
+        self.x, self.y = x, y
+        self.batch_size, self.epochs, self.seed, self.crop = (
+            batch_size, epochs, seed, crop)
+        self.steps_per_epoch = math.ceil(len(y) / batch_size)
+
+    def __len__(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range [0, {len(self)})")
+        epoch, step = divmod(index, self.steps_per_epoch)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.y))
+        # Drawn for every image, then sliced, so that an image's window
+        # does not depend on which batch it falls in.
+        corners = None
+        if self.crop is not None:
+            corners = rng.integers(0, self.x.shape[1] - self.crop + 1,
+                                   size=(len(self.y), 2))
+        picked = order[step * self.batch_size:(step + 1) * self.batch_size]
+        if corners is None:
+            return self.x[picked], self.y[picked]
+        c = self.crop
+        images = np.stack([
+            self.x[i, r:r + c, k:k + c] for i, (r, k) in zip(picked, corners[picked])
+        ])
+        return images, self.y[picked]
+
+
 def _train_dataset(
     variant: str,
     seed: int,
@@ -376,27 +503,26 @@ def _train_dataset(
 ) -> tuple[Any, int | None]:
     """The batched training data and its steps per epoch.
 
-    Steps are None when the dataset is one epoch (reshuffled at every
-    pass); ``random_crops`` gives all epochs in one dataset instead, so the
-    crop counter runs on across epochs, with a step count per epoch.
+    On TensorFlow a ``tf.data`` pipeline; steps are None when the dataset
+    is one epoch (reshuffled at every pass); ``random_crops`` gives all
+    epochs in one dataset instead, so the crop counter runs on across
+    epochs, with a step count per epoch. On the other backends a
+    `TrainBatches` over all epochs, with its steps per epoch.
     """
+    x_train, y_train = data["x_train"], data["y_train"]
+    crop = _crop_side(size, scales, args) if variant == "random_crops" else None
+    if keras.backend.backend() != "tensorflow":
+        train = TrainBatches(x_train, y_train, args.batch_size, args.epochs,
+                             seed, crop)
+        return train, train.steps_per_epoch
+
     import tensorflow as tf
 
-    from examples import texture_model
-
-    x_train, y_train = data["x_train"], data["y_train"]
     train = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(
         len(y_train), seed=seed, reshuffle_each_iteration=True
     )
-    if variant != "random_crops":
+    if crop is None:
         return train.batch(args.batch_size).prefetch(2), None
-    crop = args.crop or size // 2
-    _, coarse = texture_model.mask_depths(size, scales)
-    if not 2**coarse <= crop <= size:
-        raise ValueError(
-            f"Invalid value for --crop: {crop}; expected between one "
-            f"coarse cell ({2**coarse} px) and the image size ({size} px)"
-        )
     # The stateless crop is keyed by (seed, epoch-wise counter) so
     # that runs repeat exactly under the same seed.
     counter = tf.data.Dataset.counter()
@@ -423,7 +549,7 @@ def _test_predictions(model: Any, x_test: np.ndarray, eval_batch: int) -> np.nda
     Eager calls: `predict` would trace a new function for every model.
     """
     logits = [
-        model(x_test[i : i + eval_batch], training=False).numpy()
+        keras.ops.convert_to_numpy(model(x_test[i : i + eval_batch], training=False))
         for i in range(0, len(x_test), eval_batch)
     ]
     return np.argmax(np.concatenate(logits), axis=1)
@@ -464,8 +590,6 @@ def train_one(
     in its scope, and ``fit`` splits every global batch over the replicas.
     """
     import contextlib
-
-    import keras
 
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
@@ -521,7 +645,6 @@ def train_one_custom(
     replicas is the mean over the global batch, also for a last, smaller
     batch. Every worker ends with the same weights, hence the same results.
     """
-    import keras
     import tensorflow as tf
 
     with strategy.scope():
@@ -649,13 +772,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     data_seconds = time.time() - t0
     import tfds_gp
 
-    recipe = (tfds_gp.PRESETS[config] if isinstance(config, str) else config.recipe)
+    if isinstance(config, str):
+        recipe = tfds_gp.PRESETS[config]
+    elif isinstance(config, tfds_gp.GpRecipe):
+        recipe = config
+    else:
+        recipe = config.recipe
     size, scales = recipe.size, [list(s) for s in recipe.scales]
     data = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    backend, source = keras.backend.backend(), data_source()
     print(
         f"gp_textures config {args.config!r}: {size}x{size}, scales {scales}, "
         f"{len(y_train)} train / {len(y_test)} test images "
-        f"(loaded in {data_seconds:.0f} s)",
+        f"(loaded in {data_seconds:.0f} s, "
+        + ("from TFDS" if source == "tfds" else
+           "generated by tfds_gp.load_numpy: tensorflow_datasets not importable")
+        + f"); Keras backend {backend}",
         flush=True,
     )
     from examples import texture_model
@@ -682,7 +814,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     total = time.time() - started
     print()
     print(f"Test accuracy after {args.epochs} epochs ({len(args.seeds)} seeds; "
-          f"chance {1 / len(set(y_train.tolist())):.2f}):")
+          f"chance {1 / len(set(y_train.tolist())):.2f}; backend {backend}):")
     print(table)
     print(f"total {total:.0f} s (data {data_seconds:.0f} s)")
 
@@ -703,6 +835,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for v, runs in results.items()
     }
     payload = {
+        "backend": backend,
+        "data_source": source,
         "config": args.config,
         "dataset": {"size": size, "scales": scales, "powers": list(recipe.powers),
                     "train_per_class": recipe.train_per_class,
@@ -722,7 +856,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     plot_curves(
         results, out_dir / "learning_curves.png",
         f"gp_textures {args.config}: {size}px, {len(y_train)} train images, "
-        f"{len(args.seeds)} seeds",
+        f"{len(args.seeds)} seeds, {backend}",
     )
     print(f"wrote {out_dir / 'results.json'} and {out_dir / 'learning_curves.png'}")
     return payload
