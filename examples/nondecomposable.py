@@ -28,8 +28,12 @@ so the test set has the training prevalence). A small MLP ends in
 Held equal: the data and split, the initial weights (same seed), the
 optimizer (Adam, `--lr`) and the number of gradient steps (`--steps`; the
 minibatch run does `--steps` updates, i.e. fewer epochs). Every variant is
-one `model.fit` call over a repeated `tf.data` pipeline whose elements are
-the whole training set (full batch, backdrop) or shuffled minibatches.
+one `model.fit` call over a repeated pipeline whose elements are the whole
+training set (full batch, backdrop) or shuffled minibatches: `tf.data` on
+the TensorFlow backend, a NumPy `keras.utils.PyDataset` on JAX and PyTorch
+(`KERAS_BACKEND=jax python -m examples.nondecomposable`); `results.json`
+records the backend. The two shuffle differently, so minibatch numbers per
+seed differ between TensorFlow and the other backends.
 
 Reported: test F1 at probability threshold 0.5 (logit 0) and test ROC AUC
 (`sklearn.metrics`), per seed and mean +- std (population) over seeds, as
@@ -42,6 +46,7 @@ Run from the repository root:
 
     python -m examples.nondecomposable            # default experiment
     python -m examples.nondecomposable --fast     # smoke run, under a minute
+    KERAS_BACKEND=jax python -m examples.nondecomposable --fast
 """
 
 from __future__ import annotations
@@ -60,8 +65,10 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Keras first: with KERAS_BACKEND=torch, TensorFlow imported before Keras
+# can abort the process (an LLVM option registered twice via triton).
+# TensorFlow itself is only imported for the tf.data input on its backend.
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from keras_backdrop import BackdropMasking  # noqa: E402
 
@@ -154,6 +161,78 @@ def build_model(
     return keras.Model(inputs, logits)
 
 
+class Minibatches(keras.utils.PyDataset):
+    """``steps`` shuffled minibatches, from NumPy, for the non-TF backends.
+
+    Epoch ``e`` (a pass over the data) is ordered by
+    ``numpy.random.default_rng([seed, e])``; as with the ``tf.data``
+    pipeline, the last batch of a pass may be short. Batch ``i`` depends
+    only on (seed, i), so a run repeats under the same seed.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int,
+                 steps: int, seed: int) -> None:
+        super().__init__()
+        self.x, self.y = x, y
+        self.batch_size, self.steps, self.seed = batch_size, steps, seed
+        self.per_epoch = math.ceil(len(y) / batch_size)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < self.steps:
+            raise IndexError(f"batch {index} out of range [0, {self.steps})")
+        epoch, step = divmod(index, self.per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.y))
+        picked = order[step * self.batch_size:(step + 1) * self.batch_size]
+        return self.x[picked], self.y[picked]
+
+
+class FullBatches(keras.utils.PyDataset):
+    """The whole training set as every one of ``steps`` batches."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, steps: int) -> None:
+        super().__init__()
+        self.x, self.y, self.steps = x, y, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < self.steps:
+            raise IndexError(f"batch {index} out of range [0, {self.steps})")
+        return self.x, self.y
+
+
+def training_data(
+    variant: str, x_train: np.ndarray, y_train: np.ndarray, seed: int,
+    cfg: dict[str, Any],
+) -> Any:
+    """The `--steps` training batches of one variant, for one `fit` epoch.
+
+    On TensorFlow a repeated `tf.data` pipeline (what the recorded results
+    used); on the other backends the same batches' structure from NumPy.
+    """
+    n, batch = len(y_train), cfg["batch_size"]
+    if keras.backend.backend() != "tensorflow":
+        if variant == "minibatch":
+            return Minibatches(x_train, y_train, batch, cfg["steps"], seed)
+        return FullBatches(x_train, y_train, cfg["steps"])
+    import tensorflow as tf
+
+    if variant == "minibatch":
+        # Reshuffled every epoch; the last batch of an epoch may be short.
+        return (
+            tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch)
+            .repeat()
+        )
+    # Every element is the whole training set: batch size n.
+    return tf.data.Dataset.from_tensors((x_train, y_train)).repeat()
+
+
 def _f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
@@ -171,7 +250,6 @@ def run_one(
     from sklearn.metrics import roc_auc_score
 
     x_train, y_train, x_test, y_test = data
-    n = len(y_train)
     batch = cfg["batch_size"]
     backdrop = None
     if variant == "backdrop_mask_prob":
@@ -183,28 +261,18 @@ def run_one(
         optimizer=keras.optimizers.Adam(cfg["lr"]), loss=LOSSES[loss_name]
     )
     # One fit call of `steps` steps for every variant: a repeated
-    # tf.data pipeline rather than `epochs=steps` on arrays, whose per-epoch
+    # pipeline rather than `epochs=steps` on arrays, whose per-epoch
     # overhead would dominate these small full-batch steps.
-    if variant == "minibatch":
-        # Reshuffled every epoch; the last batch of an epoch may be short.
-        ds = (
-            tf.data.Dataset.from_tensor_slices((x_train, y_train))
-            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
-            .batch(batch)
-            .repeat()
-        )
-    else:
-        # Every element is the whole training set: batch size n.
-        ds = tf.data.Dataset.from_tensors((x_train, y_train)).repeat()
+    ds = training_data(variant, x_train, y_train, seed, cfg)
     start = time.perf_counter()
     model.fit(
         ds, steps_per_epoch=cfg["steps"], epochs=1, shuffle=False, verbose=0
     )
     seconds = time.perf_counter() - start
-    steps = int(model.optimizer.iterations.numpy())
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     # training=False: the inference path, where the mask is not drawn.
-    z_test = np.asarray(model(x_test, training=False)).ravel()
-    z_train = np.asarray(model(x_train, training=False)).ravel()
+    z_test = keras.ops.convert_to_numpy(model(x_test, training=False)).ravel()
+    z_train = keras.ops.convert_to_numpy(model(x_train, training=False)).ravel()
     keras.backend.clear_session()
     return {
         "test_f1": _f1(y_test, z_test > 0.0),
@@ -415,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{cfg['batch_size']}, {cfg['steps']} gradient steps, Adam "
         f"{cfg['lr']}, MLP {cfg['hidden']}, backdrop mask_prob "
         f"{cfg['mask_prob']:.4g} or keep_count {cfg['batch_size']}, "
-        f"seeds {args.seeds}",
+        f"seeds {args.seeds}, Keras backend {keras.backend.backend()}",
         flush=True,
     )
     per_seed: dict[str, dict[str, dict[str, dict[str, float]]]] = {
@@ -464,10 +532,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                "seeds": args.seeds, "fast": args.fast,
                "held_equal": "data split, initial weights, Adam learning "
                "rate, number of gradient steps"}
-    report = {"config": cfg_out, "data": data_info, "results": results}
+    backend = keras.backend.backend()
+    report = {"backend": backend, "config": cfg_out, "data": data_info,
+              "results": results}
     (out_dir / "results.json").write_text(json.dumps(report, indent=2))
     plot(results, out_dir / "results.png")
     print()
+    print(f"Keras backend {backend}, {cfg['steps']} gradient steps, "
+          f"seeds {args.seeds}:")
     print(format_table(results, args.seeds))
     print(f"\nwrote {out_dir / 'results.json'} and {out_dir / 'results.png'}")
     return report
