@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -23,6 +24,7 @@ def test_json_has_every_loss_variant_and_seed(fast_run):
     out_dir, returned = fast_run
     report = json.loads((out_dir / "results.json").read_text())
     assert report == json.loads(json.dumps(returned))
+    assert report["backend"] == keras.backend.backend()
     assert set(report["results"]) == {"soft_f1", "pairwise_auc"}
     steps = report["config"]["steps"]
     for by_variant in report["results"].values():

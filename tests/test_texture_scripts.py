@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -23,6 +24,8 @@ def test_texture_classification_fast(tmp_path, capsys):
          "--verbose", "0"]
     )
     payload = json.loads((out / "results.json").read_text())
+    assert payload["backend"] == keras.backend.backend()
+    assert payload["data_source"] == "tfds"  # TFDS imports in this process
     seeds = payload["settings"]["seeds"]
     assert len(seeds) >= 2
     assert set(payload["results"]) == set(texture_classification.VARIANTS)
@@ -36,6 +39,7 @@ def test_texture_classification_fast(tmp_path, capsys):
         assert payload["summary"][variant]["mean"] == pytest.approx(np.mean(accs))
     assert _is_png(out / "learning_curves.png")
     table = capsys.readouterr().out
+    assert f"backend {keras.backend.backend()})" in table
     for variant in texture_classification.VARIANTS:
         assert f"| {variant} |" in table
 
