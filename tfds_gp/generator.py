@@ -41,8 +41,10 @@ NumPy build and agree to float32 round-off across machines.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
+import reprlib
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -50,6 +52,16 @@ import numpy as np
 __all__ = [
     "MIN_CL",
     "MAX_CL_FRACTION",
+    "MAX_SIZE",
+    "MAX_SCALES",
+    "MAX_CLASSES",
+    "MAX_PER_CLASS",
+    "MAX_EXAMPLES_PER_SPLIT",
+    "MAX_PIXELS_PER_SPLIT",
+    "MIN_POWER",
+    "MAX_POWER",
+    "MAX_SEED",
+    "MAX_ARRAY_BYTES",
     "SPLIT_IDS",
     "GpClass",
     "GpRecipe",
@@ -85,43 +97,240 @@ SPLIT_IDS = {"train": 0, "test": 1}
 # first omitted term is below exp(-2 pi^2 0.25 7.5^2) ~ 1e-120.
 _N_ALIASES = 8
 
+# --- limits -------------------------------------------------------------------
+#
+# Every limit is checked when a recipe (or a TFDS config) is constructed,
+# before anything of image size is allocated, so an absurd request fails at
+# once with a message instead of after minutes of swapping.  The values are
+# documented in tfds_gp/gp_textures/README.md.
+
+# Largest image side.  One 8192 x 8192 field is 512 MiB of float64 plus its
+# half spectrum (another 512 MiB of complex128) while it is synthesised, and a
+# stored example is about 220 MB; larger sides do not fit a worker's memory
+# comfortably.  The synthesis itself works for any side >= 2 (not only powers
+# of two), so no other constraint is imposed.
+MAX_SIZE = 8192
+
+# Most scales (fields summed per image).  The presets use two or three; each
+# scale costs a full field synthesis per example.
+MAX_SCALES = 16
+
+# Most classes, the product of the per-scale choice counts.  The class table
+# and the TFDS ClassLabel hold one name per class; 10000 keeps both small
+# (milliseconds, a few MB) while leaving room far beyond any sensible recipe.
+MAX_CLASSES = 10_000
+
+# Most examples of one class in one split, and of a whole split.  The largest
+# preset has 2500 per class and 10000 in its train split.
+MAX_PER_CLASS = 1_000_000
+MAX_EXAMPLES_PER_SPLIT = 1_000_000
+
+# Most pixels of one split (examples x size^2): 2^40 pixels is about 3.6 TB
+# stored, a hundred times the largest preset.  Beyond it a build is a
+# mistake, not a dataset.
+MAX_PIXELS_PER_SPLIT = 2**40
+
+# Range of each scale's weight.  A normalised field has empirical standard
+# deviation 1, so no pixel exceeds sqrt(size^2) = size in magnitude; with at
+# most MAX_SCALES scales of weight <= 1e6 an image stays below
+# 16 * 1e6 * 8192 ~ 1.3e11, and even its square (a variance, an MSE) stays
+# finite in float32 (max 3.4e38).  At >= 1e-6 every weighted field is far
+# above float32's smallest normal number (1.2e-38), so no scale underflows.
+MIN_POWER = 1e-6
+MAX_POWER = 1e6
+
+# Largest seed: an unsigned 64-bit integer, so the seed is a fixed-width
+# value (stored in JSON and descriptions) and SeedSequence hashes it at once.
+MAX_SEED = 2**64 - 1
+
+# Largest in-memory array split_arrays (and load_numpy) will allocate: 16 GiB.
+# Bigger splits are read through TFDS or generated in ranges (start, stop).
+MAX_ARRAY_BYTES = 2**34
+
+
+# --- argument checking ----------------------------------------------------------
+#
+# Every refusal is a TypeError (wrong type) or a ValueError (wrong value)
+# whose message names the argument, what is allowed and the received value:
+# "Invalid value for argument `powers`: expected ... Received: powers=[...]".
+
+# Received values are shown abbreviated: a hostile input can be a list of a
+# billion entries or an integer too large to print.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = 8
+_REPR.maxstring = _REPR.maxother = 120
+
+
+def _show(value: object) -> str:
+    """A short, always printable representation of a received value."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if int(value).bit_length() > 256:
+            return f"<an integer of {int(value).bit_length()} bits>"
+    try:
+        return _REPR.repr(value)
+    except Exception:  # a failing __repr__ must not hide the real error
+        return f"<{type(value).__name__} object>"
+
+
+def _type_error(argument: str, expected: str, received: object) -> TypeError:
+    return TypeError(
+        f"Invalid type for argument `{argument}`: {expected}. Received: "
+        f"{argument}={_show(received)} of type {type(received).__name__}"
+    )
+
+
+def _value_error(argument: str, expected: str, received: object) -> ValueError:
+    return ValueError(
+        f"Invalid value for argument `{argument}`: {expected}. Received: "
+        f"{argument}={_show(received)}"
+    )
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _check_int(
+    value: object, argument: str, low: int, high: int, what: str
+) -> int:
+    """``value`` as an int in ``[low, high]``; NumPy integers accepted."""
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        raise _type_error(
+            argument, f"{argument} must be an integer ({what}) from {low} to {high}", value
+        )
+    result = int(value)
+    if not low <= result <= high:
+        raise _value_error(
+            argument, f"{argument} must be >= {low} and <= {high} ({what})", value
+        )
+    return result
+
 
 def _check_size(size: object) -> int:
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(
-            f"size must be an integer number of pixels, got {size!r} "
-            f"of type {type(size).__name__}"
-        )
-    size = int(size)
-    if size < 2:
-        raise ValueError(f"size must be at least 2 pixels, got {size}")
-    return size
-
-
-def _check_cl(cl: object, size: int, name: str = "cl") -> float:
-    if isinstance(cl, bool) or not isinstance(cl, numbers.Real):
-        raise TypeError(
-            f"{name} must be a real number of pixels, got {cl!r} "
-            f"of type {type(cl).__name__}"
-        )
-    value = float(cl)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if value < MIN_CL:
-        raise ValueError(
-            f"{name}={value!r} is below the grid resolution: the correlation "
-            f"length must be at least {MIN_CL} pixel (a shorter length gives "
-            f"white noise on the pixel grid)"
-        )
-    limit = MAX_CL_FRACTION * size
-    if value > limit:
-        raise ValueError(
-            f"{name}={value!r} is too large for size={size}: the correlation "
-            f"length must be at most {MAX_CL_FRACTION} * size = {limit!r} "
-            f"pixels (a longer length gives a nearly constant field on the "
-            f"torus)"
+    expected = (
+        f"size must be an integer number of pixels from 2 to {MAX_SIZE} "
+        f"(the image side)"
+    )
+    if _is_bool(size) or not isinstance(size, numbers.Integral):
+        raise _type_error("size", expected, size)
+    value = int(size)
+    if value < 2:
+        raise _value_error("size", f"size must be at least 2 pixels, got {_show(size)}", size)
+    if value > MAX_SIZE:
+        raise _value_error(
+            "size",
+            f"size must be at most {MAX_SIZE} pixels (a field of side {MAX_SIZE} "
+            f"already needs about 1 GiB while it is synthesised)",
+            size,
         )
     return value
+
+
+def _as_float(value: object) -> float:
+    """``float(value)``, with integers too large for a float as infinity."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _check_cl(
+    cl: object,
+    size: int | None,
+    name: str = "cl",
+    *,
+    argument: str = "cl",
+    received: object = None,
+) -> float:
+    """A correlation length in ``[MIN_CL, MAX_CL_FRACTION * size]`` pixels.
+
+    ``name`` is how the value is described (``'scales[1] length'``),
+    ``argument`` the argument it came from and ``received`` that argument's
+    value (default: ``cl`` itself).  ``size=None`` skips the upper bound.
+    """
+    received = cl if received is None else received
+    if _is_bool(cl) or not isinstance(cl, numbers.Real):
+        # The received value is shown anyway; an entry of a larger argument
+        # is shown on its own too.
+        got = "" if received is cl else f", got {_show(cl)} of type {type(cl).__name__}"
+        raise _type_error(argument, f"{name} must be a real number of pixels{got}", received)
+    value = _as_float(cl)
+    allowed = f"a correlation length from {MIN_CL} to {MAX_CL_FRACTION} * size pixels"
+    if not math.isfinite(value):
+        raise _value_error(
+            argument, f"{name} must be finite, got {value!r}; allowed: {allowed}", received
+        )
+    if value < MIN_CL:
+        raise _value_error(
+            argument,
+            f"{name}={value!r} is below the grid resolution: the correlation "
+            f"length must be at least {MIN_CL} pixel (a shorter length gives "
+            f"white noise on the pixel grid)",
+            received,
+        )
+    if size is not None:
+        limit = MAX_CL_FRACTION * size
+        if value > limit:
+            raise _value_error(
+                argument,
+                f"{name}={value!r} is too large for size={size}: the "
+                f"correlation length must be at most {MAX_CL_FRACTION} * size "
+                f"= {limit!r} pixels (a longer length gives a nearly constant "
+                f"field on the torus)",
+                received,
+            )
+    return value
+
+
+def _as_sequence(value: object, argument: str, name: str, expected: str, received: object):
+    """``value`` if it is a list-like of entries (not a string), else TypeError.
+
+    NumPy arrays of at least one dimension count as sequences (their rows or
+    scalars are the entries); sets and mappings do not, having no order.
+    """
+    if isinstance(value, np.ndarray):
+        if value.ndim >= 1:
+            return value
+    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        return value
+    raise _type_error(
+        argument, f"{expected}; {name} is a {type(value).__name__}", received
+    )
+
+
+def _check_powers(powers: object, num_scales: int) -> tuple[float, ...]:
+    """One weight per scale, each a finite number in [MIN_POWER, MAX_POWER]."""
+    expected = (
+        f"one positive finite number per scale, each from {MIN_POWER:g} to "
+        f"{MAX_POWER:g}"
+    )
+    seq = _as_sequence(powers, "powers", "powers", f"expected {expected}", powers)
+    if len(seq) != num_scales:
+        raise _value_error(
+            "powers",
+            f"expected one entry per scale ({num_scales} numbers, one per "
+            f"scale), got {len(seq)}; {expected}",
+            powers,
+        )
+    out = []
+    for i, p in enumerate(seq):
+        if _is_bool(p) or not isinstance(p, numbers.Real):
+            raise _type_error(
+                "powers",
+                f"expected {expected}; powers[{i}] is a {type(p).__name__}",
+                powers,
+            )
+        value = _as_float(p)
+        if not (math.isfinite(value) and MIN_POWER <= value <= MAX_POWER):
+            raise _value_error(
+                "powers",
+                f"expected {expected} (larger weights can overflow the float32 "
+                f"image, smaller ones vanish in it); powers[{i}]={_show(p)}",
+                powers,
+            )
+        out.append(value)
+    return tuple(out)
 
 
 def spectrum_1d(cl: float, size: int) -> np.ndarray:
@@ -211,33 +420,72 @@ class GpClass:
 
 
 def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
-    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence):
-        raise TypeError(
-            "scales must be a sequence of sequences of correlation lengths, "
-            f"e.g. [[9.5, 10], [80, 140]], got {scales!r}"
+    """``scales`` as a tuple of tuples of floats, with the counts bounded.
+
+    The counts (scales, choices, classes) are checked from the lengths alone,
+    before any entry is read, so an absurdly long list is refused at once.
+    The lengths are checked against the grid resolution here and against the
+    image size by :class:`GpRecipe`.
+    """
+    expected = (
+        "scales must be a sequence of sequences of correlation lengths "
+        "(pixels), e.g. [[9.5, 10], [80, 140]]"
+    )
+    seq = _as_sequence(scales, "scales", "scales", expected, scales)
+    if not 1 <= len(seq) <= MAX_SCALES:
+        raise _value_error(
+            "scales",
+            f"scales must contain at least one and at most {MAX_SCALES} scales, "
+            f"got {len(seq)}",
+            scales,
         )
-    if len(scales) == 0:
-        raise ValueError("scales must contain at least one scale, got []")
-    out = []
-    for s, choices in enumerate(scales):
-        if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
-            raise TypeError(
-                f"scales[{s}] must be a sequence of correlation lengths, "
-                f"got {choices!r}"
+    rows = []
+    num_classes = 1
+    for s, choices in enumerate(seq):
+        row = _as_sequence(
+            choices, "scales", f"scales[{s}]",
+            f"scales[{s}] must be a sequence of correlation lengths", scales,
+        )
+        if len(row) == 0:
+            raise _value_error("scales", f"scales[{s}] must not be empty", scales)
+        num_classes *= len(row)
+        if num_classes > MAX_CLASSES:
+            raise _value_error(
+                "scales",
+                f"the number of classes (the product of the per-scale choice "
+                f"counts, {' x '.join(str(len(r)) for r in seq[: s + 1])}"
+                f"{' x ...' if s + 1 < len(seq) else ''}) must be at most "
+                f"{MAX_CLASSES}",
+                scales,
             )
-        if len(choices) == 0:
-            raise ValueError(f"scales[{s}] must not be empty")
-        values = []
-        for c in choices:
-            if isinstance(c, bool) or not isinstance(c, numbers.Real):
-                raise TypeError(
-                    f"scales[{s}] must contain real numbers, got {c!r}"
-                )
-            values.append(float(c))
+        rows.append(row)
+    out = []
+    for s, row in enumerate(rows):
+        values = tuple(
+            _check_cl(c, None, f"scales[{s}] length", argument="scales", received=scales)
+            for c in row
+        )
         if len(set(values)) != len(values):
-            raise ValueError(f"scales[{s}] has repeated lengths: {choices!r}")
-        out.append(tuple(values))
+            raise _value_error(
+                "scales", f"scales[{s}] has repeated lengths: {_show(row)}", scales
+            )
+        out.append(values)
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _class_table(scales: tuple[tuple[float, ...], ...]) -> tuple[GpClass, ...]:
+    # Cached on the normalised (hashable) scales: a recipe's table is built
+    # once per process, not once per example, and the tuple of frozen
+    # GpClass values is safe to share.
+    table = []
+    for label in range(math.prod(len(s) for s in scales)):
+        rest, cls = label, []
+        for choices in scales:
+            rest, digit = divmod(rest, len(choices))
+            cls.append(choices[digit])
+        table.append(GpClass(label, class_name(cls), tuple(cls)))
+    return tuple(table)
 
 
 def class_table(scales: Sequence[Sequence[float]]) -> tuple[GpClass, ...]:
@@ -246,17 +494,14 @@ def class_table(scales: Sequence[Sequence[float]]) -> tuple[GpClass, ...]:
     Classes are the cross product of the per-scale choices with the first
     scale's choice varying fastest: for ``[[9.5, 10], [80, 140]]`` the table is
     ``0 '9.5-80', 1 '10-80', 2 '9.5-140', 3 '10-140'``.
+
+    Raises:
+      TypeError: ``scales`` or an entry has the wrong type.
+      ValueError: more than ``MAX_SCALES`` scales or ``MAX_CLASSES`` classes,
+        an empty scale, a repeated or non-finite length or one below
+        ``MIN_CL``.
     """
-    scales = _normalize_scales(scales)
-    counts = [len(s) for s in scales]
-    table = []
-    for label in range(math.prod(counts)):
-        rest, cls = label, []
-        for choices in scales:
-            rest, digit = divmod(rest, len(choices))
-            cls.append(choices[digit])
-        table.append(GpClass(label, class_name(cls), tuple(cls)))
-    return tuple(table)
+    return _class_table(_normalize_scales(scales))
 
 
 def sample(
@@ -270,23 +515,31 @@ def sample(
     Each scale gets a fresh field (drawn from ``rng`` in scale order), so no
     base field is shared between samples.  Returns a ``(size, size)`` float32
     array.
+
+    Raises:
+      TypeError, ValueError: as :func:`field` for ``cls`` and ``size``;
+        ``powers`` must hold one number in ``[MIN_POWER, MAX_POWER]`` per
+        entry of ``cls``.
     """
-    if len(cls) != len(powers):
-        raise ValueError(
-            f"cls and powers must have the same length (one per scale), got "
-            f"{len(cls)} lengths {list(cls)!r} and {len(powers)} powers "
-            f"{list(powers)!r}"
+    cls = _as_sequence(
+        cls, "cls", "cls", "cls must be a sequence of correlation lengths, one per scale", cls
+    )
+    if not 1 <= len(cls) <= MAX_SCALES:
+        raise _value_error(
+            "cls",
+            f"cls must name at least one and at most {MAX_SCALES} scales, got {len(cls)}",
+            cls,
         )
+    powers = _check_powers(powers, len(cls))
+    size = _check_size(size)
     total = None
     for cl, power in zip(cls, powers):
         part = field(cl, size, rng)
-        part *= float(power)  # in place: no temporaries of image size
+        part *= power  # in place: no temporaries of image size
         if total is None:
             total = part
         else:
             total += part
-    if total is None:
-        raise ValueError("cls must name at least one scale, got []")
     return total.astype(np.float32)
 
 
@@ -294,13 +547,31 @@ def sample(
 class GpRecipe:
     """Everything that determines a generated dataset.
 
+    A recipe is immutable (assigning an attribute raises
+    ``dataclasses.FrozenInstanceError``) and is validated on construction,
+    before anything of image size is allocated.
+
     Attributes:
-      size: image side in pixels.
-      scales: per scale, the correlation lengths (pixels) a class can pick.
-      powers: per scale, the weight of that scale's field in the sum.
-      train_per_class: number of training examples of each class.
-      test_per_class: number of test examples of each class.
-      seed: root of every example's random stream (non-negative integer).
+      size: image side in pixels, an integer from 2 to ``MAX_SIZE`` (8192).
+      scales: per scale, the correlation lengths (pixels) a class can pick;
+        1 to ``MAX_SCALES`` (16) scales, each length finite, distinct within
+        its scale and in ``[MIN_CL, MAX_CL_FRACTION * size]``; the number of
+        classes (the product of the choice counts) is at most
+        ``MAX_CLASSES`` (10000).
+      powers: per scale, the weight of that scale's field in the sum, a
+        finite number in ``[MIN_POWER, MAX_POWER]`` (1e-6 to 1e6).
+      train_per_class: number of training examples of each class, 0 to
+        ``MAX_PER_CLASS``; 0 leaves the split out.
+      test_per_class: number of test examples of each class, likewise.  Not
+        both may be 0, and each split holds at most
+        ``MAX_EXAMPLES_PER_SPLIT`` examples and ``MAX_PIXELS_PER_SPLIT``
+        pixels.
+      seed: root of every example's random stream, an integer from 0 to
+        ``MAX_SEED`` (2**64 - 1).
+
+    NumPy scalars are accepted wherever Python numbers are; bools, strings
+    and None are refused with a TypeError, values out of range with a
+    ValueError, each naming the argument and the received value.
     """
 
     size: int
@@ -315,30 +586,54 @@ class GpRecipe:
         scales = _normalize_scales(self.scales)
         for s, choices in enumerate(scales):
             for cl in choices:
-                _check_cl(cl, size, name=f"scales[{s}] length")
-        powers = tuple(float(p) for p in self.powers)
-        if len(powers) != len(scales):
-            raise ValueError(
-                f"powers must have one entry per scale ({len(scales)}), got "
-                f"{list(self.powers)!r}"
+                _check_cl(
+                    cl, size, name=f"scales[{s}] length", argument="scales",
+                    received=self.scales,
+                )
+        powers = _check_powers(self.powers, len(scales))
+        per_class = {
+            name: _check_int(
+                getattr(self, name), name, 0, MAX_PER_CLASS, "a number of examples per class"
             )
-        if not all(math.isfinite(p) for p in powers):
-            raise ValueError(f"powers must be finite, got {list(powers)!r}")
-        for name in ("train_per_class", "test_per_class", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
+            for name in ("train_per_class", "test_per_class")
+        }
+        seed = _check_int(self.seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
+        if per_class["train_per_class"] + per_class["test_per_class"] == 0:
+            raise _value_error(
+                "train_per_class",
+                "train_per_class and test_per_class must not both be 0 (the "
+                "dataset would have no split)",
+                self.train_per_class,
+            )
+        num_classes = math.prod(len(s) for s in scales)
+        for name, count in per_class.items():
+            n = count * num_classes
+            if n > MAX_EXAMPLES_PER_SPLIT:
+                raise _value_error(
+                    name,
+                    f"{name} * number of classes ({count} * {num_classes} = {n}) "
+                    f"must be at most {MAX_EXAMPLES_PER_SPLIT} examples per split",
+                    getattr(self, name),
+                )
+            if n * size * size > MAX_PIXELS_PER_SPLIT:
+                raise _value_error(
+                    name,
+                    f"{name} * number of classes * size^2 ({n} * {size}^2 = "
+                    f"{n * size * size} pixels) must be at most "
+                    f"{MAX_PIXELS_PER_SPLIT} (2**40) pixels per split",
+                    getattr(self, name),
+                )
         object.__setattr__(self, "size", size)
         object.__setattr__(self, "scales", scales)
         object.__setattr__(self, "powers", powers)
-        for name in ("train_per_class", "test_per_class", "seed"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+        for name, value in per_class.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "seed", seed)
 
     @property
     def classes(self) -> tuple[GpClass, ...]:
-        return class_table(self.scales)
+        """The class table, built once (cached on the scales), not per example."""
+        return _class_table(self.scales)
 
     @property
     def num_classes(self) -> int:
@@ -351,17 +646,28 @@ class GpRecipe:
         return per_class * self.num_classes
 
 
-def _check_split(split: str) -> int:
+def _check_split(split: object) -> int:
+    expected = f"split must be one of {sorted(SPLIT_IDS)}"
+    if not isinstance(split, str):
+        raise _type_error("split", expected, split)
     if split not in SPLIT_IDS:
-        raise ValueError(f"split must be one of {sorted(SPLIT_IDS)}, got {split!r}")
+        raise _value_error("split", expected, split)
     return SPLIT_IDS[split]
+
+
+def _check_recipe(recipe: object) -> GpRecipe:
+    if not isinstance(recipe, GpRecipe):
+        raise _type_error("recipe", "recipe must be a GpRecipe", recipe)
+    return recipe
 
 
 def example_rng(seed: int, split: str, index: int) -> np.random.Generator:
     """The independent random stream of example ``index`` of ``split``."""
-    return np.random.default_rng(
-        np.random.SeedSequence([int(seed), _check_split(split), int(index)])
-    )
+    seed = _check_int(seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
+    split_id = _check_split(split)
+    if _is_bool(index) or not isinstance(index, numbers.Integral) or index < 0:
+        raise _type_error("index", "index must be a non-negative integer", index)
+    return np.random.default_rng(np.random.SeedSequence([seed, split_id, int(index)]))
 
 
 def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpClass]:
@@ -371,19 +677,45 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
     example of each class in turn as in the reference files, so any prefix of
     a split is (nearly) balanced.
     """
-    n = recipe.num_examples(split)
+    n = _check_recipe(recipe).num_examples(split)
+    if _is_bool(index) or not isinstance(index, numbers.Integral):
+        raise _type_error("index", f"index must be an integer in [0, {n})", index)
     if not 0 <= index < n:
         raise IndexError(f"index must be in [0, {n}) for split {split!r}, got {index}")
+    index = int(index)
     gp_class = recipe.classes[index % recipe.num_classes]
     rng = example_rng(recipe.seed, split, index)
     return sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
 
 
+def _check_range(
+    recipe: GpRecipe, split: str, start: object, stop: object
+) -> tuple[int, int]:
+    """``(start, stop)`` as ints with ``0 <= start <= stop <= num_examples``."""
+    n = _check_recipe(recipe).num_examples(split)
+    start = _check_int(start, "start", 0, n, f"an example index of split {split!r}")
+    if stop is None:
+        return start, n
+    stop = _check_int(stop, "stop", start, n, f"an example index of split {split!r}, >= start")
+    return start, stop
+
+
 def iter_split(
     recipe: GpRecipe, split: str, start: int = 0, stop: int | None = None
 ) -> Iterator[tuple[int, np.ndarray, GpClass]]:
-    """Yields ``(index, image, class)`` for examples ``start..stop-1``."""
-    stop = recipe.num_examples(split) if stop is None else stop
+    """Yields ``(index, image, class)`` for examples ``start..stop-1``.
+
+    ``0 <= start <= stop <= recipe.num_examples(split)``; ``stop=None`` means
+    the end of the split.  The arguments are checked when this is called, not
+    when the first example is asked for.
+    """
+    start, stop = _check_range(recipe, split, start, stop)
+    return _iter_range(recipe, split, start, stop)
+
+
+def _iter_range(
+    recipe: GpRecipe, split: str, start: int, stop: int
+) -> Iterator[tuple[int, np.ndarray, GpClass]]:
     for index in range(start, stop):
         image, gp_class = example(recipe, split, index)
         yield index, image, gp_class
@@ -397,12 +729,35 @@ def split_arrays(
     ``images`` is float32 ``(n, size, size, 1)`` (the TFDS ``image`` feature's
     layout), ``labels`` is int64 ``(n,)``.  The arrays equal what the TFDS
     builder stores for the same recipe.
+
+    Args:
+      recipe: the dataset recipe.
+      split: ``'train'`` or ``'test'``.
+      start, stop: the range of example indices,
+        ``0 <= start <= stop <= recipe.num_examples(split)``; ``stop=None``
+        is the end of the split.
+
+    Raises:
+      TypeError, ValueError: a bad argument (the message names it), or a
+        range whose images would exceed ``MAX_ARRAY_BYTES`` (16 GiB) in
+        memory: ask for a smaller range or read the split through TFDS.
     """
-    stop = recipe.num_examples(split) if stop is None else stop
-    n = max(stop - start, 0)
+    start, stop = _check_range(recipe, split, start, stop)
+    n = stop - start
+    nbytes = n * recipe.size * recipe.size * 4
+    if nbytes > MAX_ARRAY_BYTES:
+        raise _value_error(
+            "stop",
+            f"the range [start, stop) = [{start}, {stop}) of split {split!r} "
+            f"holds {n} images of {recipe.size}x{recipe.size} float32, "
+            f"{nbytes / 2**30:.1f} GiB, more than the {MAX_ARRAY_BYTES // 2**30} "
+            f"GiB split_arrays holds in memory; ask for a smaller range or "
+            f"read the split through TFDS",
+            stop,
+        )
     images = np.empty((n, recipe.size, recipe.size, 1), np.float32)
     labels = np.empty((n,), np.int64)
-    for i, (_, image, gp_class) in enumerate(iter_split(recipe, split, start, stop)):
+    for i, (_, image, gp_class) in enumerate(_iter_range(recipe, split, start, stop)):
         images[i, :, :, 0] = image
         labels[i] = gp_class.label
     return images, labels
