@@ -11,6 +11,10 @@ the authors' published file (:mod:`tfds_gp.published`) need only NumPy: if
 only the builder is missing.
 """
 
+from typing import Any
+
+import numpy as np
+
 from tfds_gp import beam_build, generator, published, records
 from tfds_gp.beam_build import beam_download_config
 from tfds_gp.generator import GpRecipe, PRESETS, class_table, field, sample, split_arrays
@@ -24,7 +28,7 @@ else:
     from tfds_gp.gp_textures import GpTextures, GpTexturesConfig
 
 
-def load_numpy(config="small", split: str = "train"):
+def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` NumPy arrays of a config's split, without TFDS.
 
     Args:
@@ -36,22 +40,40 @@ def load_numpy(config="small", split: str = "train"):
     Returns:
       ``images`` float32 ``(n, size, size, 1)`` and ``labels`` int64 ``(n,)``,
       in example-index order; identical to what the TFDS builder stores.
+
+    Raises:
+      TypeError: ``config`` or ``split`` has the wrong type.
+      ValueError: an unknown name or split, a ``published`` config (its train
+        split is the authors' file: read it through TFDS), or a split larger
+        than ``generator.MAX_ARRAY_BYTES`` (16 GiB) in memory.
     """
     if isinstance(config, str):
         if config not in PRESETS:
-            raise ValueError(
+            raise generator._value_error(
+                "config",
                 f"config must be one of {sorted(PRESETS)} (or a GpRecipe / "
-                f"GpTexturesConfig), got {config!r}"
+                "GpTexturesConfig)",
+                config,
             )
         recipe = PRESETS[config]
     elif isinstance(config, GpRecipe):
         recipe = config
-    elif getattr(config, "source", None) == "generated":
+    elif GpTexturesConfig is not None and isinstance(config, GpTexturesConfig):
+        if config.source != "generated":
+            raise generator._value_error(
+                "config",
+                "load_numpy generates the data; a config with source="
+                f"{config.source!r} reads its train split from the authors' "
+                "file: load it through TFDS",
+                config,
+            )
         recipe = config.recipe
     else:
-        raise TypeError(
+        raise generator._type_error(
+            "config",
             "config must be a built-in name, a GpRecipe or a generated "
-            f"GpTexturesConfig, got {config!r}"
+            "GpTexturesConfig",
+            config,
         )
     return split_arrays(recipe, split)
 

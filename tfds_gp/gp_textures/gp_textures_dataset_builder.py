@@ -57,7 +57,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import re
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -68,7 +71,15 @@ from tfds_gp import generator
 from tfds_gp import published
 from tfds_gp import records
 
-__all__ = ["GpTexturesConfig", "GpTextures", "BUILT_IN_CONFIGS", "LargeBuildWarning"]
+__all__ = [
+    "BUILT_IN_CONFIGS",
+    "GpTextures",
+    "GpTexturesConfig",
+    "ImmutableConfigError",
+    "LargeBuildWarning",
+    "MAX_NAME_LENGTH",
+    "check_config_name",
+]
 
 _HOMEPAGE = "https://doi.org/10.5281/zenodo.1252464"
 
@@ -80,25 +91,88 @@ class LargeBuildWarning(UserWarning):
     """A large config is being built in a single process, without Beam."""
 
 
+# A config name becomes a directory, <data_dir>/gp_textures/<name>/<version>:
+# letters, digits, '_', '.' and '-' only, starting with a letter or digit, so
+# it can hold no path separator and cannot be '.' or '..'; '..' anywhere is
+# refused too.  128 characters stay well inside every file system's limit.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_NAME_LENGTH = 128
+
+# Computed at import: TFDS's builder tests replace this module's `os` by a
+# mock (to catch file access that bypasses tf.io.gfile).
+_SEPARATORS = frozenset({"/", "\\", os.sep, os.altsep} - {None})
+
+# The form of a derived name; an explicit name of this form must be the
+# derived one, so that "custom_<hash>" always names the data it hashes.
+_DERIVED_NAME = re.compile(r"custom_[0-9a-f]{10}")
+
+
+def check_config_name(name: object) -> str:
+    """``name`` if it is a safe config (directory) name, else TypeError/ValueError.
+
+    Allowed: 1 to 128 characters from ``[A-Za-z0-9_.-]``, starting with a
+    letter or digit, without ``..``; in particular no ``/``, ``\\``,
+    ``os.sep`` or ``os.altsep``.
+    """
+    expected = (
+        f"name must be a string of 1 to {MAX_NAME_LENGTH} characters from "
+        "[A-Za-z0-9_.-], starting with a letter or digit, without '..' (it "
+        "becomes a directory under data_dir)"
+    )
+    if not isinstance(name, str):
+        raise generator._type_error("name", expected, name)
+    if (
+        not 1 <= len(name) <= MAX_NAME_LENGTH
+        or any(sep in name for sep in _SEPARATORS)
+        or ".." in name
+        or not _NAME_PATTERN.fullmatch(name)
+    ):
+        raise generator._value_error("name", expected, name)
+    return name
+
+
+class ImmutableConfigError(dataclasses.FrozenInstanceError):
+    """An attribute of a ``GpTexturesConfig`` was assigned after construction."""
+
+
 @dataclasses.dataclass(eq=False)
 class GpTexturesConfig(tfds.core.BuilderConfig):
     """Configuration of a ``gp_textures`` dataset.
 
+    A config is validated when it is constructed (before anything of image
+    size is allocated) and is immutable afterwards: assigning or deleting an
+    attribute raises :class:`ImmutableConfigError` (a
+    ``dataclasses.FrozenInstanceError``), so its name, its fields and its
+    :attr:`recipe` always agree.  (TFDS's ``BuilderConfig`` is a non-frozen
+    dataclass, which a frozen dataclass cannot subclass; hence the explicit
+    ``__setattr__``.)  Make a changed copy with ``dataclasses.replace``
+    (without ``name`` if it was derived).
+
     Attributes:
-      name: config name; empty means ``custom_<hash of the parameters>``.
-      size: image side in pixels.
+      name: config name, which becomes the directory
+        ``<data_dir>/gp_textures/<name>``: 1 to 128 characters from
+        ``[A-Za-z0-9_.-]``, starting with a letter or digit, without ``..``.
+        None (the default) means ``custom_<hash of the parameters>``; a name
+        of that form must be the derived one.
+      size: image side in pixels, 2 to 8192.
       scales: per scale, the correlation lengths (pixels) a class can pick.
-        Classes are the cross product, first scale varying fastest.
-      powers: per scale, the weight of that scale's field.
-      train_per_class: training examples per class.
-      test_per_class: test examples per class.
-      seed: root of the per-example random streams.
+        Classes are the cross product, first scale varying fastest; at most
+        16 scales and 10000 classes.
+      powers: per scale, the weight of that scale's field, 1e-6 to 1e6.
+      train_per_class: training examples per class, 0 to 1000000.
+      test_per_class: test examples per class, 0 to 1000000 (not both 0;
+        at most 1000000 examples and 2**40 pixels per split).
+      seed: root of the per-example random streams, 0 to 2**64 - 1.
       source: ``'generated'`` (default) or ``'published'`` (train split read
         from the authors' ``dataset.zip`` in the manual directory; it must hold
         ``train_per_class`` examples per class of size ``size``).
+
+    The limits are those of :class:`tfds_gp.generator.GpRecipe`; a bad
+    argument raises TypeError (wrong type) or ValueError (wrong value) naming
+    the argument and the received value.
     """
 
-    name: str = ""
+    name: str | None = None
     size: int = 256
     scales: tuple = generator.PRESETS["small"].scales
     powers: tuple = generator.PRESETS["small"].powers
@@ -106,6 +180,9 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
     test_per_class: int = 50
     seed: int = 0
     source: str = SOURCE_GENERATED
+
+    # Set (last) by __post_init__; from then on no attribute can change.
+    _frozen: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         recipe = generator.GpRecipe(
@@ -116,37 +193,79 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             test_per_class=self.test_per_class,
             seed=self.seed,
         )
-        # Store the validated, normalised values (tuples of floats).
-        for field in dataclasses.fields(recipe):
-            setattr(self, field.name, getattr(recipe, field.name))
-        if self.source not in (SOURCE_GENERATED, SOURCE_PUBLISHED):
-            raise ValueError(
-                f"source must be {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}, "
-                f"got {self.source!r}"
+        sources = (SOURCE_GENERATED, SOURCE_PUBLISHED)
+        expected = f"source must be {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
+        if not isinstance(self.source, str):
+            raise generator._type_error("source", expected, self.source)
+        if self.source not in sources:
+            raise generator._value_error("source", expected, self.source)
+        if self.description is not None and not isinstance(self.description, str):
+            raise generator._type_error(
+                "description", "description must be a string or None", self.description
             )
-        if not self.name:
-            self.name = "custom_" + self.fingerprint()[:10]
+        if self.version is not None:
+            try:
+                tfds.core.Version(self.version)
+            except (TypeError, ValueError) as error:
+                raise generator._value_error(
+                    "version", f"version must be None or 'x.y.z' ({error})", self.version
+                ) from None
+        # Store the validated, normalised values (tuples of floats, ints).
+        for field in dataclasses.fields(recipe):
+            object.__setattr__(self, field.name, getattr(recipe, field.name))
+        object.__setattr__(self, "_recipe", recipe)
+        derived = "custom_" + self.fingerprint()[:10]
+        if self.name is None:
+            object.__setattr__(self, "name", derived)
+        else:
+            check_config_name(self.name)
+            if _DERIVED_NAME.fullmatch(self.name) and self.name != derived:
+                raise generator._value_error(
+                    "name",
+                    "names of the form custom_<10 hex digits> are derived from "
+                    f"the parameters; these parameters derive {derived!r}: omit "
+                    "name (or pass None) to get it, or choose another name",
+                    self.name,
+                )
         if not self.description:
-            self.description = (
+            object.__setattr__(
+                self,
+                "description",
                 f"{self.size}x{self.size}, scales {_lists(self.scales)}, powers "
                 f"{list(self.powers)}, {recipe.num_classes} classes, "
                 f"{self.train_per_class} train / {self.test_per_class} test "
                 f"per class, seed {self.seed}"
                 + (", train from the published file" if self.source == SOURCE_PUBLISHED else "")
-                + "."
+                + ".",
             )
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if self._frozen:
+            raise ImmutableConfigError(
+                f"cannot assign to field {name!r}: a GpTexturesConfig cannot be "
+                "changed after construction (its name and data directory must "
+                "keep matching its recipe); make a new config, e.g. with "
+                "dataclasses.replace"
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self._frozen:
+            raise ImmutableConfigError(
+                f"cannot delete field {name!r}: a GpTexturesConfig cannot be "
+                "changed after construction"
+            )
+        super().__delattr__(name)
 
     @property
     def recipe(self) -> generator.GpRecipe:
-        """The NumPy recipe (for :func:`tfds_gp.generator.split_arrays`)."""
-        return generator.GpRecipe(
-            size=self.size,
-            scales=self.scales,
-            powers=self.powers,
-            train_per_class=self.train_per_class,
-            test_per_class=self.test_per_class,
-            seed=self.seed,
-        )
+        """The NumPy recipe (for :func:`tfds_gp.generator.split_arrays`).
+
+        Built once, when the config is constructed: the same (immutable)
+        object every time, so its class table is computed once too.
+        """
+        return self._recipe
 
     def parameters(self) -> dict:
         """The parameters that determine the data, as plain JSON values."""
@@ -224,6 +343,34 @@ BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
     ),
 )
 
+
+def _check_builder_config(config: object) -> None:
+    """Refuses a config that is not a built-in name or a sound GpTexturesConfig."""
+    if config is None or isinstance(config, str):
+        # A string must name a built-in config; TFDS refuses any other before
+        # building a path from it.
+        return
+    if not isinstance(config, GpTexturesConfig):
+        raise generator._type_error(
+            "config",
+            "config must be a built-in config name or a GpTexturesConfig (a "
+            "plain tfds.core.BuilderConfig has no recipe and an unchecked name)",
+            config,
+        )
+    check_config_name(config.name)
+    recipe = config.recipe
+    if any(
+        getattr(config, field.name) != getattr(recipe, field.name)
+        for field in dataclasses.fields(recipe)
+    ):
+        raise generator._value_error(
+            "config",
+            "the config's fields no longer match its recipe (it was changed "
+            "after construction); make a new GpTexturesConfig",
+            config.name,
+        )
+
+
 class GpTextures(tfds.core.GeneratorBasedBuilder):
     """Multi-scale Gaussian-process textures (Golkar and Cranmer, Backdrop)."""
 
@@ -237,6 +384,38 @@ from https://doi.org/10.5281/zenodo.1252464 and place it (or the extracted
 `<data_dir>/downloads/manual/` by default. It is read with a restricted
 unpickler that refuses anything but NumPy arrays.
 """
+
+    def __init__(self, *, config: str | GpTexturesConfig | None = None, **kwargs) -> None:
+        """As ``tfds.core.GeneratorBasedBuilder``, refusing unsafe configs first.
+
+        TFDS turns the config name into ``<data_dir>/gp_textures/<name>`` and
+        reads from that directory while constructing the builder, so the
+        config is checked before: it must be a built-in name or a
+        :class:`GpTexturesConfig` whose name passes :func:`check_config_name`
+        (again, in case the object was tampered with) and whose fields still
+        match its recipe.
+        """
+        _check_builder_config(config)
+        super().__init__(config=config, **kwargs)
+
+    def _build_data_dir(self, given_data_dir):
+        # Second line of defence, where TFDS turns the name into a path (and
+        # before it lists that path): the name is checked again, and the
+        # dataset directory must be <data_dir>/gp_textures/<name>/<version>.
+        name = self.builder_config_name
+        if name is not None:
+            check_config_name(name)
+        data_dir, dataset_dir = super()._build_data_dir(given_data_dir)
+        parts = epath.Path(dataset_dir).relative_to(data_dir).parts
+        if len(parts) != 3 or any(part in ("", ".", "..") for part in parts):
+            raise generator._value_error(
+                "config",
+                f"the dataset directory {dataset_dir!r} must be "
+                f"<data_dir>/gp_textures/<name>/<version> inside data_dir "
+                f"{data_dir!r}",
+                name,
+            )
+        return data_dir, dataset_dir
 
     def _info(self) -> tfds.core.DatasetInfo:
         config: GpTexturesConfig = self.builder_config
