@@ -5,86 +5,1113 @@ Zenodo record 1252464 (DOI 10.5281/zenodo.1252464) distributes
 ``[[[image, label], ...], {label: name}]`` with float32 ``1024 x 1024``
 images and integer labels, as written by the reference ``GP_create.py``.
 
-A pickle can run arbitrary code when loaded, so this module never calls
-``pickle.load``.  :class:`RestrictedUnpickler` resolves only the globals that
-NumPy arrays, dtypes and scalars need; any other global (``os.system``,
-``builtins.eval``, ``subprocess.Popen``, ...) makes it raise
-``pickle.UnpicklingError`` before anything is called.  Lists, tuples, dicts,
-ints, floats and strings are built by pickle opcodes and need no global.
+Design: the pickle is never executed
+------------------------------------
+
+A pickle is a program for a stack machine, and ``pickle.load`` runs it: it
+imports the globals the file names and calls them.  Restricting the globals
+(an ``Unpickler.find_class`` allow-list) is not enough for NumPy data: with
+only ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray`` and
+``numpy.dtype`` a file can build an object array whose "pointers" are
+attacker bytes, or change a dtype in place (``dtype.__setstate__``) after an
+array uses it, and the process dies with a segmentation fault.
+
+So this module does not use :mod:`pickle` to load anything.
+:func:`pickletools.genops` splits the bytes into opcodes and their arguments
+(it only parses; it never imports or calls anything), and a small stack
+machine here interprets the opcodes the published file and plausible
+re-pickles of it (protocols 0 to 5, Python 2 or 3) use:
+
+* data opcodes: ints, floats, ``None``, booleans, text and byte strings;
+* containers: lists, tuples, dicts, marks, appends, set-items, the memo;
+* ``GLOBAL`` / ``STACK_GLOBAL`` only for the names NumPy's and pickle's own
+  reductions of numeric arrays, dtypes, scalars and byte strings use
+  (``numpy[._]core.multiarray._reconstruct`` and ``.scalar``,
+  ``numpy[._]core.numeric._frombuffer``, ``numpy.ndarray``, ``numpy.dtype``,
+  ``_codecs.encode``, ``builtins.bytes``).  They are looked up in a table of
+  *names*: the result is an inert marker; no module is imported and nothing
+  is called.  Any other global raises :class:`RefusedGlobalError`.
+* ``REDUCE`` and ``BUILD`` on those markers are interpreted symbolically:
+  the declared dtype must be one of the plain numeric codes ``f2 f4 f8 i1 i2
+  i4 i8 u1 u2 u4 u8`` (object ``O``, void and structured ``V``, strings
+  ``S``/``U``, datetimes ``M``/``m``, booleans, sub-arrays, fields, names and
+  metadata are refused), the shape is checked against the caps below and the
+  byte string must hold exactly ``prod(shape) * itemsize`` bytes.  Only
+  then is the array made, by ``np.frombuffer(raw, np.dtype('<f4'))`` (or
+  the like, from a validated dtype string): a long byte string is read from
+  the file into a fresh ``bytearray`` that becomes the array's memory (no
+  copy; a second array from the same string gets a copy), a short one or
+  ``bytes`` is copied.  A ``BUILD`` on a finished array or on a dtype
+  already used (a change after the fact) is refused.
+* every other opcode (``INST``, ``OBJ``, ``NEWOBJ``, persistent ids, the
+  extension registry, sets, out-of-band buffers, ...) is refused.
+
+Why it is safe: the only NumPy calls that see file contents are
+``np.dtype`` of a string from a fixed set of numeric codes and
+``np.frombuffer`` of a byte string whose length has already been checked
+against that dtype and shape; an array whose items are Python objects or
+whose dtype has fields can therefore not exist, no dtype is ever changed
+after it is made, and nothing the file names is ever imported or called.
+What the machine builds are plain lists, tuples, dicts, ints, floats,
+strings, byte strings and numeric arrays and scalars.  It never recurses
+over what it builds (a structure may be deep or refer to itself), and dict
+keys are scalars, so that hashing one is shallow.
+
+Caps, derived from what the format needs (100 float32 images of 1024 x 1024,
+400 MiB, plus labels), are checked before anything of that size is
+allocated:
+
+* a zip member or plain file may hold at most :data:`MAX_FILE_BYTES`
+  (816 MiB: room for float64 images, or for protocol 2, which stores bytes
+  as UTF-8 text of up to twice their size); a zip member's declared size is
+  checked before it is opened and its data are read through a reader that
+  stops at the declared size, so a lying header cannot inflate further;
+* a length field in the pickle may not exceed what is left of the file, and
+  long strings are read in 1 MiB pieces, so a lying length allocates
+  nothing beyond the data actually present;
+* one array holds at most ``size * size`` elements (the requested image
+  side) in at most 3 dimensions; all arrays together hold at most
+  :data:`MAX_ARRAY_BYTES` (800 MiB); at most :data:`MAX_OPCODES` opcodes,
+  :data:`MAX_ITEMS` items per container and :data:`MAX_RECORDS` records.
+
+Memory: the image data exist once for protocols 3 to 5 (the published
+file: about 430 MiB peak, 1.5 s on a shared core, as ``pickle.load`` needed);
+for protocols 0 to 2, which store bytes as text, the text and the arrays
+exist side by side while the file is read.
+
+Every error is a :class:`PublishedFileError` (a ``ValueError``) whose message
+names the file (``dataset.zip:GP_9.5-10+80-140.gp`` for the member),
+including damaged archives (bad compressed data, bad CRC, encrypted or
+unsupported members); :class:`RefusedGlobalError` is also a
+``pickle.UnpicklingError``, as before.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
+import math
 import os
 import pickle
+import pickletools
 import zipfile
-from typing import IO, Any, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 import numpy as np
 
 __all__ = [
     "ZIP_NAME",
     "MEMBER_NAME",
+    "MAX_FILE_BYTES",
+    "MAX_ARRAY_BYTES",
+    "MAX_OPCODES",
+    "MAX_ITEMS",
+    "MAX_RECORDS",
+    "MAX_SIZE",
     "PublishedFileError",
+    "RefusedPickleError",
     "RefusedGlobalError",
     "RestrictedUnpickler",
     "restricted_load",
     "read_published",
+    "validate_records",
 ]
 
 ZIP_NAME = "dataset.zip"
 MEMBER_NAME = "GP_9.5-10+80-140.gp"
 
+# What the published file needs: 100 float32 images of 1024 x 1024.
+_FORMAT_IMAGE_BYTES = 100 * 1024 * 1024 * 4  # 400 MiB
+
+#: All arrays of one file together, in bytes: the format's 400 MiB twice
+#: over, so that a re-pickle with float64 images still loads.
+MAX_ARRAY_BYTES = 2 * _FORMAT_IMAGE_BYTES
+#: A zip member or a plain ``.gp`` file, in bytes: the arrays plus 16 MiB for
+#: the pickle's own opcodes (protocol 2 stores bytes as UTF-8 text, at most
+#: twice their size, so a float32 file written with it fits as well).
+MAX_FILE_BYTES = MAX_ARRAY_BYTES + 16 * 1024 * 1024
+#: Opcodes per pickle: protocol 0 needs about 56 per record.
+MAX_OPCODES = 100_000
+#: Items in one list, tuple or dict.
+MAX_ITEMS = 10_000
+#: Records (``[image, label]`` pairs): ten times the published file's 100.
+MAX_RECORDS = 1000
+#: Largest image side ``read_published`` accepts as ``size``.
+MAX_SIZE = 4096
+
+# Reads longer than this are done in pieces of this size, so that a length
+# field promising more than the file holds allocates only what is there.
+_CHUNK = 1 << 20
+# Short reads (opcodes, small arguments) are served from a buffer this size.
+_BUFFER = 1 << 16
+# Most characters of a file's own text (a string, a name) quoted in messages.
+_QUOTE = 60
+
 
 class PublishedFileError(ValueError):
-    """The published file is missing, truncated or not in the expected format."""
+    """The published file is missing, damaged, refused or not in the format."""
 
 
-class RefusedGlobalError(pickle.UnpicklingError):
-    """The pickle references a global outside the allowed NumPy set."""
+class RefusedPickleError(PublishedFileError):
+    """The pickle asks for something this reader never builds."""
 
 
-def _numpy_module(name: str):
-    # NumPy 2 moved numpy.core to numpy._core; pickles written by either
-    # version name either module, and both resolve to the same objects.
-    try:
-        return importlib.import_module(f"numpy._core.{name}")
-    except ImportError:  # NumPy < 2
-        return importlib.import_module(f"numpy.core.{name}")
+class RefusedGlobalError(RefusedPickleError, pickle.UnpicklingError):
+    """The pickle references a global outside the admitted NumPy names."""
 
 
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    multiarray = _numpy_module("multiarray")
-    numeric = _numpy_module("numeric")
-    allowed: dict[tuple[str, str], Any] = {}
-    for package in ("numpy.core", "numpy._core"):
-        # ndarray.__reduce__ (protocols 0-4) and numpy scalars (e.g. an
-        # np.int64 label) go through these two functions.
-        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
-        # ndarray.__reduce_ex__ with protocol 5.
-        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
-    allowed[("numpy", "ndarray")] = np.ndarray
-    allowed[("numpy", "dtype")] = np.dtype
-    # Python 3 pickles bytes as _codecs.encode(str, 'latin1') below protocol
-    # 3; encoding text to bytes cannot execute code.
-    allowed[("_codecs", "encode")] = _codecs_encode
-    return allowed
+# --- reading the bytes ---------------------------------------------------------
 
 
-def _codecs_encode(text: str, encoding: str = "utf-8") -> bytes:
-    # Only the text encodings pickle itself emits; no bytes-to-bytes codecs.
-    if encoding not in ("latin1", "latin-1", "utf-8", "utf8", "ascii"):
-        raise RefusedGlobalError(
-            f"refused _codecs.encode with encoding {encoding!r}"
+class _WrongMode(TypeError):
+    """The file object returns text: a caller's mistake, not the file's."""
+
+
+class _BoundedReader:
+    """A read-only, buffered view of ``raw`` that never goes past ``limit``.
+
+    :func:`pickletools.genops` reads through it.  A request longer than what
+    is left is refused before anything is read or allocated, and at most
+    ``limit`` bytes are ever requested from ``raw``, so a zip member whose
+    header lies about its size cannot inflate beyond it.  Long requests are
+    served in :data:`_CHUNK` pieces, so memory follows the data actually
+    present.  Errors of the underlying stream (a damaged zip member: bad
+    deflate data, bad CRC, a truncated archive) become
+    :class:`PublishedFileError` naming ``source``.
+    """
+
+    def __init__(self, raw: IO[bytes], source: str, limit: int, known_size: bool) -> None:
+        self._raw = raw
+        self._source = source
+        self._limit = limit
+        # True when ``limit`` is the real size of the data (a plain file, a
+        # zip member's declared size) rather than only the cap.
+        self._known_size = known_size
+        self._pulled = 0  # bytes taken from raw
+        self._buf = b""
+        self._bufpos = 0
+        self.pos = 0  # bytes handed out
+        self.short = False  # a read came back short: the data ended early
+
+    def tell(self) -> int:
+        return self.pos
+
+    def _pull(self, n: int) -> bytes:
+        """Up to ``n`` bytes from ``raw``, never past the limit."""
+        n = min(n, self._limit - self._pulled)
+        if n <= 0:
+            return b""
+        try:
+            data = self._raw.read(n)
+        except Exception as err:  # zlib.error, BadZipFile, EOFError, OSError, ...
+            raise PublishedFileError(
+                f"{self._source}: damaged data at byte {self._pulled} "
+                f"({type(err).__name__}: {_clip(str(err))})"
+            ) from err
+        if not isinstance(data, (bytes, bytearray)):
+            raise _WrongMode(
+                f"{self._source}: the file object returned "
+                f"{type(data).__name__} from read(); open it in binary mode"
+            )
+        if len(data) > n:
+            raise PublishedFileError(
+                f"{self._source}: the file object returned {len(data)} bytes "
+                f"for a read of {n}"
+            )
+        self._pulled += len(data)
+        return bytes(data)
+
+    def read(self, n: int) -> bytes:
+        left = self._limit - self.pos
+        if n > left:
+            if n > MAX_FILE_BYTES:
+                raise RefusedPickleError(
+                    f"{self._source}: a length field at byte {self.pos} declares "
+                    f"{n} bytes, more than the {MAX_FILE_BYTES} this format can "
+                    "hold; refused before reading"
+                )
+            if self._known_size:
+                self.short = True
+                raise PublishedFileError(
+                    f"{self._source}: the file ends early: {n} bytes are "
+                    f"declared at byte {self.pos} but only {left} remain "
+                    "(truncated download?)"
+                )
+            raise RefusedPickleError(
+                f"{self._source}: {n} bytes are declared at byte {self.pos}, "
+                f"beyond the {MAX_FILE_BYTES}-byte cap of this format"
+            )
+        if n >= _BUFFER:
+            return self._read_long(n)
+        pieces = []
+        got = 0
+        while got < n:
+            if self._bufpos == len(self._buf):
+                self._buf = self._pull(_BUFFER)
+                self._bufpos = 0
+                if not self._buf:
+                    self.short = True
+                    break
+            take = min(n - got, len(self._buf) - self._bufpos)
+            pieces.append(self._buf[self._bufpos : self._bufpos + take])
+            self._bufpos += take
+            got += take
+        self.pos += got
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _read_long(self, n: int) -> bytearray:
+        """``n`` bytes (fewer at the end of the data) as a bytearray.
+
+        The bytearray grows with the data actually read, a piece at a time,
+        rather than being allocated at the declared length.  An array made
+        from it uses it as its memory (see ``_Machine.make_array``), so the
+        image data exist once.
+        """
+        out = bytearray(self._buf[self._bufpos : self._bufpos + n])
+        self._bufpos += len(out)
+        while len(out) < n:
+            piece = self._pull(min(_CHUNK, n - len(out)))
+            if not piece:
+                self.short = True
+                break
+            out += piece
+        self.pos += len(out)
+        return out
+
+    def readline(self) -> bytes:
+        # Protocol 0 arguments, and GLOBAL names, end with a newline.  The
+        # line ends at the limit at the latest.
+        pieces = []
+        while True:
+            if self._bufpos == len(self._buf):
+                self._buf = self._pull(_BUFFER)
+                self._bufpos = 0
+                if not self._buf:
+                    self.short = True
+                    break
+            end = self._buf.find(b"\n", self._bufpos)
+            stop = len(self._buf) if end < 0 else end + 1
+            pieces.append(self._buf[self._bufpos : stop])
+            self.pos += stop - self._bufpos
+            self._bufpos = stop
+            if end >= 0:
+                break
+        return b"".join(pieces)
+
+    def at_end(self) -> bool:
+        """Whether the data end here.
+
+        Reads one byte past the pickle at most; for a zip member, reaching
+        its end makes :mod:`zipfile` check the CRC.
+        """
+        return self._bufpos == len(self._buf) and not self._pull(1)
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _brief(value: Any) -> str:
+    """A short description of a value from the file, safe to put in messages.
+
+    Never calls ``repr`` on a container (it may be deep or huge).
+    """
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    if isinstance(value, (int, np.integer)):
+        text = str(int(value))
+        return text if len(text) <= 30 else f"an integer of {len(text)} digits"
+    if isinstance(value, str):
+        head = repr(value[:_QUOTE])
+        return head if len(value) <= _QUOTE else f"{head[:-1]}...' ({len(value)} characters)"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{type(value).__name__} of length {len(value)}"
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple, dict)):
+        return f"{type(value).__name__} of length {len(value)}"
+    return _describe_type(value)
+
+
+def _describe_type(value: Any) -> str:
+    if isinstance(value, _Admitted):
+        return f"the NumPy name {value.qualname}"
+    if isinstance(value, _Dtype):
+        return "a NumPy dtype"
+    if isinstance(value, _PendingArray):
+        return "an unfinished NumPy array"
+    return type(value).__name__
+
+
+# --- the stack machine ---------------------------------------------------------
+
+# Admitted globals, by (module, name) as the file spells them, mapped to the
+# role they play.  Nothing here is imported or called.
+_ADMITTED = {}
+for _package in ("numpy.core", "numpy._core"):
+    # ndarray.__reduce__ (protocols 0-4) and numpy scalars (an np.int64 label).
+    _ADMITTED[(f"{_package}.multiarray", "_reconstruct")] = "reconstruct"
+    _ADMITTED[(f"{_package}.multiarray", "scalar")] = "scalar"
+    # ndarray.__reduce_ex__ with protocol 5.
+    _ADMITTED[(f"{_package}.numeric", "_frombuffer")] = "frombuffer"
+_ADMITTED[("numpy", "ndarray")] = "ndarray"
+_ADMITTED[("numpy", "dtype")] = "dtype"
+# Python 3 pickles bytes below protocol 3 as _codecs.encode(text, 'latin1'),
+# and empty bytes as bytes().
+_ADMITTED[("_codecs", "encode")] = "encode"
+_ADMITTED[("builtins", "bytes")] = "bytes"
+_ADMITTED[("__builtin__", "bytes")] = "bytes"
+del _package
+
+# The only dtype codes (kind + item size) an array or scalar may have: plain
+# little/big-endian floats and integers.
+_NUMERIC_CODES = frozenset(
+    ["f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
+)
+_INT_LIMIT = 1 << 63  # ints in the file fit in 64 bits (shapes, labels, ...)
+_DICT_KEY_TYPES = (str, int, float, bytes, type(None), np.integer)
+
+
+class _Admitted:
+    """An admitted global: a name and its role, never a callable."""
+
+    __slots__ = ("kind", "qualname")
+
+    def __init__(self, kind: str, qualname: str) -> None:
+        self.kind = kind
+        self.qualname = qualname
+
+
+class _Dtype:
+    """A dtype as declared by the file: a numeric code and a byte order."""
+
+    __slots__ = ("code", "byteorder", "state_set", "used")
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.byteorder = "="  # numpy's default until a BUILD sets it
+        self.state_set = False
+        self.used = False
+
+    def numpy(self) -> np.dtype:
+        # One-byte types have no byte order; numpy spells that '|'.
+        order = "|" if self.code[1] == "1" else self.byteorder
+        return np.dtype(order + self.code)
+
+
+class _PendingArray:
+    """``_reconstruct(ndarray, ...)`` before the ``BUILD`` that gives its data."""
+
+    __slots__ = ("array",)
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+
+class _Mark:
+    """The MARK opcode's stack entry (pickle's own machine keeps a separate
+    mark stack; a sentinel keeps this one simple)."""
+
+
+_MARK = _Mark()
+
+
+class _Machine:
+    """Interprets the opcodes of one pickle; see the module docstring."""
+
+    def __init__(self, source: str, max_elements: int) -> None:
+        self.source = source
+        self.max_elements = max_elements
+        self.stack: list[Any] = []
+        self.memo: dict[int, Any] = {}
+        self.array_bytes = 0
+        self.pos: int | None = 0
+        # Byte strings that became the memory of an array, by id.
+        self.lent: dict[int, bytearray] = {}
+
+    # -- errors --
+
+    def refuse(self, what: str, error: type = RefusedPickleError) -> PublishedFileError:
+        where = "" if self.pos is None else f" (opcode at byte {self.pos})"
+        return error(f"{self.source}: {what}{where}")
+
+    # -- the stack --
+
+    def pop(self) -> Any:
+        if not self.stack:
+            raise self.refuse("the pickle pops an empty stack; the file is not a valid pickle")
+        value = self.stack.pop()
+        if value is _MARK:
+            raise self.refuse("the pickle uses a MARK as a value; the file is not a valid pickle")
+        return value
+
+    def pop_mark(self) -> list[Any]:
+        """The values above the topmost MARK, which is removed."""
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i] is _MARK:
+                items = self.stack[i + 1 :]
+                del self.stack[i:]
+                return items
+        raise self.refuse("the pickle has no MARK where one is needed; the file is not a valid pickle")
+
+    def top(self) -> Any:
+        if not self.stack or self.stack[-1] is _MARK:
+            raise self.refuse("the pickle needs a value on an empty stack; the file is not a valid pickle")
+        return self.stack[-1]
+
+    def item(self, value: Any) -> Any:
+        """``value`` as it may go into a container or be returned.
+
+        An array is finished by the ``BUILD`` right after its ``REDUCE``;
+        one used before that is refused.
+        """
+        if isinstance(value, _PendingArray):
+            if value.array is None:
+                raise self.refuse("an array is used before its data were given (no BUILD)")
+            return value.array
+        return value
+
+    def items(self, values: list[Any]) -> list[Any]:
+        if len(values) > MAX_ITEMS:
+            raise self.refuse(
+                f"a container gets {len(values)} items; at most {MAX_ITEMS} are allowed"
+            )
+        return [self.item(v) for v in values]
+
+    def check_size(self, container: list | dict, extra: int) -> None:
+        if len(container) + extra > MAX_ITEMS:
+            raise self.refuse(
+                f"a {type(container).__name__} grows beyond {MAX_ITEMS} items"
+            )
+
+    def integer(self, value: int) -> int:
+        if not isinstance(value, bool) and not -_INT_LIMIT <= value < _INT_LIMIT:
+            raise self.refuse(
+                f"an integer of {value.bit_length()} bits; at most 64 bits are allowed"
+            )
+        return value
+
+    # -- opcodes --
+
+    def run(self, ops: Iterable[tuple[Any, Any, int | None]]) -> Any:
+        count = 0
+        for opcode, arg, pos in ops:
+            self.pos = pos
+            count += 1
+            if count > MAX_OPCODES:
+                raise self.refuse(
+                    f"the pickle has more than {MAX_OPCODES} opcodes; the "
+                    "published format needs far fewer"
+                )
+            name = opcode.name
+            if name == "STOP":
+                return self.stop()
+            handler = _HANDLERS.get(name)
+            if handler is None:
+                raise self.refuse(
+                    f"opcode {name} is refused: this reader admits only the "
+                    "opcodes of plain data, containers and NumPy numeric arrays"
+                )
+            handler(self, arg)
+        # genops stops after STOP, or raises when the data end first.
+        raise self.refuse("the pickle has no STOP opcode")
+
+    def stop(self) -> Any:
+        result = self.item(self.pop())
+        if self.stack:
+            raise self.refuse(
+                f"the pickle leaves {len(self.stack)} values on the stack at "
+                "STOP; the file is not a valid pickle"
+            )
+        self.check_result(result)
+        return result
+
+    def check_result(self, result: Any) -> None:
+        """Refuses markers (an admitted name, a dtype) left in the result.
+
+        Walks each container once (iteratively: the structure may be deep or
+        refer to itself).
+        """
+        seen: set[int] = set()
+        todo = [result]
+        while todo:
+            value = todo.pop()
+            if isinstance(value, (_Admitted, _Dtype, _PendingArray)):
+                raise self.refuse(
+                    f"the pickle returns {_describe_type(value)} where the "
+                    "format has data (lists, tuples, dicts, numbers, strings, "
+                    "numeric arrays)"
+                )
+            if isinstance(value, bytearray) and id(value) in self.lent:
+                raise self.refuse(
+                    "the pickle returns the data of an array also as a byte "
+                    "string; an array's data appear only in the array"
+                )
+            if isinstance(value, (list, tuple, dict)) and id(value) not in seen:
+                seen.add(id(value))
+                if isinstance(value, dict):
+                    todo.extend(value.keys())
+                    todo.extend(value.values())
+                else:
+                    todo.extend(value)
+
+    def op_proto(self, arg: int) -> None:
+        if not 0 <= arg <= 5:
+            raise self.refuse(f"pickle protocol {arg}; protocols 0 to 5 are read")
+
+    def op_frame(self, arg: int) -> None:
+        # Framing only groups opcodes for buffered reading; the opcodes that
+        # follow are read one by one anyway.
+        pass
+
+    def push_arg(self, arg: Any) -> None:
+        self.stack.append(arg)
+
+    def push_int(self, arg: int) -> None:
+        self.stack.append(self.integer(arg))
+
+    def push_none(self, arg: None) -> None:
+        self.stack.append(None)
+
+    def push_true(self, arg: None) -> None:
+        self.stack.append(True)
+
+    def push_false(self, arg: None) -> None:
+        self.stack.append(False)
+
+    def op_empty_list(self, arg: None) -> None:
+        self.stack.append([])
+
+    def op_empty_tuple(self, arg: None) -> None:
+        self.stack.append(())
+
+    def op_empty_dict(self, arg: None) -> None:
+        self.stack.append({})
+
+    def op_mark(self, arg: None) -> None:
+        self.stack.append(_MARK)
+
+    def op_list(self, arg: None) -> None:
+        self.stack.append(self.items(self.pop_mark()))
+
+    def op_tuple(self, arg: None) -> None:
+        self.stack.append(tuple(self.items(self.pop_mark())))
+
+    def make_tuple(self, n: int) -> None:
+        values = [self.pop() for _ in range(n)][::-1]
+        self.stack.append(tuple(self.items(values)))
+
+    def op_tuple1(self, arg: None) -> None:
+        self.make_tuple(1)
+
+    def op_tuple2(self, arg: None) -> None:
+        self.make_tuple(2)
+
+    def op_tuple3(self, arg: None) -> None:
+        self.make_tuple(3)
+
+    def target(self, kind: type) -> Any:
+        target = self.top()
+        if type(target) is not kind:
+            raise self.refuse(
+                f"the pickle adds items to {_describe_type(target)}; only a "
+                f"{kind.__name__} takes them here"
+            )
+        return target
+
+    def op_append(self, arg: None) -> None:
+        value = self.item(self.pop())
+        target = self.target(list)
+        self.check_size(target, 1)
+        target.append(value)
+
+    def op_appends(self, arg: None) -> None:
+        values = self.items(self.pop_mark())
+        target = self.target(list)
+        self.check_size(target, len(values))
+        target.extend(values)
+
+    def set_items(self, target: dict, values: list[Any]) -> None:
+        if len(values) % 2:
+            raise self.refuse("SETITEMS with an odd number of values; the file is not a valid pickle")
+        self.check_size(target, len(values) // 2)
+        for key, value in zip(values[::2], values[1::2]):
+            # Only scalar keys: hashing them is shallow (a deeply nested
+            # tuple key could exhaust the C stack while being hashed).
+            if not isinstance(key, _DICT_KEY_TYPES):
+                raise self.refuse(
+                    f"a dict key is {_brief(key)}; keys may be ints, floats, "
+                    "strings, bytes or None"
+                )
+            target[key] = value
+
+    def op_dict(self, arg: None) -> None:
+        result: dict = {}
+        self.set_items(result, self.items(self.pop_mark()))
+        self.stack.append(result)
+
+    def op_setitem(self, arg: None) -> None:
+        value = self.item(self.pop())
+        key = self.item(self.pop())
+        self.set_items(self.target(dict), [key, value])
+
+    def op_setitems(self, arg: None) -> None:
+        values = self.items(self.pop_mark())
+        self.set_items(self.target(dict), values)
+
+    def op_pop(self, arg: None) -> None:
+        if self.stack and self.stack[-1] is _MARK:
+            self.stack.pop()  # pickle's POP also discards a bare MARK
+        else:
+            self.pop()
+
+    def op_pop_mark(self, arg: None) -> None:
+        self.pop_mark()
+
+    def op_dup(self, arg: None) -> None:
+        self.stack.append(self.top())
+
+    def op_put(self, arg: int) -> None:
+        if not isinstance(arg, int) or arg < 0:
+            raise self.refuse(f"memo index {_brief(arg)}; the file is not a valid pickle")
+        self.memo[arg] = self.top()
+
+    def op_memoize(self, arg: None) -> None:
+        self.memo[len(self.memo)] = self.top()
+
+    def op_get(self, arg: int) -> None:
+        try:
+            self.stack.append(self.memo[arg])
+        except (KeyError, TypeError):
+            raise self.refuse(
+                f"memo index {_brief(arg)} was never stored; the file is not a valid pickle"
+            ) from None
+
+    def admit(self, module: Any, name: Any) -> None:
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise self.refuse(
+                f"a global named by {_brief(module)} and {_brief(name)}; "
+                "names must be strings",
+                RefusedGlobalError,
+            )
+        kind = _ADMITTED.get((module, name))
+        if kind is None:
+            raise self.refuse(
+                f"refused to load global '{_clip(module, _QUOTE)}.{_clip(name, _QUOTE)}': "
+                "only the NumPy names of numeric arrays, dtypes and scalars "
+                "are allowed in this file",
+                RefusedGlobalError,
+            )
+        self.stack.append(_Admitted(kind, f"{module}.{name}"))
+
+    def op_global(self, arg: str) -> None:
+        module, _, name = arg.partition(" ")
+        self.admit(module, name)
+
+    def op_stack_global(self, arg: None) -> None:
+        name = self.pop()
+        module = self.pop()
+        self.admit(module, name)
+
+    def op_reduce(self, arg: None) -> None:
+        args = self.pop()
+        func = self.pop()
+        if not isinstance(func, _Admitted):
+            raise self.refuse(f"REDUCE calls {_describe_type(func)}; nothing but the admitted NumPy names is called")
+        if type(args) is not tuple:
+            raise self.refuse(f"REDUCE with {_describe_type(args)} as arguments; the file is not a valid pickle")
+        self.stack.append(getattr(self, "reduce_" + func.kind)(func, args))
+
+    def op_build(self, arg: None) -> None:
+        state = self.item(self.pop())
+        target = self.top()
+        if isinstance(target, _PendingArray) and target.array is None:
+            array = self.build_array(state)
+            target.array = array
+            self.stack[-1] = array
+        elif isinstance(target, _Dtype):
+            self.build_dtype(target, state)
+        elif isinstance(target, (np.ndarray, _PendingArray)):
+            raise self.refuse("BUILD changes an array after it was made; refused")
+        else:
+            raise self.refuse(
+                f"BUILD sets the state of {_describe_type(target)}; only a "
+                "NumPy array or dtype being made takes a state"
+            )
+
+    # -- the admitted names, interpreted --
+
+    def reduce_reconstruct(self, func: _Admitted, args: tuple) -> _PendingArray:
+        # numpy writes _reconstruct(ndarray, (0,), b'b'); the BUILD that
+        # follows gives the real shape, dtype and data.
+        if (
+            len(args) != 3
+            or not (isinstance(args[0], _Admitted) and args[0].kind == "ndarray")
+            or type(args[1]) is not tuple
+            or not _one_of(args[2], (b"b", "b"))
+        ):
+            raise self.refuse(
+                f"{func.qualname} with unexpected arguments; only "
+                "_reconstruct(numpy.ndarray, shape, b'b') as NumPy writes it is read"
+            )
+        return _PendingArray()
+
+    def reduce_ndarray(self, func: _Admitted, args: tuple) -> Any:
+        raise self.refuse("numpy.ndarray is called directly; only NumPy's own array pickles are read")
+
+    def reduce_dtype(self, func: _Admitted, args: tuple) -> _Dtype:
+        if not 1 <= len(args) <= 3 or not isinstance(args[0], str):
+            raise self.refuse(
+                "numpy.dtype with unexpected arguments; expected "
+                "dtype(code, align, copy) as NumPy writes it"
+            )
+        code = args[0]
+        if code not in _NUMERIC_CODES:
+            raise self.refuse(
+                f"dtype {_brief(code)} is refused: only the numeric dtypes "
+                f"{', '.join(sorted(_NUMERIC_CODES))} are allowed"
+            )
+        for flag in args[1:]:
+            if not _one_of(flag, (0, 1)):
+                raise self.refuse(f"numpy.dtype flag {_brief(flag)}; expected a boolean")
+        if len(args) >= 2 and args[1]:
+            raise self.refuse("an aligned dtype (align=True) is refused; plain numeric dtypes only")
+        return _Dtype(code)
+
+    def build_dtype(self, dtype: _Dtype, state: Any) -> None:
+        # numpy.dtype.__setstate__ can turn a dtype into a structured or
+        # object dtype in place; here it may only set the byte order, once,
+        # before any array uses the dtype.
+        if dtype.used or dtype.state_set:
+            raise self.refuse(
+                "BUILD changes a dtype after it was set or used; refused "
+                "(a dtype changed in place could reinterpret an array's bytes)"
+            )
+        expected = (
+            "expected (3, byteorder, None, None, None, -1, -1, 0) as NumPy "
+            "writes for a numeric dtype"
         )
-    return text.encode(encoding)
+        if type(state) is not tuple or len(state) not in (8, 9):
+            raise self.refuse(f"dtype state {_brief(state)}; {expected}")
+        version, order, subarray, names, fields, elsize, alignment, flags = state[:8]
+        metadata = state[8] if len(state) == 9 else None
+        if type(version) is not int or (version, len(state)) not in ((3, 8), (4, 9)):
+            raise self.refuse(f"dtype state version {_brief(version)}; {expected}")
+        if subarray is not None or names is not None or fields is not None or metadata is not None:
+            raise self.refuse(
+                "a dtype with a sub-array, fields, names or metadata is "
+                f"refused; {expected}"
+            )
+        for value in (elsize, alignment):
+            if type(value) is not int or value != -1:
+                raise self.refuse(f"dtype item size or alignment {_brief(value)}; {expected}")
+        if type(flags) is not int or flags != 0:
+            # Flags mark dtypes that hold Python objects, among others.
+            raise self.refuse(f"dtype flags {_brief(flags)}; {expected}")
+        if not _one_of(order, ("<", ">", "=", "|")):
+            raise self.refuse(f"dtype byte order {_brief(order)}; {expected}")
+        if order == "|" and dtype.code[1] != "1":
+            raise self.refuse(
+                f"byte order '|' for the {dtype.code} dtype; multi-byte "
+                "numbers need '<', '>' or '='"
+            )
+        dtype.byteorder = order
+        dtype.state_set = True
+
+    def dtype_of(self, value: Any, what: str) -> np.dtype:
+        if not isinstance(value, _Dtype):
+            raise self.refuse(f"{what} has {_describe_type(value)} as its dtype; expected a numeric NumPy dtype")
+        value.used = True
+        return value.numpy()
+
+    def raw_bytes(self, raw: Any, nbytes: int, what: str) -> bytes | bytearray:
+        if isinstance(raw, str):
+            # Python 2 pickles (read as latin-1 text) and protocol-0 bytes.
+            if len(raw) != nbytes:
+                raise self.length_error(what, len(raw), nbytes)
+            try:
+                return _latin1(raw)
+            except UnicodeEncodeError:
+                raise self.refuse(f"{what} has text data that are not bytes") from None
+        if not isinstance(raw, (bytes, bytearray)):
+            raise self.refuse(f"{what} has {_describe_type(raw)} as its data; expected bytes")
+        if len(raw) != nbytes:
+            raise self.length_error(what, len(raw), nbytes)
+        return raw
+
+    def length_error(self, what: str, got: int, want: int) -> PublishedFileError:
+        return self.refuse(
+            f"{what} has {got} bytes of data; its shape and dtype need {want}"
+        )
+
+    def make_array(self, dtype_value: Any, shape: Any, raw: Any, order: str) -> np.ndarray:
+        """A numeric array from validated parts; nothing large exists before
+        every check has passed."""
+        if (
+            type(shape) is not tuple
+            or len(shape) > 3
+            or not all(type(d) is int and d >= 0 for d in shape)
+        ):
+            raise self.refuse(
+                f"array shape {_brief(shape) if type(shape) is not tuple else _shape_text(shape)}; "
+                "expected a tuple of at most 3 non-negative ints"
+            )
+        dtype = self.dtype_of(dtype_value, "an array")
+        count = math.prod(shape)
+        if count > self.max_elements:
+            raise self.refuse(
+                f"an array of shape {shape} ({count} elements) is larger than "
+                f"an image of the expected size ({self.max_elements} elements); "
+                "refused before allocating"
+            )
+        nbytes = count * dtype.itemsize
+        if self.array_bytes + nbytes > MAX_ARRAY_BYTES:
+            raise self.refuse(
+                f"the arrays exceed {MAX_ARRAY_BYTES} bytes in all, more than "
+                "this format holds; refused before allocating"
+            )
+        data = self.raw_bytes(raw, nbytes, f"an array of shape {shape} and dtype {dtype}")
+        self.array_bytes += nbytes
+        array = np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
+        if isinstance(data, bytearray) and id(data) not in self.lent:
+            # A long byte string read from the file (or protocol 5's
+            # bytearray) becomes the array's memory: writeable, no copy.  It
+            # is lent once; the reader keeps it alive so that its id stays
+            # unique, and a second array from the same string gets a copy.
+            self.lent[id(data)] = data
+            return array
+        # A copy owns its memory and is writeable (bytes are read-only).
+        return array.copy(order="K")
+
+    def build_array(self, state: Any) -> np.ndarray:
+        # ndarray.__setstate__'s state: (version, shape, dtype, is_fortran,
+        # data), or the same without the version (older NumPy).
+        if type(state) is tuple and len(state) == 5:
+            version, *state_rest = state
+            if type(version) is not int or version != 1:
+                raise self.refuse(f"array state version {_brief(version)}; expected 1")
+        elif type(state) is tuple and len(state) == 4:
+            state_rest = list(state)
+        else:
+            raise self.refuse(
+                f"array state {_brief(state)}; expected (1, shape, dtype, "
+                "is_fortran, data) as NumPy writes it"
+            )
+        shape, dtype, fortran, raw = state_rest
+        if not _one_of(fortran, (0, 1)):
+            raise self.refuse(f"array is_fortran flag {_brief(fortran)}; expected a boolean")
+        return self.make_array(dtype, shape, raw, "F" if fortran else "C")
+
+    def reduce_frombuffer(self, func: _Admitted, args: tuple) -> np.ndarray:
+        # Protocol 5: _frombuffer(buffer, dtype, shape, order), the buffer
+        # in-band (out-of-band buffers are refused with NEXT_BUFFER).
+        if len(args) != 4 or not _one_of(args[3], ("C", "F")):
+            raise self.refuse(
+                f"{func.qualname} with unexpected arguments; expected "
+                "(data, dtype, shape, 'C' or 'F') as NumPy writes it"
+            )
+        buf, dtype, shape, order = args
+        if isinstance(buf, str):
+            raise self.refuse(f"{func.qualname} with text data; expected bytes")
+        return self.make_array(dtype, shape, buf, order)
+
+    def reduce_scalar(self, func: _Admitted, args: tuple) -> np.generic:
+        if len(args) != 2:
+            raise self.refuse(
+                f"{func.qualname} with {len(args)} arguments; expected "
+                "(dtype, data) of a numeric scalar"
+            )
+        dtype = self.dtype_of(args[0], "a scalar")
+        data = self.raw_bytes(args[1], dtype.itemsize, f"a scalar of dtype {dtype}")
+        return np.frombuffer(data, dtype=dtype)[0]
+
+    def reduce_encode(self, func: _Admitted, args: tuple) -> bytes | bytearray:
+        if len(args) != 2 or not isinstance(args[0], str):
+            raise self.refuse(
+                "_codecs.encode with unexpected arguments; expected "
+                "(text, 'latin1') as pickle writes bytes"
+            )
+        if not _one_of(args[1], ("latin1", "latin-1")):
+            raise self.refuse(
+                f"refused _codecs.encode with encoding {_brief(args[1])}: only "
+                "'latin1', which pickle itself writes, is allowed",
+                RefusedGlobalError,
+            )
+        try:
+            return _latin1(args[0])
+        except UnicodeEncodeError:
+            raise self.refuse("_codecs.encode of text that is not latin-1") from None
+
+    def reduce_bytes(self, func: _Admitted, args: tuple) -> bytes:
+        if args:
+            raise self.refuse("bytes() with arguments; pickle writes only bytes() for b''")
+        return b""
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that admits only NumPy arrays and builtin containers.
+def _latin1(text: str) -> bytes | bytearray:
+    """``text.encode('latin-1')``; long results as a bytearray that an array
+    can use as its memory without a copy (see ``_Machine.make_array``)."""
+    if len(text) >= _BUFFER:
+        return bytearray(text, "latin-1")
+    return text.encode("latin-1")
+
+
+def _one_of(value: Any, options: tuple) -> bool:
+    """``value in options`` for the file's scalars only: comparing an array
+    with ``in`` would raise instead of answering."""
+    return type(value) in (bool, int, str, bytes) and value in options
+
+
+def _shape_text(shape: tuple) -> str:
+    if len(shape) > 8:
+        return f"of {len(shape)} dimensions"
+    return "(" + ", ".join(_brief(d) for d in shape) + ")"
+
+
+_HANDLERS = {
+    "PROTO": _Machine.op_proto,
+    "FRAME": _Machine.op_frame,
+    "INT": _Machine.push_int,
+    "BININT": _Machine.push_int,
+    "BININT1": _Machine.push_int,
+    "BININT2": _Machine.push_int,
+    "LONG": _Machine.push_int,
+    "LONG1": _Machine.push_int,
+    "LONG4": _Machine.push_int,
+    "FLOAT": _Machine.push_arg,
+    "BINFLOAT": _Machine.push_arg,
+    "NONE": _Machine.push_none,
+    "NEWTRUE": _Machine.push_true,
+    "NEWFALSE": _Machine.push_false,
+    "STRING": _Machine.push_arg,
+    "BINSTRING": _Machine.push_arg,
+    "SHORT_BINSTRING": _Machine.push_arg,
+    "UNICODE": _Machine.push_arg,
+    "BINUNICODE": _Machine.push_arg,
+    "SHORT_BINUNICODE": _Machine.push_arg,
+    "BINUNICODE8": _Machine.push_arg,
+    "BINBYTES": _Machine.push_arg,
+    "SHORT_BINBYTES": _Machine.push_arg,
+    "BINBYTES8": _Machine.push_arg,
+    "BYTEARRAY8": _Machine.push_arg,
+    "EMPTY_LIST": _Machine.op_empty_list,
+    "EMPTY_TUPLE": _Machine.op_empty_tuple,
+    "EMPTY_DICT": _Machine.op_empty_dict,
+    "MARK": _Machine.op_mark,
+    "LIST": _Machine.op_list,
+    "TUPLE": _Machine.op_tuple,
+    "TUPLE1": _Machine.op_tuple1,
+    "TUPLE2": _Machine.op_tuple2,
+    "TUPLE3": _Machine.op_tuple3,
+    "DICT": _Machine.op_dict,
+    "APPEND": _Machine.op_append,
+    "APPENDS": _Machine.op_appends,
+    "SETITEM": _Machine.op_setitem,
+    "SETITEMS": _Machine.op_setitems,
+    "POP": _Machine.op_pop,
+    "POP_MARK": _Machine.op_pop_mark,
+    "DUP": _Machine.op_dup,
+    "PUT": _Machine.op_put,
+    "BINPUT": _Machine.op_put,
+    "LONG_BINPUT": _Machine.op_put,
+    "MEMOIZE": _Machine.op_memoize,
+    "GET": _Machine.op_get,
+    "BINGET": _Machine.op_get,
+    "LONG_BINGET": _Machine.op_get,
+    "GLOBAL": _Machine.op_global,
+    "STACK_GLOBAL": _Machine.op_stack_global,
+    "REDUCE": _Machine.op_reduce,
+    "BUILD": _Machine.op_build,
+}
+
+
+def _load(reader: _BoundedReader, source: str, max_elements: int) -> Any:
+    machine = _Machine(source, max_elements)
+    try:
+        result = machine.run(pickletools.genops(reader))
+    except (PublishedFileError, _WrongMode):
+        raise
+    except Exception as err:
+        # pickletools reports malformed or short data as ValueError (or an
+        # AssertionError); anything else from a malformed file lands here
+        # too, so that every failure names the file.
+        if reader.short:
+            raise PublishedFileError(
+                f"{source}: the file ends early (truncated download?) at byte "
+                f"{reader.pos}"
+            ) from err
+        raise PublishedFileError(
+            f"{source}: not a readable pickle at byte {reader.pos} "
+            f"({type(err).__name__}: {_clip(str(err))})"
+        ) from err
+    if not reader.at_end():
+        raise PublishedFileError(
+            f"{source}: data continue after the pickle's end at byte "
+            f"{reader.pos}; expected the file to end there"
+        )
+    return result
+
+
+def _stream_size(f: IO[bytes]) -> int | None:
+    """Bytes from the current position to the end, or None if unknown."""
+    try:
+        start = f.tell()
+        end = f.seek(0, io.SEEK_END)
+        f.seek(start)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None
+    return max(end - start, 0)
+
+
+def _plain_reader(f: IO[bytes], source: str) -> _BoundedReader:
+    size = _stream_size(f)
+    if size is not None and size > MAX_FILE_BYTES:
+        raise RefusedPickleError(
+            f"{source}: the file has {size} bytes, more than the "
+            f"{MAX_FILE_BYTES} this format needs; refused before reading"
+        )
+    if size is None:
+        return _BoundedReader(f, source, MAX_FILE_BYTES, known_size=False)
+    return _BoundedReader(f, source, size, known_size=True)
+
+
+def restricted_load(
+    file: IO[bytes], source: str = "<pickle>", *, max_elements: int = 1024 * 1024
+) -> Any:
+    """Loads a pickle of plain data and numeric NumPy arrays without running it.
+
+    Args:
+      file: a binary file object positioned at the pickle.
+      source: the file's name, used in error messages.
+      max_elements: most elements of one array (an image's ``size * size``).
+
+    Returns:
+      Lists, tuples, dicts, ints, floats, strings, bytes, and numeric NumPy
+      arrays and scalars (see the module docstring for what is refused).
+      Byte strings of 64 KiB or more come back as ``bytearray``.
+
+    Raises:
+      RefusedGlobalError: (a ``pickle.UnpicklingError`` and ``ValueError``)
+        a global other than the admitted NumPy names.
+      RefusedPickleError: an opcode, dtype, size or structure this reader
+        does not build.
+      PublishedFileError: a truncated, damaged or malformed pickle.
+    """
+    if not hasattr(file, "read"):
+        raise TypeError(f"file must be a binary file object, got {type(file).__name__}")
+    if type(max_elements) is not int:
+        raise TypeError(f"max_elements must be an int, got {type(max_elements).__name__}")
+    if max_elements < 0:
+        raise ValueError(f"max_elements must be non-negative, got {max_elements}")
+    return _load(_plain_reader(file, source), source, max_elements)
+
+
+class RestrictedUnpickler:
+    """The reader behind :func:`restricted_load`, with an unpickler's interface.
+
+    It is no longer a ``pickle.Unpickler``: see the module docstring for why
+    restricting ``find_class`` is not enough.
 
     Args:
       file: a binary file object.
@@ -92,53 +1119,14 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     def __init__(self, file: IO[bytes], source: str = "<pickle>") -> None:
-        # latin1 lets NumPy arrays pickled by Python 2 load; it does not
-        # affect Python 3 pickles.
-        super().__init__(file, encoding="latin1")
+        self._file = file
         self._source = source
-        self._allowed = _allowed_globals()
 
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise RefusedGlobalError(
-                f"{self._source}: refused to load global '{module}.{name}': "
-                "only NumPy arrays, dtypes and builtin containers are "
-                "allowed in this file"
-            ) from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise RefusedGlobalError(
-            f"{self._source}: refused persistent id {pid!r}"
-        )
+    def load(self) -> Any:
+        return restricted_load(self._file, self._source)
 
 
-def restricted_load(file: IO[bytes], source: str = "<pickle>") -> Any:
-    """Unpickles ``file`` with :class:`RestrictedUnpickler`.
-
-    Raises:
-      RefusedGlobalError: (a ``pickle.UnpicklingError``) a refused global.
-      PublishedFileError: a truncated or malformed pickle.
-    """
-    try:
-        return RestrictedUnpickler(file, source).load()
-    except RefusedGlobalError:
-        raise
-    except EOFError as err:
-        raise PublishedFileError(
-            f"{source}: the file ends early (truncated download?)"
-        ) from err
-    except pickle.UnpicklingError as err:
-        # The C unpickler reports a short read as "pickle data was truncated".
-        raise PublishedFileError(
-            f"{source}: the file ends early or is not a pickle ({err})"
-        ) from err
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
-        # Malformed opcodes or corrupted data surface as these.
-        raise PublishedFileError(
-            f"{source}: not a readable pickle ({type(err).__name__}: {err})"
-        ) from err
+# --- the layout of the published file --------------------------------------------
 
 
 def _expected(size: int) -> str:
@@ -154,7 +1142,10 @@ def validate_records(
     size: int,
     class_names: Sequence[str],
 ) -> list[tuple[np.ndarray, int]]:
-    """Checks the unpickled structure; returns ``[(image, label), ...]``.
+    """Checks the loaded structure; returns ``[(image, label), ...]``.
+
+    Images come back as float32 ``(size, size)`` arrays with finite values,
+    labels as ints.
 
     Raises:
       PublishedFileError: naming ``source`` and what was expected.
@@ -162,7 +1153,7 @@ def validate_records(
     expected = _expected(size)
     if not isinstance(obj, (list, tuple)) or len(obj) != 2:
         raise PublishedFileError(
-            f"{source}: top level is {type(obj).__name__}; {expected}"
+            f"{source}: top level is {_brief(obj)}; {expected}"
         )
     records, lookup = obj
     if not isinstance(records, (list, tuple)) or not isinstance(lookup, dict):
@@ -172,11 +1163,22 @@ def validate_records(
         )
     want = dict(enumerate(class_names))
     got = {_as_int(k, source, expected): v for k, v in lookup.items()}
-    if got != want:
+    if got.keys() != want.keys() or any(
+        not isinstance(got[k], str) or got[k] != want[k] for k in want
+    ):
+        shown = "{" + ", ".join(
+            f"{k}: {_brief(v)}" for k, v in list(got.items())[:10]
+        ) + (", ..." if len(got) > 10 else "") + "}"
         raise PublishedFileError(
-            f"{source}: class names {got!r} do not match the expected {want!r}"
+            f"{source}: class names {shown} do not match the expected {want!r}"
+        )
+    if len(records) > MAX_RECORDS:
+        raise PublishedFileError(
+            f"{source}: holds {len(records)} records, more than the "
+            f"{MAX_RECORDS} this reader accepts; {expected}"
         )
     out = []
+    seen: dict[int, int] = {}
     for i, record in enumerate(records):
         if not isinstance(record, (list, tuple)) or len(record) != 2:
             raise PublishedFileError(
@@ -184,22 +1186,37 @@ def validate_records(
             )
         image, label = record
         if not isinstance(image, np.ndarray) or image.shape != (size, size):
-            shape = getattr(image, "shape", type(image).__name__)
+            shape = image.shape if isinstance(image, np.ndarray) else _brief(image)
             raise PublishedFileError(
                 f"{source}: record {i} has an image of shape {shape}; {expected}"
             )
-        if not np.issubdtype(image.dtype, np.floating):
+        if image.dtype.kind != "f":
             raise PublishedFileError(
                 f"{source}: record {i} has an image of dtype {image.dtype}; "
                 f"{expected}"
             )
+        # One array stored once and referenced by many records would be
+        # converted (and copied) once per record.
+        if id(image) in seen:
+            raise PublishedFileError(
+                f"{source}: record {i} repeats the image of record "
+                f"{seen[id(image)]}; every record has its own image"
+            )
+        seen[id(image)] = i
         label = _as_int(label, source, expected)
         if label not in want:
             raise PublishedFileError(
                 f"{source}: record {i} has label {label}, expected one of "
                 f"{sorted(want)}"
             )
-        out.append((image.astype(np.float32, copy=False), label))
+        with np.errstate(over="ignore", invalid="ignore"):
+            image = image.astype(np.float32, copy=False)
+        if not np.isfinite(image).all():
+            raise PublishedFileError(
+                f"{source}: record {i} has non-finite image values (NaN or "
+                "infinity, or beyond the float32 range); images must be finite"
+            )
+        out.append((image, label))
     if not out:
         raise PublishedFileError(f"{source}: holds no records; {expected}")
     return out
@@ -209,8 +1226,71 @@ def _as_int(value: Any, source: str, expected: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, np.integer)
     ):
-        raise PublishedFileError(f"{source}: label {value!r} is not an int; {expected}")
+        raise PublishedFileError(f"{source}: label {_brief(value)} is not an int; {expected}")
     return int(value)
+
+
+# Compression methods zipfile implements: stored, deflate, bzip2, lzma.
+_ZIP_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+
+
+def _read_zip(f: IO[bytes], source: str, size: int) -> tuple[Any, str]:
+    """Loads the member of ``dataset.zip``; returns it and its name."""
+    try:
+        archive = zipfile.ZipFile(f)
+    except Exception as err:  # BadZipFile, EOFError, OSError, ValueError, ...
+        raise PublishedFileError(
+            f"{source}: damaged zip archive ({type(err).__name__}: "
+            f"{_clip(str(err))}); truncated download?"
+        ) from err
+    with archive:
+        try:
+            info = archive.getinfo(MEMBER_NAME)
+        except KeyError:
+            names = archive.namelist()
+            shown = ", ".join(repr(_clip(n, _QUOTE)) for n in names[:5])
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            raise PublishedFileError(
+                f"{source}: no member {MEMBER_NAME} in the archive "
+                f"(found [{shown}]{more})"
+            ) from None
+        member_source = f"{source}:{MEMBER_NAME}"
+        if info.flag_bits & 0x1:
+            raise PublishedFileError(
+                f"{member_source}: the member is encrypted; expected the "
+                "unencrypted Zenodo file"
+            )
+        if info.compress_type not in _ZIP_METHODS:
+            raise PublishedFileError(
+                f"{member_source}: unsupported compression method "
+                f"{info.compress_type}; supported are "
+                + ", ".join(f"{k} ({v})" for k, v in _ZIP_METHODS.items())
+            )
+        if info.file_size > MAX_FILE_BYTES:
+            raise RefusedPickleError(
+                f"{member_source}: the member declares {info.file_size} bytes "
+                f"uncompressed, more than the {MAX_FILE_BYTES} this format "
+                "needs; refused before decompressing"
+            )
+        try:
+            member = archive.open(info)
+        except Exception as err:  # RuntimeError, NotImplementedError, BadZipFile
+            raise PublishedFileError(
+                f"{member_source}: cannot open the archive member "
+                f"({type(err).__name__}: {_clip(str(err))})"
+            ) from err
+        with member:
+            # The reader stops at the declared size (checked above) and
+            # zipfile stops there too, so a lying header cannot inflate
+            # beyond it; reading to the end checks the CRC.
+            reader = _BoundedReader(member, member_source, info.file_size, known_size=True)
+            obj = _load(reader, member_source, size * size)
+    return obj, member_source
 
 
 def read_published(
@@ -224,53 +1304,71 @@ def read_published(
     Args:
       path: ``dataset.zip`` (the member ``GP_9.5-10+80-140.gp`` is read), the
         extracted ``.gp`` file, or an open binary file of either.
-      size: expected image side.
+      size: expected image side (1 to :data:`MAX_SIZE`); also caps the
+        elements of any array in the file at ``size * size``.
       class_names: expected ``{label: name}`` table, label order.
       source: name used in error messages (defaults to ``path``).
 
+    Returns:
+      ``(image, label)`` pairs: float32 ``(size, size)`` arrays with finite
+      values, int labels.
+
     Raises:
-      PublishedFileError: missing, truncated or wrong-shaped file.
-      RefusedGlobalError: (a ``pickle.UnpicklingError``) the pickle
-        references a global other than the NumPy ones it needs.
+      PublishedFileError: (a ``ValueError``) missing, truncated, damaged,
+        refused or wrong-shaped file; the message names the file.
+      RefusedGlobalError: (a ``PublishedFileError`` and a
+        ``pickle.UnpicklingError``) the pickle references a global other
+        than the NumPy ones it needs.
+      TypeError: an argument of the wrong type.
     """
+    if type(size) is not int:
+        raise TypeError(f"size must be an int, got {type(size).__name__}")
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {size}")
+    if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+        raise TypeError(
+            f"class_names must be a sequence of strings, got {class_names!r}"
+        )
+    if source is not None and not isinstance(source, str):
+        raise TypeError(f"source must be a str or None, got {type(source).__name__}")
     if isinstance(path, (str, os.PathLike)):
         source = os.fspath(path) if source is None else source
         try:
-            with open(path, "rb") as f:
-                return read_published(f, size, class_names, source)
+            f = open(path, "rb")
         except FileNotFoundError as err:
             raise PublishedFileError(
                 f"{source}: file not found; expected the Zenodo file "
                 f"{ZIP_NAME} (DOI 10.5281/zenodo.1252464) or its member "
                 f"{MEMBER_NAME}"
             ) from err
+        except OSError as err:  # a directory, no permission, ...
+            raise PublishedFileError(
+                f"{source}: cannot open the file ({type(err).__name__}: "
+                f"{_clip(str(err))})"
+            ) from err
+        with f:
+            return read_published(f, size, class_names, source)
+    if not hasattr(path, "read"):
+        raise TypeError(
+            "path must be a path or a binary file object, got "
+            f"{type(path).__name__}"
+        )
     f = path
     if source is None:
         source = str(getattr(f, "name", "<stream>"))
-    head = f.read(4)
-    f.seek(0)
+    try:
+        start = f.tell()
+        head = f.read(4)
+        f.seek(start)
+    except Exception as err:
+        raise PublishedFileError(
+            f"{source}: cannot read the file ({type(err).__name__}: "
+            f"{_clip(str(err))}); expected a seekable binary file"
+        ) from err
+    if not isinstance(head, bytes):
+        raise TypeError(f"{source}: the file is not opened in binary mode")
     if head[:2] == b"PK":
-        try:
-            archive = zipfile.ZipFile(f)
-        except zipfile.BadZipFile as err:
-            raise PublishedFileError(
-                f"{source}: damaged zip archive (truncated download?)"
-            ) from err
-        with archive:
-            if MEMBER_NAME not in archive.namelist():
-                raise PublishedFileError(
-                    f"{source}: no member {MEMBER_NAME} in the archive "
-                    f"(found {archive.namelist()})"
-                )
-            member_source = f"{source}:{MEMBER_NAME}"
-            try:
-                with archive.open(MEMBER_NAME) as member:
-                    # A buffered reader: pickle reads many small pieces.
-                    obj = restricted_load(io.BufferedReader(member), member_source)
-            except (zipfile.BadZipFile, EOFError) as err:
-                raise PublishedFileError(
-                    f"{member_source}: damaged archive member ({err})"
-                ) from err
-        return validate_records(obj, member_source, size, class_names)
-    obj = restricted_load(f, source)
+        obj, source = _read_zip(f, source, size)
+    else:
+        obj = _load(_plain_reader(f, source), source, size * size)
     return validate_records(obj, source, size, class_names)
