@@ -30,9 +30,11 @@ Built-in configs (the first is the default):
 ``published``
     The authors' own samples: ``train`` is read from ``dataset.zip``
     (Zenodo DOI 10.5281/zenodo.1252464), placed by the user in the TFDS manual
-    directory; the file is unpickled with a restricted unpickler that admits
-    only NumPy arrays.  ``test`` is generated with the ``paper`` recipe (the
-    published file has no test split), 25 per class.
+    directory; the pickle is never executed: :mod:`tfds_gp.published`
+    interprets its opcodes and builds only numeric NumPy arrays and plain
+    containers, within size caps, and a refused or damaged file fails the
+    build with an error naming it.  ``test`` is generated with the
+    ``paper`` recipe (the published file has no test split), 25 per class.
 
 Custom configs: pass a :class:`GpTexturesConfig`, e.g.
 ``tfds.builder('gp_textures', config=GpTexturesConfig(size=128, scales=...,
@@ -381,8 +383,9 @@ class GpTextures(tfds.core.GeneratorBasedBuilder):
 Only the `published` config needs a manual download. Download `dataset.zip`
 from https://doi.org/10.5281/zenodo.1252464 and place it (or the extracted
 `{published.MEMBER_NAME}`) in the manual directory,
-`<data_dir>/downloads/manual/` by default. It is read with a restricted
-unpickler that refuses anything but NumPy arrays.
+`<data_dir>/downloads/manual/` by default. The pickle inside is never
+executed: it is parsed, and only numeric NumPy arrays and plain containers
+are built from it.
 """
 
     def __init__(self, *, config: str | GpTexturesConfig | None = None, **kwargs) -> None:
