@@ -29,6 +29,13 @@ round-off, no negative eigenvalue to clip).  A field is then
 applied to ``w`` is the symmetric square root of the covariance matrix, so
 the field has exactly the wrapped covariance (up to float64 round-off).
 
+Limits: every argument is checked before anything of image size is
+allocated (size <= MAX_SIZE, at most MAX_SCALES scales and MAX_CLASSES
+classes, powers in [MIN_POWER, MAX_POWER], bounded examples and pixels per
+split; see the constants below and tfds_gp/gp_textures/README.md).  A wrong
+type raises TypeError and a wrong value ValueError, each naming the argument
+and the received value.
+
 Reproducibility: every example of a split is drawn from its own stream,
 ``numpy.random.default_rng(SeedSequence([seed, split_id, index]))``, so the
 arrays depend only on (recipe, split, index), never on the order or the
@@ -361,8 +368,8 @@ def field(
     Args:
       cl: correlation length in pixels, ``MIN_CL <= cl <= MAX_CL_FRACTION *
         size``.
-      size: side of the square grid in pixels (any integer >= 2; sizes with
-        small prime factors are fastest).
+      size: side of the square grid in pixels (any integer from 2 to
+        ``MAX_SIZE`` = 8192; sizes with small prime factors are fastest).
       rng: the NumPy ``Generator`` to draw the white noise from; exactly
         ``size * size`` standard normals are drawn.
       normalize: if True (the dataset's recipe) the field is shifted and

@@ -38,9 +38,20 @@ Built-in configs (the first is the default):
 
 Custom configs: pass a :class:`GpTexturesConfig`, e.g.
 ``tfds.builder('gp_textures', config=GpTexturesConfig(size=128, scales=...,
-train_per_class=500))``.  Leave ``name`` empty to get a name derived from the
-parameters (so two different recipes never share a cache directory); TFDS
-refuses a custom config that reuses a built-in config's name.
+train_per_class=500))``.  Omit ``name`` (or pass None) to get a name
+derived from the parameters (so two different recipes never share a cache
+directory); TFDS refuses a custom config that reuses a built-in config's name.
+
+A config is checked when it is constructed, before anything is allocated or
+written, and cannot be changed afterwards (assignment raises
+:class:`ImmutableConfigError`).  Its name becomes the directory
+``<data_dir>/gp_textures/<name>``: 1 to 128 characters from ``[A-Za-z0-9_.-]``,
+starting with a letter or digit, without ``..``.  The limits of the recipe
+(:class:`tfds_gp.generator.GpRecipe`): size 2 to 8192; 1 to 16 scales and at
+most 10000 classes; each power 1e-6 to 1e6; 0 to 1000000 examples per class,
+not both splits empty, at most 1000000 examples and 2**40 pixels per split;
+seed 0 to 2**64 - 1.  A wrong type raises TypeError, a wrong value ValueError,
+each naming the argument and the received value.
 
 Example keys are the example indices, and example ``i`` of a split depends only
 on ``(seed, split, i)``, so the generation can be split across workers.
