@@ -79,6 +79,11 @@ file: about 430 MiB peak, 1.5 s on a shared core, as ``pickle.load`` needed);
 for protocols 0 to 2, which store bytes as text, the text and the arrays
 exist side by side while the file is read.
 
+The zip member must be stored or deflate-compressed and not encrypted:
+:mod:`zipfile` inflates deflate data no further than it is asked to, but
+decompresses a whole chunk of bzip2 or lzma data at once, which a small
+bomb turns into gigabytes.
+
 Every error is a :class:`PublishedFileError` (a ``ValueError``) whose message
 names the file (``dataset.zip:GP_9.5-10+80-140.gp`` for the member),
 including damaged archives (bad compressed data, bad CRC, encrypted or
@@ -407,14 +412,6 @@ class _PendingArray:
         self.array: np.ndarray | None = None
 
 
-class _Mark:
-    """The MARK opcode's stack entry (pickle's own machine keeps a separate
-    mark stack; a sentinel keeps this one simple)."""
-
-
-_MARK = _Mark()
-
-
 class _Machine:
     """Interprets the opcodes of one pickle; see the module docstring."""
 
@@ -422,6 +419,9 @@ class _Machine:
         self.source = source
         self.max_elements = max_elements
         self.stack: list[Any] = []
+        # Stack heights at each MARK, as in pickle's own machine (finding a
+        # mark by scanning the stack would make a file of marks quadratic).
+        self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
         self.array_bytes = 0
         self.pos: int | None = 0
@@ -436,26 +436,26 @@ class _Machine:
 
     # -- the stack --
 
+    def _floor(self) -> int:
+        return self.marks[-1] if self.marks else 0
+
     def pop(self) -> Any:
-        if not self.stack:
-            raise self.refuse("the pickle pops an empty stack; the file is not a valid pickle")
-        value = self.stack.pop()
-        if value is _MARK:
-            raise self.refuse("the pickle uses a MARK as a value; the file is not a valid pickle")
-        return value
+        if len(self.stack) <= self._floor():
+            raise self.refuse("the pickle pops an empty stack or a MARK; the file is not a valid pickle")
+        return self.stack.pop()
 
     def pop_mark(self) -> list[Any]:
         """The values above the topmost MARK, which is removed."""
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i] is _MARK:
-                items = self.stack[i + 1 :]
-                del self.stack[i:]
-                return items
-        raise self.refuse("the pickle has no MARK where one is needed; the file is not a valid pickle")
+        if not self.marks:
+            raise self.refuse("the pickle has no MARK where one is needed; the file is not a valid pickle")
+        start = self.marks.pop()
+        items = self.stack[start:]
+        del self.stack[start:]
+        return items
 
     def top(self) -> Any:
-        if not self.stack or self.stack[-1] is _MARK:
-            raise self.refuse("the pickle needs a value on an empty stack; the file is not a valid pickle")
+        if len(self.stack) <= self._floor():
+            raise self.refuse("the pickle needs a value on an empty stack or at a MARK; the file is not a valid pickle")
         return self.stack[-1]
 
     def item(self, value: Any) -> Any:
@@ -517,10 +517,11 @@ class _Machine:
 
     def stop(self) -> Any:
         result = self.item(self.pop())
-        if self.stack:
+        if self.stack or self.marks:
             raise self.refuse(
-                f"the pickle leaves {len(self.stack)} values on the stack at "
-                "STOP; the file is not a valid pickle"
+                f"the pickle leaves {len(self.stack)} values and "
+                f"{len(self.marks)} marks on the stack at STOP; the file is "
+                "not a valid pickle"
             )
         self.check_result(result)
         return result
@@ -588,7 +589,7 @@ class _Machine:
         self.stack.append({})
 
     def op_mark(self, arg: None) -> None:
-        self.stack.append(_MARK)
+        self.marks.append(len(self.stack))
 
     def op_list(self, arg: None) -> None:
         self.stack.append(self.items(self.pop_mark()))
@@ -659,8 +660,8 @@ class _Machine:
         self.set_items(self.target(dict), values)
 
     def op_pop(self, arg: None) -> None:
-        if self.stack and self.stack[-1] is _MARK:
-            self.stack.pop()  # pickle's POP also discards a bare MARK
+        if self.marks and self.marks[-1] == len(self.stack):
+            self.marks.pop()  # pickle's POP also discards a bare MARK
         else:
             self.pop()
 
@@ -1230,12 +1231,13 @@ def _as_int(value: Any, source: str, expected: str) -> int:
     return int(value)
 
 
-# Compression methods zipfile implements: stored, deflate, bzip2, lzma.
+# Compression methods read: stored and deflate (what zip tools write by
+# default, and the Zenodo file).  zipfile inflates deflate data no further
+# than asked; its bzip2 and lzma readers decompress a whole compressed chunk
+# at once, which a small bomb turns into gigabytes, so they are refused.
 _ZIP_METHODS = {
     zipfile.ZIP_STORED: "stored",
     zipfile.ZIP_DEFLATED: "deflate",
-    zipfile.ZIP_BZIP2: "bzip2",
-    zipfile.ZIP_LZMA: "lzma",
 }
 
 
