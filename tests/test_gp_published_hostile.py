@@ -278,7 +278,7 @@ def hostile_files() -> list[tuple[str, bytes, str]]:
         ("extension_code", PROTO2 + b"\x82\x01" + STOP, "opcode EXT1 is refused"),
         ("out_of_band_buffer", b"\x80\x05\x97" + STOP, "opcode NEXT_BUFFER is refused"),
         ("set_opcode", b"\x80\x04\x8f" + STOP, "opcode EMPTY_SET is refused"),
-        ("unknown_opcode", PROTO2 + b"\xff" + STOP, "not a readable pickle"),
+        ("unknown_opcode", PROTO2 + b"\xff" + STOP, "is not a pickle opcode"),
         ("pop_below_mark", PROTO2 + b"NN(" + REDUCE + STOP, "pops an empty stack or a MARK"),
         ("mark_left_at_stop", PROTO2 + b"(N" + STOP, "1 marks on the stack at STOP"),
         ("build_on_list", PROTO2 + b"]" + b"}" + BUILD + STOP, "BUILD sets the state of list"),
@@ -602,3 +602,80 @@ def test_tfds_build_of_hostile_zip_names_the_file(tmp_path):
                 download_config=tfds.download.DownloadConfig(manual_dir=str(manual))
             )
         assert str(manual / published.ZIP_NAME) in str(info.value)
+
+
+def test_text_made_into_bytes_many_times_is_capped(tmp_path, monkeypatch):
+    # One memoised 64 KiB string encoded over and over (protocol 2 bytes):
+    # the total is capped (here lowered to 1 MiB to keep the test small).
+    monkeypatch.setattr(published, "MAX_FILE_BYTES", 1 << 20)
+    text64k = text("a" * (1 << 16)) + put(1)
+    encode = glob("_codecs", "encode") + put(2)
+    once = get(2) + tup(get(1), text("latin1")) + REDUCE
+    payload = PROTO2 + lst(encode + b"0" + text64k + b"0" + once, *([once] * 20)) + STOP
+    path = _write(tmp_path, "encoded_often", payload)
+    with pytest.raises(PublishedFileError, match="byte strings made from text exceed 1048576") as info:
+        published.read_published(path, size=SIZE, class_names=NAMES)
+    assert str(path) in str(info.value)
+
+
+def test_total_array_elements_are_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(published, "MAX_ARRAY_ELEMENTS", 5 * SIZE * SIZE)
+    path = _write(tmp_path, "many_images", published_file(good_images(8)))
+    with pytest.raises(PublishedFileError, match="refused before allocating") as info:
+        published.read_published(path, size=SIZE, class_names=NAMES)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        (b"I" + b"1" * 10000 + b"\n.", "longer than the 8192 bytes"),
+        (b"S" + b"x" * 5000 + b"\n.", "longer than the 4096 bytes"),
+        (b"S'abc\n.", "without matching quotes"),
+        (b"F" + b"9" * 9000 + b"\n.", "longer than the 8192 bytes"),
+        (b"cos\n" + b"s" * 9000 + b"\n.", "longer than the 8192 bytes"),
+    ],
+    ids=["int", "string", "string_quotes", "float", "global"],
+)
+def test_protocol0_text_arguments_are_bounded(tmp_path, payload, words):
+    # A long line is refused as soon as it passes its limit, before the
+    # parser could quote it in a message.
+    path = _write(tmp_path, "text", payload)
+    with pytest.raises(PublishedFileError, match=words) as info:
+        published.read_published(path, size=SIZE, class_names=NAMES)
+    assert str(path) in str(info.value) and len(str(info.value)) < 1000
+
+
+def _py2_array(data: bytes, protocol0: bool) -> bytes:
+    """An array as Python 2's NumPy pickled it: byte strings as STRING
+    (protocol 0, quoted and escaped) or BINSTRING (protocol 2), ints for the
+    dtype flags."""
+
+    def py2str(value: bytes) -> bytes:
+        if protocol0:
+            return b"S" + repr(value)[1:].encode("ascii") + b"\n"
+        return b"T" + struct.pack("<i", len(value)) + value
+
+    dtype_ops = (
+        glob("numpy", "dtype") + tup(py2str(b"f4"), integer(0), integer(1)) + REDUCE
+        + tup(integer(3), py2str(b"<"), NONE, NONE, NONE, integer(-1), integer(-1), integer(0)) + BUILD
+    )
+    return (
+        glob(MULTIARRAY, "_reconstruct")
+        + tup(glob("numpy", "ndarray"), tup(integer(0)), py2str(b"b"))
+        + REDUCE
+        + tup(integer(1), tup(integer(SIZE), integer(SIZE)), dtype_ops, integer(0), py2str(data))
+        + BUILD
+    )
+
+
+@pytest.mark.parametrize("protocol0", [True, False], ids=["string", "binstring"])
+def test_python2_style_pickles_load(tmp_path, protocol0):
+    rng = np.random.default_rng(2)
+    images = [rng.standard_normal((SIZE, SIZE)).astype("<f4") for _ in range(4)]
+    records = lst(*(lst(_py2_array(im.tobytes(), protocol0), integer(i)) for i, im in enumerate(images)))
+    path = _write(tmp_path, "py2", PROTO2 + tup(records, dct(dict(enumerate(NAMES)))) + STOP)
+    out = published.read_published(path, size=SIZE, class_names=NAMES)
+    for (got, label), want, i in zip(out, images, range(4)):
+        np.testing.assert_array_equal(got, want)
+        assert label == i

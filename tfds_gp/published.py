@@ -16,11 +16,12 @@ only ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray`` and
 attacker bytes, or change a dtype in place (``dtype.__setstate__``) after an
 array uses it, and the process dies with a segmentation fault.
 
-So this module does not use :mod:`pickle` to load anything.
-:func:`pickletools.genops` splits the bytes into opcodes and their arguments
-(it only parses; it never imports or calls anything), and a small stack
-machine here interprets the opcodes the published file and plausible
-re-pickles of it (protocols 0 to 5, Python 2 or 3) use:
+So this module does not use :mod:`pickle` to load anything.  A loop like
+:func:`pickletools.genops` splits the bytes into opcodes and reads their
+arguments with :mod:`pickletools`' argument readers (parsing only: nothing
+is imported or called), checking each opcode before its argument is read,
+and a small stack machine here interprets the opcodes the published file
+and plausible re-pickles of it (protocols 0 to 5, Python 2 or 3) use:
 
 * data opcodes: ints, floats, ``None``, booleans, text and byte strings;
 * containers: lists, tuples, dicts, marks, appends, set-items, the memo;
@@ -71,11 +72,17 @@ allocated:
   nothing beyond the data actually present;
 * one array holds at most ``size * size`` elements (the requested image
   side) in at most 3 dimensions; all arrays together hold at most
-  :data:`MAX_ARRAY_BYTES` (800 MiB); at most :data:`MAX_OPCODES` opcodes,
-  :data:`MAX_ITEMS` items per container and :data:`MAX_RECORDS` records.
+  :data:`MAX_ARRAY_BYTES` (800 MiB) and :data:`MAX_ARRAY_ELEMENTS` (200
+  images' worth, so float32 copies of float16 images stay within 800 MiB
+  too); byte strings made from text (protocols 0 to 2) at most
+  :data:`MAX_FILE_BYTES` in all; at most :data:`MAX_OPCODES` opcodes,
+  :data:`MAX_ITEMS` items per container and :data:`MAX_RECORDS` records; a
+  newline-terminated (protocol 0) argument may be as long as an array's
+  text needs, other text arguments at most 8 KiB.
 
 Memory: the image data exist once for protocols 3 to 5 (the published
-file: about 430 MiB peak, 1.5 s on a shared core, as ``pickle.load`` needed);
+file: about 430 MiB peak, 1 to 1.5 s on a shared core, as ``pickle.load``
+needed);
 for protocols 0 to 2, which store bytes as text, the text and the arrays
 exist side by side while the file is read.
 
@@ -93,13 +100,14 @@ unsupported members); :class:`RefusedGlobalError` is also a
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import os
 import pickle
 import pickletools
 import zipfile
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any, Sequence
 
 import numpy as np
 
@@ -108,6 +116,7 @@ __all__ = [
     "MEMBER_NAME",
     "MAX_FILE_BYTES",
     "MAX_ARRAY_BYTES",
+    "MAX_ARRAY_ELEMENTS",
     "MAX_OPCODES",
     "MAX_ITEMS",
     "MAX_RECORDS",
@@ -130,6 +139,9 @@ _FORMAT_IMAGE_BYTES = 100 * 1024 * 1024 * 4  # 400 MiB
 #: All arrays of one file together, in bytes: the format's 400 MiB twice
 #: over, so that a re-pickle with float64 images still loads.
 MAX_ARRAY_BYTES = 2 * _FORMAT_IMAGE_BYTES
+#: All arrays of one file together, in elements: 200 images of 1024 x 1024.
+#: Images are converted to float32, so this bounds those copies as well.
+MAX_ARRAY_ELEMENTS = 2 * 100 * 1024 * 1024
 #: A zip member or a plain ``.gp`` file, in bytes: the arrays plus 16 MiB for
 #: the pickle's own opcodes (protocol 2 stores bytes as UTF-8 text, at most
 #: twice their size, so a float32 file written with it fits as well).
@@ -174,7 +186,7 @@ class _WrongMode(TypeError):
 class _BoundedReader:
     """A read-only, buffered view of ``raw`` that never goes past ``limit``.
 
-    :func:`pickletools.genops` reads through it.  A request longer than what
+    The opcode loop reads through it.  A request longer than what
     is left is refused before anything is read or allocated, and at most
     ``limit`` bytes are ever requested from ``raw``, so a zip member whose
     header lies about its size cannot inflate beyond it.  Long requests are
@@ -196,6 +208,7 @@ class _BoundedReader:
         self._bufpos = 0
         self.pos = 0  # bytes handed out
         self.short = False  # a read came back short: the data ended early
+        self.line_limit = 1024  # longest line readline() hands out
 
     def tell(self) -> int:
         return self.pos
@@ -283,9 +296,12 @@ class _BoundedReader:
         return out
 
     def readline(self) -> bytes:
-        # Protocol 0 arguments, and GLOBAL names, end with a newline.  The
-        # line ends at the limit at the latest.
+        # Protocol 0 arguments, and GLOBAL names, end with a newline.  A line
+        # longer than ``line_limit`` (set per opcode by the caller) is
+        # refused as soon as it is seen, so that neither the line nor an
+        # error message quoting it can be large.
         pieces = []
+        got = 0
         while True:
             if self._bufpos == len(self._buf):
                 self._buf = self._pull(_BUFFER)
@@ -295,7 +311,14 @@ class _BoundedReader:
                     break
             end = self._buf.find(b"\n", self._bufpos)
             stop = len(self._buf) if end < 0 else end + 1
+            if got + stop - self._bufpos > self.line_limit:
+                raise RefusedPickleError(
+                    f"{self._source}: a text argument at byte {self.pos - got} "
+                    f"is longer than the {self.line_limit} bytes its opcode "
+                    "needs here"
+                )
             pieces.append(self._buf[self._bufpos : stop])
+            got += stop - self._bufpos
             self.pos += stop - self._bufpos
             self._bufpos = stop
             if end >= 0:
@@ -424,6 +447,8 @@ class _Machine:
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
         self.array_bytes = 0
+        self.array_elements = 0
+        self.text_bytes = 0  # bytes made by _codecs.encode
         self.pos: int | None = 0
         # Byte strings that became the memory of an array, by id.
         self.lent: dict[int, bytearray] = {}
@@ -492,16 +517,25 @@ class _Machine:
 
     # -- opcodes --
 
-    def run(self, ops: Iterable[tuple[Any, Any, int | None]]) -> Any:
-        count = 0
-        for opcode, arg, pos in ops:
-            self.pos = pos
-            count += 1
-            if count > MAX_OPCODES:
-                raise self.refuse(
-                    f"the pickle has more than {MAX_OPCODES} opcodes; the "
-                    "published format needs far fewer"
+    def run(self, reader: _BoundedReader) -> Any:
+        """Reads and interprets opcodes up to STOP.
+
+        The loop is :func:`pickletools.genops` with checks between reading
+        an opcode and reading its argument: a refused opcode is refused
+        before its argument is read, and text arguments get a length limit.
+        """
+        for count in range(MAX_OPCODES + 1):
+            self.pos = reader.pos
+            code = reader.read(1)
+            if not code:
+                reader.short = True
+                raise PublishedFileError(
+                    f"{self.source}: the file ends early (truncated "
+                    f"download?) at byte {reader.pos}; the pickle has no STOP"
                 )
+            opcode = _OPCODES.get(code)
+            if opcode is None:
+                raise self.refuse(f"byte {code!r} is not a pickle opcode", PublishedFileError)
             name = opcode.name
             if name == "STOP":
                 return self.stop()
@@ -511,9 +545,28 @@ class _Machine:
                     f"opcode {name} is refused: this reader admits only the "
                     "opcodes of plain data, containers and NumPy numeric arrays"
                 )
+            if count == MAX_OPCODES:
+                break
+            if opcode.arg is None:
+                arg = None
+            else:
+                reader.line_limit = self.line_limit(name)
+                arg = _ARG_READERS.get(name, opcode.arg.reader)(reader)
             handler(self, arg)
-        # genops stops after STOP, or raises when the data end first.
-        raise self.refuse("the pickle has no STOP opcode")
+        raise self.refuse(
+            f"the pickle has more than {MAX_OPCODES} opcodes; the published "
+            "format needs far fewer"
+        )
+
+    def line_limit(self, name: str) -> int:
+        """Longest newline-terminated argument of opcode ``name``."""
+        if name in ("UNICODE", "STRING"):
+            # Protocol 0 stores an array's bytes as one text line: one byte
+            # per byte, at most 6 (an escape such as \u0000) for UNICODE, 4
+            # (\x00) for Python 2's STRING.
+            return 6 * 8 * self.max_elements + 1024
+        # Numbers (ints have at most 4300 digits anyway), names, memo keys.
+        return 8192
 
     def stop(self) -> Any:
         result = self.item(self.pop())
@@ -865,13 +918,18 @@ class _Machine:
                 "refused before allocating"
             )
         nbytes = count * dtype.itemsize
-        if self.array_bytes + nbytes > MAX_ARRAY_BYTES:
+        if (
+            self.array_bytes + nbytes > MAX_ARRAY_BYTES
+            or self.array_elements + count > MAX_ARRAY_ELEMENTS
+        ):
             raise self.refuse(
-                f"the arrays exceed {MAX_ARRAY_BYTES} bytes in all, more than "
-                "this format holds; refused before allocating"
+                f"the arrays exceed {MAX_ARRAY_BYTES} bytes or "
+                f"{MAX_ARRAY_ELEMENTS} elements in all, more than this format "
+                "holds; refused before allocating"
             )
         data = self.raw_bytes(raw, nbytes, f"an array of shape {shape} and dtype {dtype}")
         self.array_bytes += nbytes
+        self.array_elements += count
         array = np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
         if isinstance(data, bytearray) and id(data) not in self.lent:
             # A long byte string read from the file (or protocol 5's
@@ -936,6 +994,13 @@ class _Machine:
                 f"refused _codecs.encode with encoding {_brief(args[1])}: only "
                 "'latin1', which pickle itself writes, is allowed",
                 RefusedGlobalError,
+            )
+        # One string in the file could be encoded many times over.
+        self.text_bytes += len(args[0])
+        if self.text_bytes > MAX_FILE_BYTES:
+            raise self.refuse(
+                f"the byte strings made from text exceed {MAX_FILE_BYTES} "
+                "bytes in all, more than this format holds"
             )
         try:
             return _latin1(args[0])
@@ -1025,16 +1090,38 @@ _HANDLERS = {
 }
 
 
+_OPCODES = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
+
+
+def _read_string_nl(f: _BoundedReader) -> str:
+    """Python 2's STRING argument: a quoted, escaped line, as latin-1 text.
+
+    Replaces pickletools' reader, which quotes the whole line in its error
+    messages and decodes as ASCII; the C unpickler with ``encoding='latin1'``
+    gives the same text as this.
+    """
+    data = f.readline()
+    if not data.endswith(b"\n"):
+        raise ValueError("no newline after a STRING argument")
+    data = data[:-1]
+    if len(data) < 2 or data[:1] not in (b"'", b'"') or data[-1:] != data[:1]:
+        raise ValueError("a STRING argument without matching quotes")
+    return codecs.escape_decode(data[1:-1])[0].decode("latin-1")
+
+
+_ARG_READERS = {"STRING": _read_string_nl}
+
+
 def _load(reader: _BoundedReader, source: str, max_elements: int) -> Any:
     machine = _Machine(source, max_elements)
     try:
-        result = machine.run(pickletools.genops(reader))
+        result = machine.run(reader)
     except (PublishedFileError, _WrongMode):
         raise
     except Exception as err:
-        # pickletools reports malformed or short data as ValueError (or an
-        # AssertionError); anything else from a malformed file lands here
-        # too, so that every failure names the file.
+        # pickletools' argument readers report malformed or short data as
+        # ValueError (or an AssertionError); anything else from a malformed
+        # file lands here too, so that every failure names the file.
         if reader.short:
             raise PublishedFileError(
                 f"{source}: the file ends early (truncated download?) at byte "
