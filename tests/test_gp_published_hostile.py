@@ -679,3 +679,30 @@ def test_python2_style_pickles_load(tmp_path, protocol0):
     for (got, label), want, i in zip(out, images, range(4)):
         np.testing.assert_array_equal(got, want)
         assert label == i
+
+
+def test_zip_with_a_huge_directory_is_refused_before_parsing(tmp_path):
+    # 12,000 entries (1.5 MB of central directory): zipfile would make an
+    # object for each; the directory's size is checked first.
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(published.MEMBER_NAME, published_file(good_images()))
+        for i in range(12000):
+            archive.writestr(f"{i:080d}", b"")
+    path = _write(tmp_path, "zip_many_entries", buf.getvalue())
+    with pytest.raises(PublishedFileError, match="directory declares") as info:
+        published.read_published(path, size=SIZE, class_names=NAMES)
+    assert str(path) in str(info.value)
+
+
+def test_zip_read_from_an_offset_in_a_stream(tmp_path):
+    # A file object positioned after other data still reads (the directory
+    # check puts the position back).
+    import io
+
+    data = zip_bytes(published_file(good_images()))
+    stream = io.BytesIO(b"x" * 100 + data)
+    stream.seek(100)
+    assert len(published.read_published(stream, size=SIZE, class_names=NAMES, source="s.zip")) == 8

@@ -86,7 +86,10 @@ needed);
 for protocols 0 to 2, which store bytes as text, the text and the arrays
 exist side by side while the file is read.
 
-The zip member must be stored or deflate-compressed and not encrypted:
+The archive's central directory may hold at most
+:data:`MAX_ZIP_DIRECTORY_BYTES` (checked before :mod:`zipfile` parses it:
+it makes an object per entry).  The zip member must be stored or
+deflate-compressed and not encrypted:
 :mod:`zipfile` inflates deflate data no further than it is asked to, but
 decompresses a whole chunk of bzip2 or lzma data at once, which a small
 bomb turns into gigabytes.
@@ -121,6 +124,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_RECORDS",
     "MAX_SIZE",
+    "MAX_ZIP_DIRECTORY_BYTES",
     "PublishedFileError",
     "RefusedPickleError",
     "RefusedGlobalError",
@@ -152,6 +156,9 @@ MAX_OPCODES = 100_000
 MAX_ITEMS = 10_000
 #: Records (``[image, label]`` pairs): ten times the published file's 100.
 MAX_RECORDS = 1000
+#: Central directory of ``dataset.zip``, in bytes (about 10,000 entries;
+#: the published archive has one).
+MAX_ZIP_DIRECTORY_BYTES = 1 << 20
 #: Largest image side ``read_published`` accepts as ``size``.
 MAX_SIZE = 4096
 
@@ -1328,8 +1335,44 @@ _ZIP_METHODS = {
 }
 
 
+def _check_zip_directory(f: IO[bytes], source: str) -> None:
+    """Refuses a central directory larger than :data:`MAX_ZIP_DIRECTORY_BYTES`.
+
+    :class:`zipfile.ZipFile` reads the whole directory and makes an object
+    per entry, several times the entry's size; the published archive has
+    one entry.  This reads the end record the way ``ZipFile`` does (with
+    its helper, where this Python has it) before ``ZipFile`` parses the
+    directory.
+    """
+    end_record = getattr(zipfile, "_EndRecData", None)
+    size_index = getattr(zipfile, "_ECD_SIZE", None)
+    if end_record is None or size_index is None:
+        return  # ZipFile itself still reports a damaged archive
+    try:
+        start = f.tell()
+    except Exception:
+        return
+    try:
+        record = end_record(f)
+    except Exception:
+        return  # ditto: ZipFile raises BadZipFile for it, named below
+    finally:
+        try:
+            f.seek(start)
+        except Exception:
+            pass
+    if record and record[size_index] > MAX_ZIP_DIRECTORY_BYTES:
+        raise PublishedFileError(
+            f"{source}: the zip archive's directory declares "
+            f"{record[size_index]} bytes, more than the "
+            f"{MAX_ZIP_DIRECTORY_BYTES} this reader accepts (the published "
+            "archive has one member)"
+        )
+
+
 def _read_zip(f: IO[bytes], source: str, size: int) -> tuple[Any, str]:
     """Loads the member of ``dataset.zip``; returns it and its name."""
+    _check_zip_directory(f, source)
     try:
         archive = zipfile.ZipFile(f)
     except Exception as err:  # BadZipFile, EOFError, OSError, ValueError, ...
