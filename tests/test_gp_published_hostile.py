@@ -17,15 +17,14 @@ Crash checks run the reader in child processes that import only
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import pickle
 import struct
 import subprocess
 import sys
 import textwrap
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -122,8 +121,6 @@ def good_images(n=8) -> list[bytes]:
 
 
 def zip_bytes(payload: bytes, method=zipfile.ZIP_DEFLATED) -> bytes:
-    import io
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=method) as archive:
         archive.writestr(published.MEMBER_NAME, payload)
@@ -684,8 +681,6 @@ def test_python2_style_pickles_load(tmp_path, protocol0):
 def test_zip_with_a_huge_directory_is_refused_before_parsing(tmp_path):
     # 12,000 entries (1.5 MB of central directory): zipfile would make an
     # object for each; the directory's size is checked first.
-    import io
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr(published.MEMBER_NAME, published_file(good_images()))
@@ -700,8 +695,6 @@ def test_zip_with_a_huge_directory_is_refused_before_parsing(tmp_path):
 def test_zip_read_from_an_offset_in_a_stream(tmp_path):
     # A file object positioned after other data still reads (the directory
     # check puts the position back).
-    import io
-
     data = zip_bytes(published_file(good_images()))
     stream = io.BytesIO(b"x" * 100 + data)
     stream.seek(100)

@@ -449,8 +449,8 @@ class _Machine:
         self.source = source
         self.max_elements = max_elements
         self.stack: list[Any] = []
-        # Stack heights at each MARK, as in pickle's own machine (finding a
-        # mark by scanning the stack would make a file of marks quadratic).
+        # Stack heights at each MARK, kept apart from the values as in
+        # pickle's own machine, so that a MARK can never be taken for a value.
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
         self.array_bytes = 0
