@@ -82,17 +82,19 @@ allocated:
 
 Memory: the image data exist once for protocols 3 to 5 (the published
 file: about 430 MiB peak, 1 to 1.5 s on a shared core, as ``pickle.load``
-needed);
-for protocols 0 to 2, which store bytes as text, the text and the arrays
-exist side by side while the file is read.
+needed); for protocols 0 to 2, which store bytes as text, the text and the
+arrays exist side by side while the file is read.
 
 The archive's central directory may hold at most
 :data:`MAX_ZIP_DIRECTORY_BYTES` (checked before :mod:`zipfile` parses it:
 it makes an object per entry).  The zip member must be stored or
-deflate-compressed and not encrypted:
-:mod:`zipfile` inflates deflate data no further than it is asked to, but
-decompresses a whole chunk of bzip2 or lzma data at once, which a small
-bomb turns into gigabytes.
+deflate-compressed and not encrypted: :mod:`zipfile` inflates deflate data
+no further than it is asked to, but decompresses a whole chunk of bzip2 or
+lzma data at once, which a small bomb turns into gigabytes.
+
+After the pickle, the layout is checked: ``[[image, label], ...]`` with
+float images of the requested size and finite values, each image in one
+record only, int labels, and the expected ``{label: name}`` table.
 
 Every error is a :class:`PublishedFileError` (a ``ValueError``) whose message
 names the file (``dataset.zip:GP_9.5-10+80-140.gp`` for the member),
