@@ -16,6 +16,11 @@ import keras
 from keras import ops
 
 
+def as_tensor(x: Any) -> Any:
+    """`x` as a tensor, its dtype kept."""
+    return x if ops.is_tensor(x) else ops.convert_to_tensor(x)
+
+
 def mask_gradient(x: Any, mask: Any) -> Any:
     """Identity forward; the gradient is `upstream * mask` backward."""
     x = ops.convert_to_tensor(x)
@@ -27,7 +32,10 @@ def mask_gradient(x: Any, mask: Any) -> Any:
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return upstream * ops.cast(mask, upstream.dtype)
+            mask_ = ops.cast(mask, upstream.dtype)
+            # A blocked entry passes exactly zero, even where the upstream
+            # gradient is NaN or infinite.
+            return ops.where(ops.not_equal(mask_, 0), upstream * mask_, 0)
 
         # `x` itself: keras.ops.identity builds an identity *matrix*.
         return x, grad
@@ -46,13 +54,13 @@ def draw_mask(
     """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
     mask_shape = _static_shape(mask_shape)
     size = math.prod(mask_shape)
+    if size == 0:
+        return ops.zeros(mask_shape, "float32")
     if keep_count is not None and keep_count > size:
         raise ValueError(
             f"Invalid value for argument `keep_count`: keep_count={keep_count}"
             f" exceeds the {size} entries of a mask of shape {mask_shape}."
         )
-    if size == 0:
-        return ops.zeros(mask_shape, "float32")
     uniform = keras.random.uniform((size,), seed=seed)
     positions = ops.arange(size, dtype="int32")
     if keep_count is not None:
@@ -123,7 +131,7 @@ def broadcast_mask(
 def _static_shape(mask_shape: Any) -> tuple[int, ...]:
     try:
         shape = tuple(int(d) for d in mask_shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(
             "Invalid type for argument `mask_shape`: on the "
             f"{keras.backend.backend()} backend it must be a sequence of "

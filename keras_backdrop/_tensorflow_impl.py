@@ -13,6 +13,11 @@ import keras
 import tensorflow as tf
 
 
+def as_tensor(x):
+    """`x` as a tensor, its dtype kept."""
+    return tf.convert_to_tensor(x)
+
+
 def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Identity forward; the gradient is `upstream * mask` backward."""
     x = tf.convert_to_tensor(x)
@@ -21,7 +26,9 @@ def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     @tf.custom_gradient
     def _identity(x):
         def grad(upstream):
-            return upstream * tf.cast(mask, upstream.dtype)
+            # multiply_no_nan: a blocked entry passes exactly zero, even
+            # where the upstream gradient is NaN or infinite.
+            return tf.math.multiply_no_nan(upstream, tf.cast(mask, upstream.dtype))
 
         return tf.identity(x), grad
 
@@ -47,25 +54,41 @@ def draw_mask(
     if keep_count is not None:
         tf.debugging.assert_less_equal(
             keep_count,
-            size,
+            tf.where(size > 0, size, keep_count),  # An empty mask is allowed.
             message=(
-                f"`keep_count`={keep_count} exceeds the number of mask "
-                "entries (the product of the masked axes' sizes)"
+                f"Invalid value for argument `keep_count`: {keep_count} "
+                "exceeds the number of mask entries (the product of the "
+                "masked axes' sizes)"
             ),
         )
-        # The keep_count largest of size i.i.d. uniforms are a uniformly
-        # random subset of exactly keep_count entries.
-        kept_idx = tf.math.top_k(uniform, k=keep_count, sorted=False).indices
-        keep = tf.scatter_nd(
-            kept_idx[:, None], tf.ones([keep_count], tf.float32), [size]
-        )
+
+        def _keep_exactly():
+            # The keep_count largest of size i.i.d. uniforms are a uniformly
+            # random subset of exactly keep_count entries.
+            kept = tf.math.top_k(uniform, k=keep_count, sorted=False).indices
+            return tf.scatter_nd(
+                kept[:, None], tf.ones([keep_count], tf.float32), [size]
+            )
+
+        static_size = tf.get_static_value(size)
+        if static_size is not None and static_size > 0:
+            keep = _keep_exactly()
+        else:  # Possibly an empty batch: top_k needs keep_count entries.
+            keep = tf.cond(
+                size > 0, _keep_exactly, lambda: tf.zeros([size], tf.float32)
+            )
     else:
         keep = tf.cast(uniform >= mask_prob, tf.float32)
         # A mask is never all zero: one uniformly chosen entry survives. When
         # nothing survived, the uniforms are i.i.d. below mask_prob, so the
         # position of the largest is uniform and no second draw is needed.
-        fallback = tf.one_hot(tf.argmax(uniform, output_type=tf.int32), size)
-        keep = tf.where(tf.reduce_any(keep > 0), keep, fallback)
+        # The appended -1 is never the largest of a non-empty draw; it only
+        # gives an empty mask (an empty batch) an argmax, out of range, so
+        # one_hot gives the empty fallback.
+        largest = tf.argmax(
+            tf.concat([uniform, [-1.0]], 0), output_type=tf.int32
+        )
+        keep = tf.where(tf.reduce_any(keep > 0), keep, tf.one_hot(largest, size))
     if pinned_flat_index is not None:
         pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
         keep = tf.where(
@@ -96,19 +119,20 @@ def pinned_flat_index(
     axes: Sequence[int],
 ) -> tf.Tensor:
     """The flat index of the pinned entry, or -1 when nothing is pinned."""
+    del static_dims  # A pin may come from set_weights: check every axis.
     index = tf.convert_to_tensor(pinned_var)
     pinned = index[0] >= 0
-    if any(dim is None for dim in static_dims):
-        # Static dimensions were checked when the index was set; only a
-        # dynamic one (the batch axis) needs a check at run time.
-        tf.debugging.assert_less(
-            tf.where(pinned, index, 0),
-            dims,
-            message=(
-                f"`pinned_index` of layer '{layer_name}' is outside the "
-                f"mask over axes {tuple(axes)}"
-            ),
-        )
+    # At run time: the batch axis may be dynamic, and `set_weights` or a
+    # shared layer may bring a pin that does not fit this input. An error
+    # rather than the NaN gradient of an empty mask.
+    tf.debugging.assert_less(
+        tf.where(pinned, index, -1),  # -1 < 0: an unpinned empty batch passes
+        dims,
+        message=(
+            f"`pinned_index` of layer '{layer_name}' is outside the "
+            f"mask over axes {tuple(axes)} of this input"
+        ),
+    )
     # Row-major strides of the mask, so that the flat index matches
     # tf.reshape of the flat mask back to dims.
     strides = tf.math.cumprod(dims, exclusive=True, reverse=True)

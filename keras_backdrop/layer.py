@@ -107,7 +107,9 @@ class BackdropMasking(keras.layers.Layer):
         pinned_index: int | Sequence[int] | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        # An identity must return its input in its own dtype: no autocast of
+        # float64, float16 or bfloat16 inputs to the compute dtype.
+        super().__init__(**{"autocast": False, **kwargs})
         self.mask_prob, self.keep_count = validate_mask_args(
             mask_prob, keep_count, normalize
         )
@@ -122,17 +124,38 @@ class BackdropMasking(keras.layers.Layer):
         self._pinned_index = None
         self._pinned_var = None
         self._axes = None
+        self._pin_order = None
         self._static_mask_dims = None
         self.pinned_index = pinned_index
         self.supports_masking = True
 
     def build(self, input_shape):
         rank = len(input_shape)
+        if rank == 0:
+            raise ValueError(
+                f"Layer '{self.name}' needs an input of rank >= 1 (a mask "
+                "varies along at least one axis). Received: an input of "
+                f"shape {tuple(input_shape)}."
+            )
+        # Keras then refuses an input of another rank on a built layer,
+        # naming the layer.
+        self.input_spec = keras.layers.InputSpec(ndim=rank)
         self._axes = _resolve_axes(self.mask_axes, rank, input_shape)
-        self._static_mask_dims = tuple(input_shape[a] for a in self._axes)
+        # `pinned_index` follows `mask_axes` in the order given; the mask
+        # (and the variable) run over the axes sorted. For each sorted axis,
+        # its position in the order given:
+        given = self._axes if self.mask_axes is None else tuple(
+            a % rank for a in self.mask_axes
+        )
+        self._pin_order = tuple(given.index(a) for a in self._axes)
+        # The batch axis is never fixed, even when the first call's batch
+        # size is known: later batches may be larger or smaller.
+        self._static_mask_dims = tuple(
+            None if a == 0 else input_shape[a] for a in self._axes
+        )
         if self.keep_count is not None:
             size = _static_size(self._static_mask_dims)
-            if size is not None and self.keep_count > size:
+            if size and self.keep_count > size:
                 raise ValueError(
                     f"Invalid value for argument `keep_count`: "
                     f"keep_count={self.keep_count} exceeds the {size} "
@@ -155,7 +178,12 @@ class BackdropMasking(keras.layers.Layer):
 
     @property
     def pinned_index(self) -> tuple[int, ...] | None:
-        """The pinned mask index (diagnostic mode), or `None`."""
+        """The pinned mask index (diagnostic mode), or `None`.
+
+        On a built layer this is what the variable holds, so it follows
+        `load_weights` and `set_weights` too.
+        """
+        self._pinned_index = self._pinned_from_variable()
         return self._pinned_index
 
     @pinned_index.setter
@@ -179,17 +207,49 @@ class BackdropMasking(keras.layers.Layer):
                 f"masked axis ({n_axes} for axes {self._axes}). "
                 f"Received: pinned_index={index!r}"
             )
-        for i, dim in zip(index, self._static_mask_dims):
+        ordered = self._sorted_pin(index)
+        for i, dim in zip(ordered, self._static_mask_dims):
             if dim is not None and not 0 <= i < dim:
                 raise ValueError(
-                    "Invalid value for `pinned_index`: the mask over axes "
-                    f"{self._axes} has shape {self._static_mask_dims}. "
-                    f"Received: pinned_index={index!r}"
+                    f"Invalid value for `pinned_index` of layer '{self.name}'"
+                    f": the mask over axes {self.mask_axes} has shape "
+                    f"{self._given_pin(self._static_mask_dims)} (None: any "
+                    f"batch size). Received: pinned_index={index!r}"
                 )
-        return np.asarray(index, np.int32)
+        return np.asarray(ordered, np.int32)
+
+    def _sorted_pin(self, index: Sequence) -> tuple:
+        """A pin in the order of `mask_axes` given, in sorted-axis order."""
+        return tuple(index[p] for p in self._pin_order)
+
+    def _given_pin(self, ordered: Sequence) -> tuple:
+        """A pin (or shape) in sorted-axis order, in the order given."""
+        given = [None] * len(ordered)
+        for value, p in zip(ordered, self._pin_order):
+            given[p] = value
+        return tuple(given)
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self._pinned_index = self._pinned_from_variable()
+
+    def _pinned_from_variable(self) -> tuple[int, ...] | None:
+        """The variable's pin where its value is concrete, else the last
+        one known (inside a traced JAX step the value is symbolic)."""
+        if self._pinned_var is None:
+            return self._pinned_index
+        try:
+            value = keras.ops.convert_to_numpy(self._pinned_var.value)
+        except Exception:  # A tracer or a symbolic tensor: not readable.
+            return self._pinned_index
+        if value[0] < 0:
+            return None
+        return self._given_pin(tuple(int(i) for i in value))
 
     def call(self, inputs, training=None):
-        if not training:
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if not training or not _is_floating(dtype):
+            # Inference, or no gradient to mask (integer or bool inputs).
             return inputs
         impl = backend_impl()
         dims = impl.mask_dims(inputs, self._axes)
@@ -216,14 +276,16 @@ class BackdropMasking(keras.layers.Layer):
         that does not fit is an error here rather than a NaN gradient. On
         TensorFlow a dynamic dimension is checked in the graph instead.
         """
-        index = self._pinned_index
-        if index is None or not isinstance(dims, tuple):
+        if not isinstance(dims, tuple):
             return
-        if any(not 0 <= i < d for i, d in zip(index, dims)):
+        index = self._pinned_from_variable()
+        if index is None:
+            return
+        if any(not 0 <= i < d for i, d in zip(self._sorted_pin(index), dims)):
             raise ValueError(
                 f"`pinned_index`={index} of layer '{self.name}' is outside "
-                f"the mask over axes {self._axes}, of shape {dims} for this "
-                "input."
+                f"the mask over axes {self.mask_axes}, of shape "
+                f"{self._given_pin(dims)} for this input."
             )
 
     def compute_output_shape(self, input_shape):
@@ -333,6 +395,10 @@ def _validate_pinned_index(
             f"Received: pinned_index={index!r}"
         )
     return index
+
+
+def _is_floating(dtype: str) -> bool:
+    return "float" in dtype
 
 
 def _static_size(dims: tuple[int | None, ...]) -> int | None:

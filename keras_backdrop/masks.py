@@ -48,7 +48,13 @@ def mask_gradient(x: Any, mask: Any) -> Any:
             dtype, so a float32 mask works under a `mixed_float16` policy.
 
     Returns:
-        `x`, unchanged; its gradient is `upstream_gradient * mask`.
+        `x`, unchanged; its gradient is `upstream_gradient * mask`, and
+        exactly zero wherever the mask is zero, even where the upstream
+        gradient is NaN or infinite (a blocked path carries nothing).
+
+    Raises:
+        ValueError: if `mask` does not broadcast to the shape of `x`
+            without changing it (the gradient has the shape of `x`).
 
     Example:
 
@@ -58,7 +64,10 @@ def mask_gradient(x: Any, mask: Any) -> Any:
     >>> np.asarray(keras.ops.convert_to_numpy(y))
     array([1., 2., 3.], dtype=float32)
     """
-    return backend_impl().mask_gradient(x, mask)
+    impl = backend_impl()
+    x, mask = impl.as_tensor(x), impl.as_tensor(mask)
+    _check_broadcasts_to(_static_shape(mask), _static_shape(x))
+    return impl.mask_gradient(x, mask)
 
 
 def draw_mask(
@@ -101,13 +110,16 @@ def draw_mask(
         pinned_flat_index: Optional scalar int. When it is >= 0 the mask
             has its single surviving entry at this flat (row-major) index,
             rescaled per `normalize` (the reference's diagnostic mode).
-            A negative value means "not pinned".
+            A negative value means "not pinned". An integer at or past the
+            mask's size raises `ValueError`.
 
     Returns:
-        A float32 tensor of shape `mask_shape`.
+        A float32 tensor of shape `mask_shape`; empty (all zeros of that
+        shape) when a dimension is 0.
     """
     mask_prob, keep_count = validate_mask_args(mask_prob, keep_count, normalize)
     seed = validate_seed(seed, allow_generator=True)
+    _check_pinned_flat_index(pinned_flat_index, mask_shape)
     if isinstance(seed, int):
         seed = mix_seed(seed)
     return backend_impl().draw_mask(
@@ -201,6 +213,49 @@ def mix_seed(seed: int) -> int:
     """
     digest = hashlib.blake2b(str(int(seed)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") % (2**31 - 1)
+
+
+def _static_shape(tensor: Any) -> tuple | None:
+    """The static shape, or None where even the rank is unknown (a
+    TensorFlow graph tensor of unknown rank)."""
+    try:
+        return tuple(tensor.shape)
+    except ValueError:
+        return None
+
+
+def _check_broadcasts_to(mask_shape: tuple | None, x_shape: tuple | None) -> None:
+    """Refuses a mask that would not broadcast to `x` unchanged; dimensions
+    unknown before run time (None) are not checked."""
+    if mask_shape is None or x_shape is None:
+        return
+    fits = len(mask_shape) <= len(x_shape) and all(
+        m is None or d is None or m in (1, d)
+        for m, d in zip(reversed(mask_shape), reversed(x_shape))
+    )
+    if not fits:
+        raise ValueError(
+            "Invalid value for argument `mask`: it must broadcast to the "
+            "shape of `x` without changing it (each dimension 1 or equal to "
+            f"x's, rank at most x's). Received: mask of shape {mask_shape} "
+            f"for x of shape {x_shape}."
+        )
+
+
+def _check_pinned_flat_index(index: Any, mask_shape: Any) -> None:
+    """Refuses an integer pin at or past a static mask's size."""
+    if not isinstance(index, numbers.Integral) or _is_bool(index):
+        return  # None, or a tensor (checked where it is computed).
+    try:
+        size = math.prod(int(d) for d in mask_shape)
+    except (TypeError, ValueError):
+        return  # A dynamic shape: the size is known only at run time.
+    if index >= size:
+        raise ValueError(
+            "Invalid value for argument `pinned_flat_index`: it must be "
+            f"below the mask's size, {size} for shape {tuple(mask_shape)} "
+            f"(or negative: not pinned). Received: pinned_flat_index={index}"
+        )
 
 
 def _is_bool(value: Any) -> bool:

@@ -96,8 +96,9 @@ def test_dynamic_batch_in_tf_function_and_xla():
 
 def test_keep_count_larger_than_the_mask():
     with pytest.raises(ValueError, match=r"keep_count=5 exceeds the 3 entries"):
-        BackdropMasking(keep_count=5, mask_axes=(0,))(tf.ones([3, 2]))
-    # With an unknown batch size the check can only run at call time.
+        BackdropMasking(keep_count=5, mask_axes=(1,))(tf.ones([2, 3]))
+    # The batch axis is never fixed at build time (the next batch may be
+    # larger), so there the check runs at call time.
     layer = BackdropMasking(keep_count=5, mask_axes=(0,))
     layer.build((None, 2))
     with pytest.raises(tf.errors.InvalidArgumentError, match="keep_count"):
