@@ -76,7 +76,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_backdrop import draw_mask, mask_gradient  # noqa: E402
-from keras_backdrop.masks import validate_mask_args  # noqa: E402
+from keras_backdrop.masks import mix_seed, validate_mask_args  # noqa: E402
 
 try:  # Run as `python -m examples.distributed_losses` or imported by tests.
     from examples.nondecomposable import (
@@ -153,7 +153,9 @@ class GlobalBatchMask:
         self.normalize = normalize
         self.seed = seed
         self.pinned_index = pinned_index
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Hashed as the layer hashes its seed, so that the same seed gives
+        # the layer's masks.
+        self.seed_generator = keras.random.SeedGenerator(mix_seed(seed))
 
     def _draw_here(self, size: tf.Tensor) -> tf.Tensor:
         pinned = -1 if self.pinned_index is None else self.pinned_index
