@@ -13,12 +13,8 @@ variant alike instead of biasing one of them.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +29,17 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_backdrop import BackdropMasking  # noqa: E402
+
+# The framework-free helpers live in `_core` (the per-backend benchmark's
+# children use them without TensorFlow); re-exported for the scripts here.
+from _core import (  # noqa: E402,F401
+    format_table,
+    host_info,
+    interleaved_times,
+    ratio_stats,
+    time_calls,
+    write_json,
+)
 
 # Each variant has its own `tf.function`; TF counts them as retraces of one
 # function and warns, which would bury the tables.
@@ -203,165 +210,25 @@ def sparse_ce(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 
 # --------------------------------------------------------------------------
-# Timing
-
-
-def time_calls(fn: Callable[[], Any], n: int, best: bool = False) -> float:
-    """Seconds per call of `fn`: the mean over `n` calls, or the best one.
-
-    Every call's result is fetched to numpy so that its work is finished
-    before the clock stops (TF on CPU is synchronous, but a fetch costs
-    little and keeps this correct on other devices). With `best`, each
-    call is timed on its own and the fastest is returned: on a machine
-    shared with other jobs, interference only ever adds time, so the
-    fastest of a few calls is the least disturbed estimate of the cost.
-    """
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        out = fn()
-        if out is not None:
-            tf.nest.map_structure(
-                lambda t: t.numpy() if hasattr(t, "numpy") else t, out
-            )
-        times.append(time.perf_counter() - start)
-    return min(times) if best else sum(times) / n
-
-
-def interleaved_times(
-    fns: dict[str, Callable[[], Any]],
-    rounds: int,
-    calls_per_round: int | dict[str, int],
-    warmup: int = 2,
-    best: bool = True,
-) -> dict[str, list[float]]:
-    """Per-call seconds of every function, one entry per round.
-
-    Each round times every function once, in an order rotated by one each
-    round (A B C, B C A, C A B, ...), so slow phases of the shared machine
-    hit all variants and no variant always runs first after another.
-    Within a round each function is called `calls_per_round` times and the
-    best call is kept (`best=False`: the mean). `warmup` calls of each
-    (tracing, XLA compilation, allocator growth) are made first and not
-    timed. `calls_per_round` may differ per function (a dict).
-    """
-    names = list(fns)
-    if isinstance(calls_per_round, int):
-        calls_per_round = {name: calls_per_round for name in names}
-    for name in names:
-        time_calls(fns[name], warmup)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(
-                time_calls(fns[name], calls_per_round[name], best=best)
-            )
-    return times
-
-
-def ratio_stats(
-    candidate: Sequence[float], baseline: Sequence[float]
-) -> dict[str, float]:
-    """Median ratio of paired rounds, with its quartiles as a noise band.
-
-    Pairing by round compares timings taken seconds apart, under the same
-    machine load; the median of those ratios is robust to a few disturbed
-    rounds, and the quartiles show how noisy the measurement was.
-    """
-    ratios = sorted(c / b for c, b in zip(candidate, baseline))
-    # "inclusive": the default "exclusive" method extrapolates beyond the
-    # data for a handful of rounds (quick mode), even below zero.
-    q = (
-        statistics.quantiles(ratios, n=4, method="inclusive")
-        if len(ratios) > 1
-        else ratios * 3
-    )
-    return {
-        "ratio": statistics.median(ratios),
-        "ratio_q25": q[0],
-        "ratio_q75": q[-1],
-        "ratio_of_medians": statistics.median(candidate)
-        / statistics.median(baseline),
-        # Interference only adds time: the best rounds are the least
-        # disturbed, so their ratio is a second, load-robust estimate.
-        "ratio_of_minima": min(candidate) / min(baseline),
-    }
-
-
-# --------------------------------------------------------------------------
 # Output
 
 
 def machine_info() -> dict[str, Any]:
     """Where the figures came from (CPU model, cores, versions)."""
-    model_name = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model_name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     import keras_backdrop
 
+    host = host_info()
     return {
-        "cpu": model_name,
-        "cores": os.cpu_count(),
+        "cpu": host["cpu"],
+        "cores": host["cores"],
         "gpu": bool(tf.config.list_physical_devices("GPU")),
-        "python": platform.python_version(),
+        "python": host["python"],
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "platform": platform.platform(),
+        "platform": host["platform"],
         "keras_backdrop": keras_backdrop.__file__,
-        "repo_commit": _repo_commit(),
+        "repo_commit": host["repo_commit"],
     }
-
-
-def _repo_commit() -> str:
-    """The repository's commit, marked `+dirty` if the layer is edited.
-
-    Figures belong to a version of the layer; an uncommitted edit of
-    `keras_backdrop/` would make them unreproducible, so it is flagged.
-    """
-    repo = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=repo,
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "keras_backdrop"],
-            cwd=repo, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
-def format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A Markdown table of `columns` of `rows` (floats to 3 decimals)."""
-
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        return str(v)
-
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---" for _ in columns) + "|",
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |")
-    return "\n".join(lines)
-
-
-def write_json(result: dict[str, Any], path: str | Path) -> None:
-    """Writes `result` as indented JSON, creating the directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
 def main(

@@ -42,6 +42,11 @@ def render(combined: dict[str, Any]) -> str:
                 )
                 lines.append(f"Target: {result['target']}{verdict}.")
                 lines.append("")
+            # Where a benchmark ran other software than the combined
+            # header names (the per-backend one: JAX, PyTorch), it says so.
+            if result.get("provenance"):
+                lines.append(result["provenance"])
+                lines.append("")
             lines.append(result.get("table", ""))
         lines.append("")
     return "\n".join(lines)

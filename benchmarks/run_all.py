@@ -5,7 +5,9 @@
 Each module is a script of this directory with `run(quick: bool) -> dict`.
 The generator and dataset-build benchmarks (`generator.py`,
 `dataset_build.py`) are run when present and reported as skipped
-otherwise. Every module's result is written to `DIR/<name>.json` as soon
+otherwise; the per-backend benchmark (`backends.py`) runs one child
+process per installed Keras backend and lists the missing ones as
+skipped in its result. Every module's result is written to `DIR/<name>.json` as soon
 as it finishes (so a late failure loses nothing), and all of them to
 `DIR/results.json` (default `DIR`: `benchmarks/results/`, or
 `benchmarks/results/quick/` with `--quick`). A module that raises is
@@ -33,7 +35,8 @@ if str(HERE) not in sys.path:
 from _common import machine_info, write_json  # noqa: E402
 
 # Cheapest first, so that a quick run shows problems early; memory spawns
-# subprocesses and goes last of the layer benchmarks.
+# subprocesses and goes last of the layer benchmarks; backends spawns one
+# per Keras backend and waits for torch.compile, the slowest of all.
 MODULES = (
     "layer_inference",
     "layer_training",
@@ -41,6 +44,7 @@ MODULES = (
     "batch_mask",
     "memory",
     "input_pipeline",
+    "backends",
     "generator",
     "dataset_build",
 )

@@ -9,6 +9,7 @@ timed unit test would fail at random.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -27,6 +28,7 @@ REQUIRED = (
     "batch_mask",
     "memory",
     "input_pipeline",
+    "backends",
 )
 OPTIONAL = ("generator", "dataset_build")
 
@@ -114,3 +116,34 @@ def test_inference_graph_has_no_mask_op(quick_results):
 def test_memory_measured_the_steps(quick_results):
     for row in quick_results["benchmarks"]["memory"]["rows"]:
         assert row["peak_mb_with"] > 0 and row["peak_mb_without"] > 0
+
+
+def test_backends_row_per_installed_backend_and_jit(quick_results):
+    result = quick_results["benchmarks"]["backends"]
+    rows, skipped = result["rows"], result["skipped"]
+    for backend in ("tensorflow", "jax", "torch"):
+        if importlib.util.find_spec(backend) is None:
+            # A missing backend is listed with its reason, never dropped.
+            assert [s for s in skipped if s["backend"] == backend
+                    and s["jit_compile"] is None and s["reason"]], backend
+            assert not [r for r in rows if r["backend"] == backend]
+            continue
+        for jit in (False, True):
+            found = [r for r in rows
+                     if r["backend"] == backend and r["jit_compile"] == jit]
+            skips = [s for s in skipped
+                     if s["backend"] == backend and s["jit_compile"] == jit]
+            if backend == "torch" and jit and skips:
+                # torch.compile outlasts quick mode's warm-up cap on slow
+                # machines; then it must say so, and nothing else may.
+                assert not found and "cap" in skips[0]["reason"], skips
+                continue
+            assert len(found) == 1 and not skips, (backend, jit, skips)
+            row = found[0]
+            assert row["unmasked_ms"] > 0 and row["masked_ms"] > 0, row
+            assert math.isfinite(row["ratio"]) and row["ratio"] > 0, row
+            assert row["rounds"] == result["settings"]["rounds"], row
+            if backend != "tensorflow":
+                # The children exist so that JAX and PyTorch run without
+                # TensorFlow (imported before Keras, it can abort PyTorch).
+                assert row["tensorflow_imported"] is False, row

@@ -1,0 +1,204 @@
+"""The framework-free helpers of the benchmarks: timing, ratios, output.
+
+`_common` imports TensorFlow at module level, which the per-backend
+benchmark's children must not do: under `KERAS_BACKEND=torch`, importing
+TensorFlow before Keras can abort the process (an LLVM option registered
+twice, see `shared/design/backends.md`), and a JAX or PyTorch child has no
+reason to load it. What needs no framework therefore lives here, and
+`_common` re-exports it, so the TensorFlow benchmarks are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+# --------------------------------------------------------------------------
+# Timing
+
+
+def finish(out: Any) -> None:
+    """Waits for the work behind `out` (any nesting of tensors) to be done.
+
+    TensorFlow and PyTorch on the CPU are synchronous, but JAX dispatches
+    asynchronously, and on any accelerator a timer stopped before the
+    result is fetched measures only the dispatch.
+    """
+    if isinstance(out, dict):
+        for value in out.values():
+            finish(value)
+    elif isinstance(out, (list, tuple)):
+        for value in out:
+            finish(value)
+    elif hasattr(out, "block_until_ready"):  # JAX
+        out.block_until_ready()
+    elif hasattr(out, "detach"):  # PyTorch: numpy() refuses grad tensors
+        out.detach().cpu().numpy()
+    elif hasattr(out, "numpy"):  # TensorFlow
+        out.numpy()
+
+
+def time_calls(fn: Callable[[], Any], n: int, best: bool = False) -> float:
+    """Seconds per call of `fn`: the mean over `n` calls, or the best one.
+
+    Every call's result is fetched (`finish`) so that its work is finished
+    before the clock stops. With `best`, each call is timed on its own and
+    the fastest is returned: on a machine shared with other jobs,
+    interference only ever adds time, so the fastest of a few calls is the
+    least disturbed estimate of the cost.
+    """
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        finish(fn())
+        times.append(time.perf_counter() - start)
+    return min(times) if best else sum(times) / n
+
+
+def interleaved_times(
+    fns: dict[str, Callable[[], Any]],
+    rounds: int,
+    calls_per_round: int | dict[str, int],
+    warmup: int = 2,
+    best: bool = True,
+    order: str = "rotate",
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Per-call seconds of every function, one entry per round.
+
+    Each round times every function once, in an order rotated by one each
+    round (A B C, B C A, C A B, ...; `order="shuffle"`: a fresh random
+    order each round, from `seed`), so slow phases of the shared machine
+    hit all variants and no variant always runs first after another.
+    Within a round each function is called `calls_per_round` times and the
+    best call is kept (`best=False`: the mean). `warmup` calls of each
+    (tracing, XLA compilation, allocator growth) are made first and not
+    timed. `calls_per_round` may differ per function (a dict).
+    """
+    if order not in ("rotate", "shuffle"):
+        raise ValueError(f"order must be 'rotate' or 'shuffle'; got {order!r}")
+    names = list(fns)
+    if isinstance(calls_per_round, int):
+        calls_per_round = {name: calls_per_round for name in names}
+    for name in names:
+        if warmup:
+            time_calls(fns[name], warmup)
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        if order == "shuffle":
+            round_order = rng.sample(names, len(names))
+        else:
+            shift = r % len(names)
+            round_order = names[shift:] + names[:shift]
+        for name in round_order:
+            times[name].append(
+                time_calls(fns[name], calls_per_round[name], best=best)
+            )
+    return times
+
+
+def ratio_stats(
+    candidate: Sequence[float], baseline: Sequence[float]
+) -> dict[str, float]:
+    """Median ratio of paired rounds, with its quartiles as a noise band.
+
+    Pairing by round compares timings taken seconds apart, under the same
+    machine load; the median of those ratios is robust to a few disturbed
+    rounds, and the quartiles show how noisy the measurement was.
+    """
+    ratios = sorted(c / b for c, b in zip(candidate, baseline))
+    # "inclusive": the default "exclusive" method extrapolates beyond the
+    # data for a handful of rounds (quick mode), even below zero.
+    q = (
+        statistics.quantiles(ratios, n=4, method="inclusive")
+        if len(ratios) > 1
+        else ratios * 3
+    )
+    return {
+        "ratio": statistics.median(ratios),
+        "ratio_q25": q[0],
+        "ratio_q75": q[-1],
+        "ratio_of_medians": statistics.median(candidate)
+        / statistics.median(baseline),
+        # Interference only adds time: the best rounds are the least
+        # disturbed, so their ratio is a second, load-robust estimate.
+        "ratio_of_minima": min(candidate) / min(baseline),
+    }
+
+
+# --------------------------------------------------------------------------
+# Output
+
+
+def host_info() -> dict[str, Any]:
+    """The machine and checkout, without importing any framework."""
+    model_name = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model_name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": model_name,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "repo_commit": repo_commit(),
+    }
+
+
+def repo_commit() -> str:
+    """The repository's commit, marked `+dirty` if the layer is edited.
+
+    Figures belong to a version of the layer; an uncommitted edit of
+    `keras_backdrop/` would make them unreproducible, so it is flagged.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "keras_backdrop"],
+            cwd=repo, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A Markdown table of `columns` of `rows` (floats to 3 decimals)."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return str(v)
+
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> None:
+    """Writes `result` as indented JSON, creating the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -1,0 +1,488 @@
+"""Per Keras backend: the texture example's training step, masked / unmasked.
+
+For each of TensorFlow, JAX and PyTorch that is installed, a child process
+with `KERAS_BACKEND` set builds the texture network of
+`examples/texture_model.py` with and without its two `BackdropMasking`
+layers (same weights; the example's defaults: 128 px, 32 filters, crisp
+2x2 kernels, fine mask 0.3 after conv 2 and coarse mask 0.75 after conv 5,
+per-sample masks, a 1x1 convolution per coarse cell) and compiles both as
+`examples/texture_classification.py` does (Adam, sparse cross-entropy on
+logits, accuracy), with `jit_compile` off and on. Steps are
+`model.train_on_batch` calls on a fixed batch, the way a user trains;
+Keras' per-call bookkeeping is the same for both models. Masked and
+unmasked calls alternate in rounds whose order is drawn at random per
+round; the first calls (tracing, XLA or `torch.compile`) and a warm-up are
+not timed. Reported per backend and `jit_compile`: each model's median
+step time (best of a few calls per round) and the paired masked/unmasked
+ratio with its quartiles, as in the other scripts.
+
+Why one child per backend: Keras fixes its backend at import, and
+importing TensorFlow before Keras under `KERAS_BACKEND=torch` can abort
+the process, so a child imports only Keras, NumPy, `keras_backdrop`, the
+example and the backend's own module (the helpers come from the
+framework-free `_core`). A backend that is not installed is reported as
+skipped. `torch.compile` takes tens of seconds per model on a CPU, so
+every warm-up runs under a time cap: past it the child is killed and the
+setting is reported as skipped with the reason, keeping the rows already
+measured. Children run with `OMP_WAIT_POLICY=PASSIVE` unless the caller
+set a policy (see `run_backend`: PyTorch's spinning OpenMP threads made
+its steps 10 to 100 times slower on the busy shared machine).
+
+Target: ratio at most 1.03 with `jit_compile` on every backend. The
+absolute step times compare the backends on this CPU; they are measured
+one backend after another, so unlike the ratios they are exposed to load
+changes between children (the load average before and after each child is
+recorded).
+
+Run: `python benchmarks/backends.py [--quick] [--out PATH.json]`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from _core import format_table, host_info  # noqa: E402
+
+NAME = "backends"
+TARGET = 1.03
+BACKENDS = ("tensorflow", "jax", "torch")
+
+# The texture example's default network (examples/texture_classification.py,
+# config "default": the paper's lengths x 1/8 at 128 px, four classes).
+SCALES = ((1.1875, 1.25), (10.0, 17.5))
+N_CLASSES = 4
+MODEL_KWARGS = {
+    "fine_prob": 0.3,
+    "coarse_prob": 0.75,
+    "mask_axes": "sample",
+    "head": "cell",
+    "filters": 32,
+    "kernel": "crisp",
+}
+SEED = 0
+
+# Lines of the child's stdout meant for the parent start with this, so that
+# anything a library prints there cannot be mistaken for a result.
+MARK = "@@backends "
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    """Sizes, repetition counts and time caps; quick mode is for CI."""
+    if quick:
+        return {
+            "size": 32,
+            "batch": 2,
+            "jit": (False, True),
+            "rounds": 3,
+            "calls": 1,
+            "warmup": 1,
+            # Caps in seconds: the first calls plus warm-up of both models
+            # of one setting, and each child as a whole. `torch.compile`
+            # needs over a minute for the two models even at this size on
+            # the project's CPUs, so quick mode skips it by its cap (and
+            # so exercises the cap) unless the machine is much faster.
+            "warmup_cap_s": 120,
+            "torch_compile_cap_s": 10,
+            "child_cap_s": 300,
+        }
+    return {
+        # 128 px is the example's image size; batch 8 is the example's and
+        # the larger of layer_training.py's.
+        "size": 128,
+        "batch": 8,
+        "jit": (False, True),
+        "rounds": 21,
+        "calls": 5,
+        "warmup": 3,
+        "warmup_cap_s": 300,
+        # torch.compile of the two models took about 2.5 min here.
+        "torch_compile_cap_s": 480,
+        "child_cap_s": 1800,
+    }
+
+
+# --------------------------------------------------------------------------
+# The child: one backend, every jit setting
+
+
+def _emit(event: str, **fields: Any) -> None:
+    print(MARK + json.dumps({"event": event, **fields}), flush=True)
+
+
+def child(backend: str, cfg: dict[str, Any]) -> None:
+    """Runs in a fresh interpreter with `KERAS_BACKEND=backend`."""
+    start = time.perf_counter()
+    # Keras first: it reads KERAS_BACKEND and imports the backend itself.
+    import keras
+    import numpy as np
+
+    if keras.backend.backend() != backend:
+        raise RuntimeError(
+            f"KERAS_BACKEND={backend} asked, Keras runs {keras.backend.backend()}"
+        )
+    backend_module = importlib.import_module(backend)
+    sys.path.insert(0, str(REPO))
+    import keras_backdrop
+    from examples.texture_model import build_texture_model
+
+    from _core import interleaved_times, ratio_stats
+
+    import_s = time.perf_counter() - start
+    size, batch = cfg["size"], cfg["batch"]
+    rng = np.random.default_rng(SEED)
+    x = keras.ops.convert_to_tensor(
+        rng.standard_normal((batch, size, size, 1)).astype(np.float32)
+    )
+    y = keras.ops.convert_to_tensor(
+        rng.integers(0, N_CLASSES, size=(batch,)).astype(np.int32)
+    )
+
+    def build(masks: bool, jit: bool) -> keras.Model:
+        # Both models get the same weights: the example's initialisers are
+        # seeded from `seed`, and the masks add no weights. (Not
+        # `keras.utils.set_random_seed`: it imports TensorFlow whenever it
+        # is installed, whatever the backend.)
+        model = build_texture_model(
+            size, SCALES, N_CLASSES, masks=masks, seed=SEED, **MODEL_KWARGS
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=jit,
+        )
+        return model
+
+    info = {
+        "backend": backend,
+        "keras": keras.__version__,
+        "backend_version": getattr(backend_module, "__version__", "unknown"),
+        "import_s": import_s,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        # The checkout whose layer was measured (an installed copy would
+        # be another version).
+        "keras_backdrop": keras_backdrop.__file__,
+    }
+    if backend == "torch":
+        info["torch_threads"] = backend_module.get_num_threads()
+    _emit("start", **info)
+    for jit in cfg["jit"]:
+        models = {"unmasked": build(False, jit), "masked": build(True, jit)}
+        same = all(
+            np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+            for a, b in zip(
+                models["unmasked"].trainable_weights,
+                models["masked"].trainable_weights,
+            )
+        )
+        if not same:
+            raise RuntimeError("masked and unmasked models got different weights")
+        fns = {
+            name: (lambda m=m: m.train_on_batch(x, y))
+            for name, m in models.items()
+        }
+        compiling = backend == "torch" and jit
+        _emit(
+            "phase",
+            phase="torch.compile warm-up" if compiling else "warm-up",
+            jit_compile=jit,
+            cap_s=cfg["torch_compile_cap_s" if compiling else "warmup_cap_s"],
+        )
+        first_s = {}
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            first_s[name] = time.perf_counter() - t
+        for name, fn in fns.items():
+            for _ in range(cfg["warmup"]):
+                fn()
+        _emit("phase", phase="timing", jit_compile=jit, cap_s=None)
+        times = interleaved_times(
+            fns,
+            rounds=cfg["rounds"],
+            calls_per_round=cfg["calls"],
+            warmup=0,
+            order="shuffle",
+            seed=int(jit),
+        )
+        median = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+        _emit(
+            "row",
+            backend=backend,
+            jit_compile=jit,
+            size=size,
+            batch=batch,
+            unmasked_ms=1000 * median["unmasked"],
+            masked_ms=1000 * median["masked"],
+            **ratio_stats(times["masked"], times["unmasked"]),
+            first_call_s_unmasked=first_s["unmasked"],
+            first_call_s_masked=first_s["masked"],
+            rounds=len(times["masked"]),
+            # Whether anything pulled TensorFlow into this process (Keras
+            # may load it lazily); a JAX or PyTorch child should not.
+            tensorflow_imported="tensorflow" in sys.modules,
+            times_ms={n: [1000 * v for v in t] for n, t in times.items()},
+        )
+        del models, fns
+    _emit("done")
+
+
+# --------------------------------------------------------------------------
+# The parent: one child per installed backend
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kills the child and what it started (compile workers), by group."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def run_backend(backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Runs one backend's child; returns its rows and skipped settings.
+
+    The child reports each setting as soon as it is measured, and before
+    each warm-up says how long that may take; past that cap (or the
+    child's own) it is killed, and the settings it had not reported are
+    skipped with the reason.
+    """
+    env = {
+        # PyTorch's OpenMP threads spin while they wait for work (libgomp's
+        # default, "active"); on a shared machine whose cores are busy
+        # with other jobs the spinning threads fight them, and eager steps
+        # of this network took 10 to 100 times longer (0.1 to 0.5 s at 32
+        # px) than with "passive" waiting. Passive is set unless the caller
+        # chose a policy; TensorFlow and JAX use their own thread pools.
+        "OMP_WAIT_POLICY": "PASSIVE",
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child",
+           json.dumps([backend, cfg])]
+    load_before = _loadavg()
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, cwd=REPO, start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    stderr_tail: deque = deque(maxlen=40)
+
+    def pump_stdout() -> None:
+        for line in proc.stdout:
+            if line.startswith(MARK):
+                lines.put(json.loads(line[len(MARK):]))
+        lines.put(None)
+
+    def pump_stderr() -> None:
+        for line in proc.stderr:
+            stderr_tail.append(line.rstrip())
+
+    threads = [threading.Thread(target=pump_stdout, daemon=True),
+               threading.Thread(target=pump_stderr, daemon=True)]
+    for t in threads:
+        t.start()
+
+    child_deadline = start + cfg["child_cap_s"]
+    phase: dict[str, Any] = {"phase": "start-up", "jit_compile": None}
+    phase_deadline = None
+    info: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    killed = None
+    done = False
+    while True:
+        deadline = min(d for d in (child_deadline, phase_deadline) if d)
+        try:
+            event = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            if phase_deadline and time.monotonic() >= phase_deadline:
+                killed = (f"{phase['phase']} exceeded its {phase['cap_s']} s cap"
+                          " (child killed)")
+            else:
+                killed = (f"child exceeded its {cfg['child_cap_s']} s cap "
+                          f"during {phase['phase']} (killed)")
+            _kill(proc)
+            break
+        if event is None:
+            break
+        kind = event.pop("event")
+        if kind == "start":
+            info = event
+        elif kind == "phase":
+            phase = event
+            cap = event.get("cap_s")
+            phase_deadline = time.monotonic() + cap if cap else None
+        elif kind == "row":
+            rows.append(event)
+            phase_deadline = None
+        elif kind == "done":
+            info.update(event)
+            done = True
+    returncode = proc.wait()
+    for t in threads:
+        t.join(timeout=5)
+    seconds = time.monotonic() - start
+
+    skipped = []
+    measured = {r["jit_compile"] for r in rows}
+    for jit in cfg["jit"]:
+        if jit in measured:
+            continue
+        if killed:
+            reason = killed
+            if jit != phase.get("jit_compile"):
+                reason = f"not reached: jit_compile={phase.get('jit_compile')} {killed}"
+        else:
+            last = next((l for l in reversed(stderr_tail) if l.strip()), "")
+            reason = f"child exited with status {returncode}: {last.strip()}"
+        skipped.append({"backend": backend, "jit_compile": jit, "reason": reason})
+    for row in rows:
+        row["load_before"] = load_before
+        row["load_after"] = _loadavg()
+    return {
+        "backend": backend,
+        "info": info,
+        "rows": rows,
+        "skipped": skipped,
+        "complete": done and returncode == 0,
+        "seconds": seconds,
+        "load_before": load_before,
+        "load_after": _loadavg(),
+        "stderr_tail": list(stderr_tail) if not done else [],
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """One child per backend; returns rows, skips and the target verdict."""
+    cfg = settings(quick)
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    children = {}
+    for backend in BACKENDS:
+        if importlib.util.find_spec(backend) is None:
+            skipped.append({
+                "backend": backend,
+                "jit_compile": None,
+                "reason": f"Python module {backend!r} is not installed",
+            })
+            continue
+        print(f"-- {backend}", file=sys.stderr, flush=True)
+        result = run_backend(backend, cfg)
+        children[backend] = {k: v for k, v in result.items()
+                             if k not in ("rows", "skipped")}
+        rows.extend(result["rows"])
+        skipped.extend(result["skipped"])
+        if result["rows"]:
+            print(format_table(result["rows"], COLUMNS), flush=True)
+        for s in result["skipped"]:
+            print(f"skipped {backend} jit_compile={s['jit_compile']}: "
+                  f"{s['reason']}", flush=True)
+    jit_rows = [r for r in rows if r["jit_compile"]]
+    table = format_table(rows, COLUMNS)
+    if skipped:
+        table += "\n\nSkipped: " + "; ".join(
+            f"{s['backend']}"
+            + ("" if s["jit_compile"] is None else f" jit_compile={s['jit_compile']}")
+            + f" ({s['reason']})"
+            for s in skipped
+        )
+    return {
+        "name": NAME,
+        "quick": quick,
+        "provenance": _provenance(children, cfg),
+        "settings": cfg,
+        "model": {"scales": SCALES, "num_classes": N_CLASSES, "seed": SEED,
+                  **MODEL_KWARGS},
+        "target": f"masked/unmasked ratio <= {TARGET} with jit_compile on "
+                  "every backend",
+        "target_met": bool(jit_rows)
+        and not any(s["jit_compile"] in (None, True) for s in skipped)
+        and all(r["ratio"] <= TARGET for r in jit_rows),
+        "rows": rows,
+        "skipped": skipped,
+        "children": children,
+        "machine": host_info(),
+        "table": table,
+    }
+
+
+def _provenance(children: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> str:
+    """One line: versions, thread settings and load, per child."""
+    parts = []
+    for backend, c in children.items():
+        info = c["info"]
+        text = f"{backend} {info.get('backend_version', '?')}"
+        if "torch_threads" in info:
+            text += f" ({info['torch_threads']} threads)"
+
+        def load(v: float | None) -> str:
+            return "?" if v is None else f"{v:.1f}"
+
+        text += (f", load {load(c['load_before'])} -> {load(c['load_after'])}"
+                 f", {c['seconds']:.0f} s")
+        parts.append(text)
+    keras_versions = sorted({c["info"].get("keras", "?") for c in children.values()})
+    policies = sorted({str(c["info"].get("omp_wait_policy")) for c in children.values()})
+    return (
+        f"Texture network at {cfg['size']} px, batch {cfg['batch']}, "
+        f"{cfg['rounds']} rounds of best-of-{cfg['calls']} `train_on_batch` "
+        f"calls. Keras {', '.join(keras_versions)}; "
+        f"OMP_WAIT_POLICY={', '.join(policies)}; per child (1-min load "
+        f"average before -> after, wall time): {'; '.join(parts)}."
+    )
+
+
+COLUMNS = (
+    "backend",
+    "jit_compile",
+    "size",
+    "batch",
+    "unmasked_ms",
+    "masked_ms",
+    "ratio",
+    "ratio_q25",
+    "ratio_q75",
+    "ratio_of_minima",
+    "first_call_s_unmasked",
+    "first_call_s_masked",
+)
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        backend_name, child_cfg = json.loads(sys.argv[2])
+        child(backend_name, child_cfg)
+    else:
+        from _cli import main
+
+        main(
+            __doc__.splitlines()[0],
+            run,
+            "CI settings: tiny model and rounds",
+            default_out=HERE / "results" / f"{NAME}.json",
+        )
