@@ -211,3 +211,31 @@ def test_mask_gradient_refuses_a_mask_that_would_change_the_shape(mask_shape):
     mask = ops.convert_to_tensor(np.ones(mask_shape, np.float32))
     with pytest.raises(ValueError, match=r"`mask`.*\(2, 3\)"):
         mask_gradient(x, mask)
+
+
+def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
+    # The step is compiled (a tf.function graph, a jitted JAX step) before a
+    # pin that does not fit arrives through set_weights, bypassing the
+    # attribute's checks. TensorFlow's XLA drops graph assertions, so there
+    # the run-time check needs jit_compile off (the README says so).
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(2, 1),
+            BackdropMasking(mask_prob=0.5, mask_axes=(1, 2), name="late_pin"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse", jit_compile=BACKEND == "jax")
+    x, y = np.ones((4, 6, 6, 1), np.float32), np.zeros((4, 1), np.float32)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    pin = model.get_layer("late_pin")._pinned_var
+    weights = [
+        np.asarray([9, 0], np.int32) if w is pin else np.asarray(w)
+        for w in model.weights
+    ]
+    model.set_weights(weights)
+    with pytest.raises(Exception, match="late_pin") as raised:
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert "outside the mask" in str(raised.value)
