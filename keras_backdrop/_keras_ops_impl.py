@@ -64,14 +64,7 @@ def draw_mask(
     uniform = keras.random.uniform((size,), seed=seed)
     positions = ops.arange(size, dtype="int32")
     if keep_count is not None:
-        # The keep_count largest of size i.i.d. uniforms are a uniformly
-        # random subset of exactly keep_count entries.
-        _, kept_idx = ops.top_k(uniform, keep_count, sorted=False)
-        keep = ops.scatter(
-            ops.expand_dims(kept_idx, -1),
-            ops.ones((keep_count,), "float32"),
-            (size,),
-        )
+        keep = keep_exactly(uniform, keep_count, size)
     else:
         keep = ops.cast(uniform >= mask_prob, "float32")
         # A mask is never all zero: one uniformly chosen entry survives. When
@@ -93,6 +86,56 @@ def draw_mask(
         else:
             keep = keep / (1.0 - mask_prob)
     return ops.reshape(keep, mask_shape)
+
+
+def keep_exactly(
+    uniform: Any, keep_count: int, size: int, window: int | None = None
+) -> Any:
+    """0/1 flags of the `keep_count` smallest of `uniform` (float32).
+
+    The same selection as on TensorFlow (`_tensorflow_impl.keep_exactly`):
+    the threshold draw, corrected by a top-k over a window of about ten
+    standard deviations, or a full top-k where the window is not smaller.
+    """
+    if window is None and _window(size, keep_count) >= size:
+        return _smallest_by_top_k(uniform, keep_count, size)
+    window = min(size, window or _window(size, keep_count))
+    below = uniform < keep_count / size
+    short = keep_count - ops.sum(ops.cast(below, "int32"))
+
+    def corrected():
+        # Too few below the threshold: add the smallest above it; too many:
+        # drop the largest below it. -2 ranks last: never picked first.
+        key = ops.where(
+            short > 0,
+            ops.where(below, -2.0, -uniform),
+            ops.where(below, uniform, -2.0),
+        )
+        _, picked = ops.top_k(key, window, sorted=True)
+        sign = ops.where(short > 0, 1.0, -1.0)
+        step = sign * ops.cast(ops.arange(window) < ops.abs(short), "float32")
+        return ops.cast(below, "float32") + ops.scatter(
+            ops.expand_dims(picked, -1), step, (size,)
+        )
+
+    return ops.cond(
+        ops.abs(short) <= window,
+        corrected,
+        lambda: _smallest_by_top_k(uniform, keep_count, size),
+    )
+
+
+def _smallest_by_top_k(uniform: Any, keep_count: int, size: int) -> Any:
+    _, kept = ops.top_k(-uniform, keep_count, sorted=False)
+    return ops.scatter(
+        ops.expand_dims(kept, -1), ops.ones((keep_count,), "float32"), (size,)
+    )
+
+
+def _window(size: int, keep_count: int) -> int:
+    """Ten standard deviations of the count below the threshold, and some."""
+    p = keep_count / size
+    return int(math.ceil(10 * math.sqrt(size * p * (1 - p)))) + 16
 
 
 def mask_dims(inputs: Any, axes: Sequence[int]) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ these functions already validated by `keras_backdrop.masks`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import keras
@@ -62,20 +63,14 @@ def draw_mask(
             ),
         )
 
-        def _keep_exactly():
-            # The keep_count largest of size i.i.d. uniforms are a uniformly
-            # random subset of exactly keep_count entries.
-            kept = tf.math.top_k(uniform, k=keep_count, sorted=False).indices
-            return tf.scatter_nd(
-                kept[:, None], tf.ones([keep_count], tf.float32), [size]
-            )
-
         static_size = tf.get_static_value(size)
         if static_size is not None and static_size > 0:
-            keep = _keep_exactly()
+            keep = keep_exactly(uniform, keep_count, int(static_size))
         else:  # Possibly an empty batch: top_k needs keep_count entries.
             keep = tf.cond(
-                size > 0, _keep_exactly, lambda: tf.zeros([size], tf.float32)
+                size > 0,
+                lambda: keep_exactly(uniform, keep_count, None),
+                lambda: tf.zeros([size], tf.float32),
             )
     else:
         keep = tf.cast(uniform >= mask_prob, tf.float32)
@@ -103,6 +98,68 @@ def draw_mask(
         else:
             keep = keep / (1.0 - mask_prob)
     return tf.reshape(keep, mask_shape)
+
+
+def keep_exactly(
+    uniform: tf.Tensor,
+    keep_count: int,
+    size: int | None,
+    window: int | None = None,
+) -> tf.Tensor:
+    """0/1 flags of the `keep_count` smallest of `uniform` (float32).
+
+    The `keep_count` smallest of i.i.d. uniforms are a uniformly random
+    subset of exactly that many entries. A top-k over all entries costs
+    O(size log keep_count), some 60 times a `mask_prob` draw for half of a
+    4096x4096 mask, so where the size is static the subset is found from
+    the threshold draw instead: the entries below `keep_count / size` are
+    within a few standard deviations of the right count, and only that
+    difference is corrected, with a top-k over a window of about ten
+    standard deviations (`window` overrides it, for tests). The result is
+    the same subset; a difference past the window (about 1e-23 likely)
+    takes the full top-k.
+    """
+    if size is None or window is None and _window(size, keep_count) >= size:
+        return _smallest_by_top_k(uniform, keep_count, size)
+    window = min(size, window or _window(size, keep_count))
+    below = uniform < keep_count / size
+    short = keep_count - tf.reduce_sum(tf.cast(below, tf.int32))
+
+    def corrected():
+        # Too few below the threshold: add the smallest above it; too many:
+        # drop the largest below it. -2 ranks last: never picked first.
+        key = tf.where(
+            short > 0,
+            tf.where(below, -2.0, -uniform),
+            tf.where(below, uniform, -2.0),
+        )
+        picked = tf.math.top_k(key, k=window, sorted=True).indices
+        sign = tf.where(short > 0, 1.0, -1.0)
+        step = sign * tf.cast(tf.range(window) < tf.abs(short), tf.float32)
+        return tf.cast(below, tf.float32) + tf.scatter_nd(
+            picked[:, None], step, [size]
+        )
+
+    return tf.cond(
+        tf.abs(short) <= window,
+        corrected,
+        lambda: _smallest_by_top_k(uniform, keep_count, size),
+    )
+
+
+def _smallest_by_top_k(
+    uniform: tf.Tensor, keep_count: int, size: int | tf.Tensor | None
+) -> tf.Tensor:
+    if size is None:
+        size = tf.size(uniform)
+    kept = tf.math.top_k(-uniform, k=keep_count, sorted=False).indices
+    return tf.scatter_nd(kept[:, None], tf.ones([keep_count], tf.float32), [size])
+
+
+def _window(size: int, keep_count: int) -> int:
+    """Ten standard deviations of the count below the threshold, and some."""
+    p = keep_count / size
+    return int(math.ceil(10 * math.sqrt(size * p * (1 - p)))) + 16
 
 
 def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:

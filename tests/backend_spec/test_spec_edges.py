@@ -239,3 +239,37 @@ def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
     with pytest.raises(Exception, match="late_pin") as raised:
         model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     assert "outside the mask" in str(raised.value)
+
+
+@pytest.mark.parametrize("keep_count", [1, 700, 2048, 4000])
+def test_keep_count_selection_is_the_keep_count_smallest_uniforms(keep_count):
+    # The scalable selection (threshold, then a correction within a window)
+    # must pick exactly the keep_count smallest of the uniforms: the same
+    # subset a full sort picks, whichever route the correction takes.
+    from keras_backdrop.masks import backend_impl
+
+    size = 4096
+    for seed in range(3):
+        uniform_np = np.random.default_rng(seed).random(size).astype(np.float32)
+        expected = np.zeros(size, np.float32)
+        expected[np.argsort(uniform_np, kind="stable")[:keep_count]] = 1.0
+        uniform = ops.convert_to_tensor(uniform_np)
+        for window in (None, 1, 64, size):
+            keep = ops.convert_to_numpy(
+                backend_impl().keep_exactly(uniform, keep_count, size, window=window)
+            )
+            np.testing.assert_array_equal(keep, expected, err_msg=f"window={window}")
+
+
+def test_keep_count_over_a_large_mask_keeps_exactly_that_many_uniformly():
+    shape, keep_count, draws = (64, 64), 2048, 40
+    generator = keras.random.SeedGenerator(3)
+    hits = np.zeros(shape)
+    for _ in range(draws):
+        mask = ops.convert_to_numpy(draw_mask(shape, keep_count=keep_count, seed=generator))
+        assert_obeys_rules(mask, keep_count=keep_count)
+        hits += mask != 0
+    # Each entry survives with probability 1/2 per draw: its count over 40
+    # draws is Binomial(40, 0.5); no entry should be off by more than ~6 sd.
+    assert np.abs(hits - draws / 2).max() <= 6 * np.sqrt(draws / 4)
+    assert abs(hits.mean() - draws / 2) < 0.1
