@@ -1,7 +1,9 @@
 """Backdrop: stochastic backpropagation masks for Keras 3.
 
 `BackdropMasking` is the layer; `mask_gradient` and `draw_mask` are the same
-mechanism as functions, for custom training loops.
+mechanism as functions, for custom training loops. They run on the
+TensorFlow, JAX and PyTorch backends; TensorFlow is imported only when it is
+the backend.
 """
 
 from keras_backdrop.layer import BackdropMasking
