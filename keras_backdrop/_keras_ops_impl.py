@@ -152,38 +152,14 @@ def pinned_flat_index(
     axes: Sequence[int],
 ) -> Any:
     """The flat index of the pinned entry, or -1 when nothing is pinned."""
-    del static_dims
+    # Checked by the layer when it is traced, where every shape is known.
+    del static_dims, layer_name, axes
     index = ops.convert_to_tensor(pinned_var)
-    pinned = index[0] >= 0
-    if keras.backend.backend() == "jax":
-        # The layer checks the pin it knows when it is traced; a pin written
-        # into the variable later (set_weights while a jitted step is
-        # compiled) is only known at run time. An error then, not the NaN
-        # gradient of an empty mask.
-        outside = ops.logical_and(
-            pinned, ops.any(index >= ops.convert_to_tensor(dims, "int32"))
-        )
-        _raise_at_run_time_if(
-            outside,
-            f"`pinned_index` of layer '{layer_name}' is outside the mask over "
-            f"axes {tuple(axes)}, of shape {tuple(dims)} for this input",
-        )
     # Row-major strides of the mask, so that the flat index matches the
     # reshape of the flat mask back to dims.
     strides = [math.prod(dims[i + 1 :]) for i in range(len(dims))]
     flat = ops.sum(index * ops.convert_to_tensor(strides, "int32"))
-    return ops.where(pinned, flat, -1)
-
-
-def _raise_at_run_time_if(condition: Any, message: str) -> None:
-    """On JAX: raises `ValueError(message)` when `condition` holds, also
-    inside a jitted step (a host callback, run only on that branch)."""
-    import jax
-
-    def _fail():
-        raise ValueError(message)
-
-    jax.lax.cond(condition, lambda: jax.debug.callback(_fail), lambda: None)
+    return ops.where(index[0] >= 0, flat, -1)
 
 
 def broadcast_mask(

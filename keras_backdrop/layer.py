@@ -272,13 +272,17 @@ class BackdropMasking(keras.layers.Layer):
     def _check_pinned_against(self, dims) -> None:
         """Refuses a pin outside a concrete mask shape (JAX and PyTorch).
 
-        There every dimension is known when the layer is traced, so a pin
-        that does not fit is an error here rather than a NaN gradient. On
-        TensorFlow a dynamic dimension is checked in the graph instead.
+        There every dimension is known when the layer is traced (a new
+        shape retraces), so a pin that does not fit is an error here rather
+        than a NaN gradient. On TensorFlow the graph checks it instead.
         """
         if not isinstance(dims, tuple):
             return
-        index = self._pinned_from_variable()
+        # The pin as last set or read, not the variable: reading a variable
+        # here would cost a device sync per step and break torch.compile's
+        # graph. A pin written straight into the variable (set_weights) is
+        # checked once `pinned_index` has been read.
+        index = self._pinned_index
         if index is None:
             return
         if any(not 0 <= i < d for i, d in zip(self._sorted_pin(index), dims)):

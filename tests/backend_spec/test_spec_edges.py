@@ -180,17 +180,6 @@ def test_pin_on_the_batch_axis_past_a_smaller_batch_raises_naming_the_layer():
         input_gradient(layer, x, x)
 
 
-def test_pin_brought_by_set_weights_outside_the_mask_raises():
-    model = _pinned_model(None)
-    # A pin only a bigger mask has, written through the variable directly.
-    weights = model.get_weights()
-    weights[0] = np.asarray([9, 0], np.int32)
-    model.set_weights(weights)
-    x = np.ones((1, 6, 6, 1), np.float32)
-    with pytest.raises(_run_error(), match="bd"):
-        input_gradient(model.get_layer("bd"), x, x)
-
-
 def test_draw_mask_refuses_a_pinned_index_outside_the_mask():
     with pytest.raises(ValueError, match=r"`pinned_flat_index`.*12"):
         draw_mask((3, 4), mask_prob=0.5, pinned_flat_index=12)
@@ -213,11 +202,18 @@ def test_mask_gradient_refuses_a_mask_that_would_change_the_shape(mask_shape):
         mask_gradient(x, mask)
 
 
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason=(
+        "JAX and PyTorch check a pin when the step is traced, from the pin "
+        "last set or read: a check inside every compiled step would cost "
+        "about 1 ms a step (measured); the README states the gap"
+    ),
+)
 def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
-    # The step is compiled (a tf.function graph, a jitted JAX step) before a
-    # pin that does not fit arrives through set_weights, bypassing the
-    # attribute's checks. TensorFlow's XLA drops graph assertions, so there
-    # the run-time check needs jit_compile off (the README says so).
+    # The step is compiled as a tf.function graph before a pin that does not
+    # fit arrives through set_weights, bypassing the attribute's checks: the
+    # graph's own check catches it. XLA drops graph assertions (README).
     model = keras.Sequential(
         [
             keras.Input((6, 6, 1)),
@@ -227,7 +223,7 @@ def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
             keras.layers.Dense(1),
         ]
     )
-    model.compile(optimizer="sgd", loss="mse", jit_compile=BACKEND == "jax")
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
     x, y = np.ones((4, 6, 6, 1), np.float32), np.zeros((4, 1), np.float32)
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     pin = model.get_layer("late_pin")._pinned_var
@@ -239,6 +235,18 @@ def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
     with pytest.raises(Exception, match="late_pin") as raised:
         model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     assert "outside the mask" in str(raised.value)
+
+
+def test_pin_written_by_set_weights_is_checked_once_read():
+    model = _pinned_model(None)
+    weights = model.get_weights()
+    weights[0] = np.asarray([9, 0], np.int32)
+    model.set_weights(weights)
+    layer = model.get_layer("bd")
+    assert layer.pinned_index == (9, 0)  # reported as the variable holds it
+    x = np.ones((1, 6, 6, 1), np.float32)
+    with pytest.raises(_run_error(), match="bd"):
+        input_gradient(layer, x, x)
 
 
 @pytest.mark.parametrize("keep_count", [1, 700, 2048, 4000])
