@@ -42,6 +42,7 @@ MODULES = (
     "layer_training",
     "layer_cost_breakdown",
     "batch_mask",
+    "mask_draw",
     "memory",
     "input_pipeline",
     "backends",

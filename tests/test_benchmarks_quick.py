@@ -26,6 +26,7 @@ REQUIRED = (
     "layer_training",
     "layer_cost_breakdown",
     "batch_mask",
+    "mask_draw",
     "memory",
     "input_pipeline",
     "backends",
@@ -147,3 +148,11 @@ def test_backends_row_per_installed_backend_and_jit(quick_results):
                 # The children exist so that JAX and PyTorch run without
                 # TensorFlow (imported before Keras, it can abort PyTorch).
                 assert row["tensorflow_imported"] is False, row
+
+
+def test_mask_draw_rows_cover_both_costs_and_jit(quick_results):
+    rows = quick_results["benchmarks"]["mask_draw"]["rows"]
+    keys = {(r["variant"], r["jit_compile"]) for r in rows}
+    for jit in (False, True):
+        assert {("keep_count", jit), ("top_k_over_all", jit), ("multiply_no_nan", jit)} <= keys
+    assert all(r["baseline_ms"] > 0 and r["variant_ms"] > 0 for r in rows)
