@@ -63,7 +63,10 @@ def draw_mask(
             ),
         )
 
-        static_size = tf.get_static_value(size)
+        # The shape tensor is constant when its dimensions are static
+        # (mask_dims makes it so); its product op is not folded.
+        static_shape = tf.get_static_value(mask_shape)
+        static_size = None if static_shape is None else math.prod(static_shape)
         if static_size is not None and static_size > 0:
             keep = keep_exactly(uniform, keep_count, int(static_size))
         else:  # Possibly an empty batch: top_k needs keep_count entries.
@@ -163,7 +166,11 @@ def _window(size: int, keep_count: int) -> int:
 
 
 def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
-    """The mask's shape for `inputs`: dynamic, since the batch may be."""
+    """The mask's shape for `inputs`: a constant where every masked
+    dimension is static, else dynamic (the batch axis usually is)."""
+    static = [inputs.shape[a] for a in axes]
+    if all(d is not None for d in static):
+        return tf.constant(static, tf.int32)
     in_shape = tf.shape(inputs)
     return tf.stack([in_shape[a] for a in axes])
 
