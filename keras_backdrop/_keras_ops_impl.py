@@ -52,15 +52,9 @@ def draw_mask(
     pinned_flat_index: Any,
 ) -> Any:
     """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
-    mask_shape = _static_shape(mask_shape)
-    size = math.prod(mask_shape)
+    mask_shape, size = checked_shape(mask_shape, keep_count)
     if size == 0:
         return ops.zeros(mask_shape, "float32")
-    if keep_count is not None and keep_count > size:
-        raise ValueError(
-            f"Invalid value for argument `keep_count`: keep_count={keep_count}"
-            f" exceeds the {size} entries of a mask of shape {mask_shape}."
-        )
     uniform = keras.random.uniform((size,), seed=seed)
     positions = ops.arange(size, dtype="int32")
     if keep_count is not None:
@@ -78,14 +72,39 @@ def draw_mask(
         # An equality rather than one_hot: one_hot(-1) raises on PyTorch.
         pinned = ops.cast(ops.equal(positions, pinned_flat_index), "float32")
         keep = ops.where(pinned_flat_index >= 0, pinned, keep)
-    if normalize == "count":
-        keep = keep * (float(size) / ops.sum(keep))
-    elif normalize == "expected":
-        if keep_count is not None:
-            keep = keep * (size / keep_count)
-        else:
-            keep = keep / (1.0 - mask_prob)
+    keep = rescale(keep, ops.sum(keep), size, normalize, mask_prob, keep_count)
     return ops.reshape(keep, mask_shape)
+
+
+def checked_shape(mask_shape: Any, keep_count: int | None) -> tuple[tuple, int]:
+    """`(shape, size)` of a static mask shape; refuses a `keep_count` past a
+    non-empty mask's size."""
+    mask_shape = _static_shape(mask_shape)
+    size = math.prod(mask_shape)
+    if size and keep_count is not None and keep_count > size:
+        raise ValueError(
+            f"Invalid value for argument `keep_count`: keep_count={keep_count}"
+            f" exceeds the {size} entries of a mask of shape {mask_shape}."
+        )
+    return mask_shape, size
+
+
+def rescale(
+    keep: Any,
+    count: Any,
+    size: int,
+    normalize: str | None,
+    mask_prob: float | None,
+    keep_count: int | None,
+) -> Any:
+    """The 0/1 `keep` (with `count` survivors) rescaled per `normalize`."""
+    if normalize == "count":
+        return keep * (size / count)
+    if normalize == "expected":
+        if keep_count is not None:
+            return keep * (size / keep_count)
+        return keep / (1.0 - mask_prob)
+    return keep
 
 
 def keep_exactly(

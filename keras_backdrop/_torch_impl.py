@@ -19,11 +19,12 @@ import keras
 import torch
 
 from keras_backdrop._keras_ops_impl import (
-    _static_shape,
     as_tensor,
     broadcast_mask,
+    checked_shape,
     keep_exactly,
     mask_dims,
+    rescale,
 )
 
 __all__ = [
@@ -69,15 +70,9 @@ def draw_mask(
     pinned_flat_index: Any,
 ) -> torch.Tensor:
     """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
-    mask_shape = _static_shape(mask_shape)
-    size = math.prod(mask_shape)
+    mask_shape, size = checked_shape(mask_shape, keep_count)
     if size == 0:
         return keras.ops.zeros(mask_shape, "float32")
-    if keep_count is not None and keep_count > size:
-        raise ValueError(
-            f"Invalid value for argument `keep_count`: keep_count={keep_count}"
-            f" exceeds the {size} entries of a mask of shape {mask_shape}."
-        )
     uniform = keras.random.uniform((size,), seed=seed)
     if keep_count is not None:
         keep = keep_exactly(uniform, keep_count, size)
@@ -94,13 +89,7 @@ def draw_mask(
         positions = torch.arange(size, device=keep.device)
         pinned = (positions == flat).to(torch.float32)
         keep = torch.where(flat >= 0, pinned, keep)
-    if normalize == "count":
-        keep = keep * (size / keep.sum())
-    elif normalize == "expected":
-        if keep_count is not None:
-            keep = keep * (size / keep_count)
-        else:
-            keep = keep / (1.0 - mask_prob)
+    keep = rescale(keep, keep.sum(), size, normalize, mask_prob, keep_count)
     return keep.reshape(mask_shape)
 
 
