@@ -252,8 +252,8 @@ class BackdropMasking(keras.layers.Layer):
             # Inference, or no gradient to mask (integer or bool inputs).
             return inputs
         impl = backend_impl()
+        self._check_pinned_against(tuple(inputs.shape[a] for a in self._axes))
         dims = impl.mask_dims(inputs, self._axes)
-        self._check_pinned_against(dims)
         pinned_flat = impl.pinned_flat_index(
             self._pinned_var, dims, self._static_mask_dims, self.name, self._axes
         )
@@ -269,15 +269,14 @@ class BackdropMasking(keras.layers.Layer):
         mask = impl.broadcast_mask(mask, dims, self._axes, len(inputs.shape))
         return mask_gradient(inputs, mask)
 
-    def _check_pinned_against(self, dims) -> None:
-        """Refuses a pin outside a concrete mask shape (JAX and PyTorch).
+    def _check_pinned_against(self, dims: tuple[int | None, ...]) -> None:
+        """Refuses a pin outside the mask's dimensions known at trace time.
 
-        There every dimension is known when the layer is traced (a new
-        shape retraces), so a pin that does not fit is an error here rather
-        than a NaN gradient. On TensorFlow the graph checks it instead.
+        On JAX and PyTorch every dimension is known when the layer is
+        traced (a new shape retraces), so a pin that does not fit is an
+        error here rather than a NaN gradient. On TensorFlow an unknown
+        dimension (None, usually the batch axis) is checked by the graph.
         """
-        if not isinstance(dims, tuple):
-            return
         # The pin as last set or read, not the variable: reading a variable
         # here would cost a device sync per step and break torch.compile's
         # graph. A pin written straight into the variable (set_weights) is
@@ -285,7 +284,10 @@ class BackdropMasking(keras.layers.Layer):
         index = self._pinned_index
         if index is None:
             return
-        if any(not 0 <= i < d for i, d in zip(self._sorted_pin(index), dims)):
+        if any(
+            d is not None and not 0 <= i < d
+            for i, d in zip(self._sorted_pin(index), dims)
+        ):
             raise ValueError(
                 f"`pinned_index`={index} of layer '{self.name}' is outside "
                 f"the mask over axes {self.mask_axes}, of shape "

@@ -67,8 +67,16 @@ def test_pinned_index_outside_the_mask_fails_at_build_and_on_set():
 def test_pinned_index_outside_a_dynamic_axis_fails_at_call():
     layer = BackdropMasking(mask_prob=0.5, mask_axes=(0,), pinned_index=4)
     layer.build((None, 2))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="pinned_index"):
+    # Eagerly the batch size is known when the layer is called.
+    with pytest.raises(ValueError, match="pinned_index"):
         layer(tf.ones([3, 2]), training=True)
+    # In a graph traced for any batch size, the graph checks it.
+    graph_call = tf.function(
+        lambda x: layer(x, training=True),
+        input_signature=[tf.TensorSpec([None, 2])],
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="pinned_index"):
+        graph_call(tf.ones([3, 2]))
     # Inside the batch it is fine.
     out = layer(tf.ones([5, 2]), training=True)
     np.testing.assert_array_equal(out.numpy(), np.ones([5, 2]))
