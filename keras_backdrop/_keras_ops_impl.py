@@ -166,13 +166,12 @@ def mask_dims(inputs: Any, axes: Sequence[int]) -> tuple[int, ...]:
 def pinned_flat_index(
     pinned_var: keras.Variable,
     dims: tuple[int, ...],
-    static_dims: Sequence[int | None],
     layer_name: str,
     axes: Sequence[int],
 ) -> Any:
     """The flat index of the pinned entry, or -1 when nothing is pinned."""
     # Checked by the layer when it is traced, where every shape is known.
-    del static_dims, layer_name, axes
+    del layer_name, axes
     index = ops.convert_to_tensor(pinned_var)
     # Row-major strides of the mask, so that the flat index matches the
     # reshape of the flat mask back to dims.

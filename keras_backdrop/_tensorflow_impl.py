@@ -178,12 +178,10 @@ def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
 def pinned_flat_index(
     pinned_var: keras.Variable,
     dims: tf.Tensor,
-    static_dims: Sequence[int | None],
     layer_name: str,
     axes: Sequence[int],
 ) -> tf.Tensor:
     """The flat index of the pinned entry, or -1 when nothing is pinned."""
-    del static_dims  # A pin may come from set_weights: check every axis.
     index = tf.convert_to_tensor(pinned_var)
     pinned = index[0] >= 0
     # At run time: the batch axis may be dynamic, and `set_weights` or a

@@ -96,13 +96,12 @@ def draw_mask(
 def pinned_flat_index(
     pinned_var: keras.Variable,
     dims: tuple[int, ...],
-    static_dims: Sequence[int | None],
     layer_name: str,
     axes: Sequence[int],
 ) -> torch.Tensor:
     """The flat index of the pinned entry, or -1 when nothing is pinned."""
     # Checked by the layer when it is called, where every shape is known.
-    del static_dims, layer_name, axes
+    del layer_name, axes
     index = pinned_var.value
     # Row-major strides of the mask, so that the flat index matches the
     # reshape of the flat mask back to dims.

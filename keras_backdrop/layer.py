@@ -10,8 +10,6 @@ import numpy as np
 
 from keras_backdrop.masks import (
     backend_impl,
-    draw_mask,
-    mask_gradient,
     mix_seed,
     validate_mask_args,
     validate_seed,
@@ -255,19 +253,21 @@ class BackdropMasking(keras.layers.Layer):
         self._check_pinned_against(tuple(inputs.shape[a] for a in self._axes))
         dims = impl.mask_dims(inputs, self._axes)
         pinned_flat = impl.pinned_flat_index(
-            self._pinned_var, dims, self._static_mask_dims, self.name, self._axes
+            self._pinned_var, dims, self.name, self._axes
         )
-        mask = draw_mask(
+        # The backend's functions directly: the arguments were checked in
+        # __init__, and PyTorch runs this at every step, not once per trace.
+        mask = impl.draw_mask(
             dims,
-            mask_prob=self.mask_prob,
-            keep_count=self.keep_count,
-            normalize=self.normalize,
-            seed=self.seed_generator,
-            pinned_flat_index=pinned_flat,
+            self.mask_prob,
+            self.keep_count,
+            self.normalize,
+            self.seed_generator,
+            pinned_flat,
         )
         # Size 1 on the unmasked axes: the mask broadcasts along them.
         mask = impl.broadcast_mask(mask, dims, self._axes, len(inputs.shape))
-        return mask_gradient(inputs, mask)
+        return impl.mask_gradient(inputs, mask)
 
     def _check_pinned_against(self, dims: tuple[int | None, ...]) -> None:
         """Refuses a pin outside the mask's dimensions known at trace time.
