@@ -1,12 +1,13 @@
 """The backdrop mechanism on PyTorch: a `torch.autograd.Function` and torch ops.
 
-The `keras.ops` route (`_keras_ops_impl`) gives the same masks on PyTorch,
-but every `keras.ops` call pays Keras's dispatch, and `keras.ops.custom_gradient`
-its own wrapping: about 1 ms per layer per training step on the texture
-network (benchmarks/README.md). Here the mask is built with torch ops
-directly. The uniforms still come from `keras.random.uniform`, so seeds
-behave as Keras seeds them, and `keep_count` shares the portable selection.
-Arguments reach these functions already validated by `keras_backdrop.masks`.
+The `keras.ops` route (`_keras_ops_impl`) works on PyTorch too, but every
+`keras.ops` call pays Keras's dispatch, and `keras.ops.custom_gradient` its
+own wrapping: about 1 ms per layer per training step on the texture network
+(benchmarks/README.md). Here the mask is built with torch ops directly, and
+the uniforms are counter-based (`_uniform`), with seeds from the layer's
+`SeedGenerator` as Keras's draws have; `keep_count` shares the portable
+selection. Arguments reach these functions already validated by
+`keras_backdrop.masks`.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def draw_mask(
     mask_shape, size = checked_shape(mask_shape, keep_count)
     if size == 0:
         return keras.ops.zeros(mask_shape, "float32")
-    uniform = keras.random.uniform((size,), seed=seed)
+    uniform = _uniform(size, seed)
     if keep_count is not None:
         keep = keep_exactly(uniform, keep_count, size)
     else:
@@ -91,6 +92,58 @@ def draw_mask(
         keep = torch.where(flat >= 0, pinned, keep)
     keep = rescale(keep, keep.sum(), size, normalize, mask_prob, keep_count)
     return keep.reshape(mask_shape)
+
+
+def _signed(value: int) -> int:
+    """A 64-bit constant as the int64 that has its bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+_MIX1 = _signed(0xBF58476D1CE4E5B9)
+_MIX2 = _signed(0x94D049BB133111EB)
+
+
+def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 bits (torch's `>>` is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _mix(z: torch.Tensor) -> torch.Tensor:
+    """SplitMix64's finaliser: each output bit depends on every input bit.
+    int64 products wrap modulo 2**64, as the finaliser needs."""
+    z = (z ^ _shift_right(z, 30)) * _MIX1
+    z = (z ^ _shift_right(z, 27)) * _MIX2
+    return z ^ _shift_right(z, 31)
+
+
+def _uniform(size: int, seed: Any) -> torch.Tensor:
+    """`size` float32 uniforms in [0, 1), counter-based, from a seed pair.
+
+    Like TensorFlow's stateless Philox draw, a pure function of the
+    generator's state and the entry's index, made of tensor ops only:
+    `keras.random` seeds a `torch.Generator` per draw in a function that
+    `torch.compile` may not trace, which split every compiled step into
+    many graphs. A `SeedGenerator` advances by one per draw; an integer
+    seed gives the same draw every time; without a seed, Keras's global
+    generator supplies the draw.
+    """
+    if seed is None:
+        return keras.random.uniform((size,), seed=None)
+    if isinstance(seed, keras.random.SeedGenerator):
+        # Keras's next() builds its increment from a NumPy array, a graph
+        # break under torch.compile; doing the same in torch ops made
+        # torch.compile crash the process (2.13, CPU), so Keras's it is.
+        pair = seed.next()
+    else:
+        pair = torch.tensor([seed, 0])
+    device = keras.ops.convert_to_tensor(0.0).device
+    pair = torch.as_tensor(pair, device=device).to(torch.int64) & 0xFFFFFFFF
+    key = _mix((pair[0] << 32) | pair[1])
+    index = torch.arange(1, size + 1, dtype=torch.int64, device=device)
+    bits = _mix(key + index * _GOLDEN)
+    # The top 24 bits: every float32 in [0, 1) on a 2**-24 grid.
+    return _shift_right(bits, 40).to(torch.float32) * (1.0 / (1 << 24))
 
 
 def pinned_flat_index(

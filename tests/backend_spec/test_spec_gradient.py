@@ -117,7 +117,7 @@ def test_default_axes_mask_per_sample_and_position_shared_over_channels():
 
 @pytest.mark.parametrize("mask_axes", [(0,), (1,), (0, 2)])
 def test_each_call_draws_a_fresh_mask(mask_axes):
-    x = np.ones((6, 8, 5), np.float32)
+    x = np.ones((16, 8, 5), np.float32)
     layer = BackdropMasking(mask_prob=0.5, mask_axes=mask_axes, seed=7)
     masks = masks_from_layer(layer, x, 4)
     patterns = []
@@ -127,8 +127,8 @@ def test_each_call_draws_a_fresh_mask(mask_axes):
         reduced = mask[index]
         assert np.allclose(mask, np.broadcast_to(reduced, mask.shape), rtol=1e-6)
         patterns.append(assert_obeys_rules(reduced))
-    # Rule 8: consecutive calls differ (6, 8 or 30 entries at p=0.5: the
-    # chance of two equal patterns in a row is at most 1/64 per pair for a
+    # Rule 8: consecutive calls differ (16, 8 or 80 entries at p=0.5: the
+    # chance of two equal patterns in a row is at most 1/256 per pair for a
     # random mask, and the seed makes the outcome fixed).
     for a, b in zip(patterns, patterns[1:]):
         assert not np.array_equal(a, b)
