@@ -8,9 +8,9 @@ gradient by the mask in the backward pass.
 Both work on every Keras 3 backend. On TensorFlow they use
 `tf.custom_gradient` and a stateless Philox draw (`_tensorflow_impl`); on
 JAX, `keras.ops.custom_gradient` and `keras.random` (`_keras_ops_impl`); on
-PyTorch, a `torch.autograd.Function` and torch ops over `keras.random`'s
-uniforms (`_torch_impl`: Keras's op dispatch cost about 1 ms a layer a
-step there). TensorFlow is imported only when it is the backend.
+PyTorch, a `torch.autograd.Function` and torch ops with a counter-based
+draw (`_torch_impl`: Keras's op dispatch cost about 1 ms a layer a step
+there). TensorFlow is imported only when it is the backend.
 """
 
 from __future__ import annotations
