@@ -210,7 +210,8 @@ class BackdropMasking(keras.layers.Layer):
             if dim is not None and not 0 <= i < dim:
                 raise ValueError(
                     f"Invalid value for `pinned_index` of layer '{self.name}'"
-                    f": the mask over axes {self.mask_axes} has shape "
+                    ": the mask over axes "
+                    f"{self.mask_axes or self._axes} has shape "
                     f"{self._given_pin(self._static_mask_dims)} (None: any "
                     f"batch size). Received: pinned_index={index!r}"
                 )
@@ -290,7 +291,7 @@ class BackdropMasking(keras.layers.Layer):
         ):
             raise ValueError(
                 f"`pinned_index`={index} of layer '{self.name}' is outside "
-                f"the mask over axes {self.mask_axes}, of shape "
+                f"the mask over axes {self.mask_axes or self._axes}, of shape "
                 f"{self._given_pin(dims)} for this input."
             )
 
