@@ -272,18 +272,25 @@ class _BoundedReader:
         pieces = []
         got = 0
         while got < n:
-            if self._bufpos == len(self._buf):
-                self._buf = self._pull(_BUFFER)
-                self._bufpos = 0
-                if not self._buf:
-                    self.short = True
-                    break
+            if not self._refill():
+                break
             take = min(n - got, len(self._buf) - self._bufpos)
             pieces.append(self._buf[self._bufpos : self._bufpos + take])
             self._bufpos += take
             got += take
         self.pos += got
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _refill(self) -> bool:
+        """Refills an exhausted buffer; False at the end of the data."""
+        if self._bufpos < len(self._buf):
+            return True
+        self._buf = self._pull(_BUFFER)
+        self._bufpos = 0
+        if not self._buf:
+            self.short = True
+            return False
+        return True
 
     def _read_long(self, n: int) -> bytearray:
         """``n`` bytes (fewer at the end of the data) as a bytearray.
@@ -312,12 +319,8 @@ class _BoundedReader:
         pieces = []
         got = 0
         while True:
-            if self._bufpos == len(self._buf):
-                self._buf = self._pull(_BUFFER)
-                self._bufpos = 0
-                if not self._buf:
-                    self.short = True
-                    break
+            if not self._refill():
+                break
             end = self._buf.find(b"\n", self._bufpos)
             stop = len(self._buf) if end < 0 else end + 1
             if got + stop - self._bufpos > self.line_limit:
