@@ -1,0 +1,15 @@
+"""Support for the examples and experiments: tasks, training loops, results.
+
+The layer and its functions live in `keras_backdrop`; this subpackage holds
+what the scripts in `examples/` run, so that those scripts only parse their
+options and call in here, and so that a study of one's own can reuse the
+same pieces:
+
+* `options`: command-line value types (positive numbers, probabilities,
+  seeds) and the ``--strategy``/``--replicas`` pair;
+* `strategies`: the `tf.distribute` strategy for a ``--strategy`` name;
+* `results`: summary statistics, Markdown tables, JSON and plots.
+
+Nothing here is imported by ``import keras_backdrop``; TensorFlow is
+imported only by the functions that need it.
+"""

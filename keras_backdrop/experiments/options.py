@@ -1,0 +1,133 @@
+"""Command-line value types shared by the example scripts.
+
+Each function is an `argparse` ``type=``: it turns the text into a value or
+raises `argparse.ArgumentTypeError`, so that a bad value ends in the
+parser's usage message naming the option, the value received and what is
+allowed, before anything heavy starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+#: Values of ``--strategy``: one device, `tf.distribute.MirroredStrategy`,
+#: `tf.distribute.MultiWorkerMirroredStrategy`.
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
+def _parse(text: str, cast: type, ok, expected: str):
+    try:
+        value = cast(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}. Received: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _parse(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    return _parse(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    """A finite float > 0."""
+    return _parse(
+        text, float, lambda v: 0.0 < v < math.inf, "a finite number > 0"
+    )
+
+
+def probability(text: str) -> float:
+    """A float in [0, 1]."""
+    return _parse(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+
+
+def seed_list(text: str) -> list[int]:
+    """Seeds: a count ``N`` (seeds ``0..N-1``) or a list such as ``0,3,7``.
+
+    >>> seed_list("3")
+    [0, 1, 2]
+    >>> seed_list("4,2")
+    [4, 2]
+    """
+    if "," not in text:
+        return list(range(positive_int(text)))
+    seeds = [_parse(s, int, lambda v: v >= 0, "seeds >= 0") for s in text.split(",")]
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds. Received: {text!r}")
+    return seeds
+
+
+def choice_list(choices: tuple[str, ...]):
+    """A type for a comma-separated, non-empty subset of ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names or any(n not in choices for n in names):
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated subset of {', '.join(choices)}. "
+                f"Received: {text!r}"
+            )
+        return names
+
+    return parse
+
+
+def add_strategy_arguments(
+    parser: argparse.ArgumentParser, default: str = "none"
+) -> None:
+    """Adds ``--strategy`` and ``--replicas``; see `check_strategy_arguments`."""
+    parser.add_argument(
+        "--strategy",
+        default=default,
+        choices=STRATEGIES,
+        help="tf.distribute strategy (TensorFlow backend only): 'none' is one "
+        "device, 'mirrored' one process over several devices, 'multiworker' "
+        "one process per worker with TF_CONFIG set",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=positive_int,
+        default=None,
+        help="for --strategy mirrored: the first N GPUs, or N logical CPU "
+        "devices without GPUs (default: all GPUs, else 2)",
+    )
+
+
+def check_strategy_arguments(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, backend: str
+) -> None:
+    """Refuses, through the parser, a strategy the run cannot honour.
+
+    A `tf.distribute` strategy needs the TensorFlow backend; ``--replicas``
+    applies to ``mirrored`` only; ``multiworker`` needs ``TF_CONFIG`` (this
+    fails here, before minutes of data loading, not in the strategy).
+    """
+    if args.strategy != "none" and backend != "tensorflow":
+        # tf.distribute strategies hold TensorFlow variables and run
+        # TensorFlow functions: they cannot drive a JAX or PyTorch model.
+        parser.error(
+            f"argument --strategy: {args.strategy!r} is a tf.distribute "
+            f"strategy and needs the TensorFlow Keras backend; with the "
+            f"{backend!r} backend only 'none' is allowed. "
+            f"Received: {args.strategy!r}"
+        )
+    if args.replicas is not None and args.strategy != "mirrored":
+        parser.error(
+            "argument --replicas: applies to --strategy mirrored only "
+            "(multiworker has one replica per worker and device, none has "
+            f"one). Received: {args.replicas} with --strategy {args.strategy}"
+        )
+    if args.strategy == "multiworker" and "TF_CONFIG" not in os.environ:
+        parser.error(
+            "argument --strategy: 'multiworker' needs the TF_CONFIG "
+            "environment variable (cluster and task) in every worker. "
+            "Received: 'multiworker' without TF_CONFIG"
+        )
