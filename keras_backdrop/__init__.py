@@ -9,5 +9,6 @@ the backend.
 from keras_backdrop.layer import BackdropMasking
 from keras_backdrop.masks import draw_mask, mask_gradient
 
-__all__ = ["BackdropMasking", "draw_mask", "mask_gradient"]
-__version__ = "0.1.0"
+from keras_backdrop.version import __version__
+
+__all__ = ["BackdropMasking", "__version__", "draw_mask", "mask_gradient"]
