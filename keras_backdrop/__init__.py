@@ -8,7 +8,6 @@ the backend.
 
 from keras_backdrop.layer import BackdropMasking
 from keras_backdrop.masks import draw_mask, mask_gradient
-
 from keras_backdrop.version import __version__
 
 __all__ = ["BackdropMasking", "__version__", "draw_mask", "mask_gradient"]

@@ -77,8 +77,10 @@ def draw_mask(
 
 
 def checked_shape(mask_shape: Any, keep_count: int | None) -> tuple[tuple, int]:
-    """`(shape, size)` of a static mask shape; refuses a `keep_count` past a
-    non-empty mask's size."""
+    """`(shape, size)` of a static mask shape.
+
+    Refuses a `keep_count` past a non-empty mask's size.
+    """
     mask_shape = _static_shape(mask_shape)
     size = math.prod(mask_shape)
     if size and keep_count is not None and keep_count > size:

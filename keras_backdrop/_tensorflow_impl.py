@@ -49,9 +49,7 @@ def draw_mask(
     size = tf.reduce_prod(mask_shape)
     # Philox explicitly: the automatic choice is several times slower under
     # XLA on CPU (benchmarks/README.md).
-    uniform = tf.random.stateless_uniform(
-        [size], seed=_step_seed(seed), alg="philox"
-    )
+    uniform = tf.random.stateless_uniform([size], seed=_step_seed(seed), alg="philox")
     if keep_count is not None:
         tf.debugging.assert_less_equal(
             keep_count,
@@ -83,9 +81,7 @@ def draw_mask(
         # The appended -1 is never the largest of a non-empty draw; it only
         # gives an empty mask (an empty batch) an argmax, out of range, so
         # one_hot gives the empty fallback.
-        largest = tf.argmax(
-            tf.concat([uniform, [-1.0]], 0), output_type=tf.int32
-        )
+        largest = tf.argmax(tf.concat([uniform, [-1.0]], 0), output_type=tf.int32)
         keep = tf.where(tf.reduce_any(keep > 0), keep, tf.one_hot(largest, size))
     if pinned_flat_index is not None:
         pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
@@ -139,9 +135,7 @@ def keep_exactly(
         picked = tf.math.top_k(key, k=window, sorted=True).indices
         sign = tf.where(short > 0, 1.0, -1.0)
         step = sign * tf.cast(tf.range(window) < tf.abs(short), tf.float32)
-        return tf.cast(below, tf.float32) + tf.scatter_nd(
-            picked[:, None], step, [size]
-        )
+        return tf.cast(below, tf.float32) + tf.scatter_nd(picked[:, None], step, [size])
 
     return tf.cond(
         tf.abs(short) <= window,
@@ -166,8 +160,11 @@ def _window(size: int, keep_count: int) -> int:
 
 
 def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
-    """The mask's shape for `inputs`: a constant where every masked
-    dimension is static, else dynamic (the batch axis usually is)."""
+    """The mask's shape for `inputs`.
+
+    A constant where every masked dimension is static, else dynamic (the
+    batch axis usually is).
+    """
     static = [inputs.shape[a] for a in axes]
     if all(d is not None for d in static):
         return tf.constant(static, tf.int32)

@@ -111,7 +111,9 @@ def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
 
 def _mix(z: torch.Tensor) -> torch.Tensor:
     """SplitMix64's finaliser: each output bit depends on every input bit.
-    int64 products wrap modulo 2**64, as the finaliser needs."""
+
+    int64 products wrap modulo 2**64, as the finaliser needs.
+    """
     z = (z ^ _shift_right(z, 30)) * _MIX1
     z = (z ^ _shift_right(z, 27)) * _MIX2
     return z ^ _shift_right(z, 31)

@@ -83,7 +83,6 @@ class BackdropMasking(keras.layers.Layer):
             or to do nothing (inference). Keras sets it in `fit`.
 
     Example:
-
     >>> model = keras.Sequential([
     ...     keras.Input((64, 64, 1)),
     ...     keras.layers.Conv2D(16, 2, strides=2, activation="relu"),
@@ -142,8 +141,10 @@ class BackdropMasking(keras.layers.Layer):
         # `pinned_index` follows `mask_axes` in the order given; the mask
         # (and the variable) run over the axes sorted. For each sorted axis,
         # its position in the order given:
-        given = self._axes if self.mask_axes is None else tuple(
-            a % rank for a in self.mask_axes
+        given = (
+            self._axes
+            if self.mask_axes is None
+            else tuple(a % rank for a in self.mask_axes)
         )
         self._pin_order = tuple(given.index(a) for a in self._axes)
         # The batch axis is never fixed, even when the first call's batch
@@ -233,8 +234,10 @@ class BackdropMasking(keras.layers.Layer):
         self._pinned_index = self._pinned_from_variable()
 
     def _pinned_from_variable(self) -> tuple[int, ...] | None:
-        """The variable's pin where its value is concrete, else the last
-        one known (inside a traced JAX step the value is symbolic)."""
+        """The variable's pin where its value is concrete, else the last known.
+
+        Inside a traced JAX step the variable's value is symbolic.
+        """
         if self._pinned_var is None:
             return self._pinned_index
         try:
@@ -314,9 +317,7 @@ class BackdropMasking(keras.layers.Layer):
 def _validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
     if mask_axes is None:
         return None
-    if isinstance(mask_axes, (int, np.integer)) and not isinstance(
-        mask_axes, bool
-    ):
+    if isinstance(mask_axes, (int, np.integer)) and not isinstance(mask_axes, bool):
         return (int(mask_axes),)
     try:
         axes = tuple(mask_axes)
@@ -325,9 +326,12 @@ def _validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
             "Invalid type for argument `mask_axes`: expected an integer or "
             f"a sequence of integers. Received: mask_axes={mask_axes!r}"
         ) from None
-    if isinstance(mask_axes, str) or not axes or any(
-        isinstance(a, bool) or not isinstance(a, (int, np.integer))
-        for a in axes
+    if (
+        isinstance(mask_axes, str)
+        or not axes
+        or any(
+            isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes
+        )
     ):
         raise TypeError(
             "Invalid value for argument `mask_axes`: expected a non-empty "
@@ -382,8 +386,7 @@ def _validate_pinned_index(
             f"a sequence of integers. Received: pinned_index={index!r}"
         ) from None
     if not index or any(
-        isinstance(i, bool) or not isinstance(i, (int, np.integer))
-        for i in index
+        isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in index
     ):
         raise TypeError(
             "Invalid value for `pinned_index`: expected a non-empty "

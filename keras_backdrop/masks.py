@@ -64,7 +64,6 @@ def mask_gradient(x: Any, mask: Any) -> Any:
             without changing it (the gradient has the shape of `x`).
 
     Example:
-
     >>> import numpy as np
     >>> x = keras.ops.convert_to_tensor([1.0, 2.0, 3.0])
     >>> y = mask_gradient(x, keras.ops.convert_to_tensor([0.0, 3.0, 0.0]))
@@ -192,8 +191,11 @@ def validate_mask_args(
 
 
 def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
-    """Checks `seed`: an integer (NumPy's too), `None` or, where allowed, a
-    `keras.random.SeedGenerator`; returns it with integers as Python ints."""
+    """Checks `seed` and returns it, integers as Python ints.
+
+    Allowed: an integer (NumPy's too), `None` or, where `allow_generator`,
+    a `keras.random.SeedGenerator`.
+    """
     if seed is None:
         return None
     if allow_generator and isinstance(seed, keras.random.SeedGenerator):
@@ -223,8 +225,10 @@ def mix_seed(seed: int) -> int:
 
 
 def _static_shape(tensor: Any) -> tuple | None:
-    """The static shape, or None where even the rank is unknown (a
-    TensorFlow graph tensor of unknown rank)."""
+    """The static shape, or None where even the rank is unknown.
+
+    (A TensorFlow graph tensor can have an unknown rank.)
+    """
     try:
         return tuple(tensor.shape)
     except ValueError:
@@ -232,8 +236,10 @@ def _static_shape(tensor: Any) -> tuple | None:
 
 
 def _check_broadcasts_to(mask_shape: tuple | None, x_shape: tuple | None) -> None:
-    """Refuses a mask that would not broadcast to `x` unchanged; dimensions
-    unknown before run time (None) are not checked."""
+    """Refuses a mask that would not broadcast to `x` unchanged.
+
+    Dimensions unknown before run time (None) are not checked.
+    """
     if mask_shape is None or x_shape is None:
         return
     fits = len(mask_shape) <= len(x_shape) and all(

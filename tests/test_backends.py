@@ -37,7 +37,13 @@ def test_specification_suite_passes_on_backend(backend):
         "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
     }
     command = [
-        sys.executable, "-m", "pytest", "tests/backend_spec", "-q", "-p", "no:cacheprovider",
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/backend_spec",
+        "-q",
+        "-p",
+        "no:cacheprovider",
     ]
     try:
         result = subprocess.run(

@@ -96,7 +96,11 @@ def _run(backend: str, code: str, *args: str) -> str:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, (
         f"{backend} child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

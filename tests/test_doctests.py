@@ -7,13 +7,15 @@ backend: `keras_backdrop.experiments`, the TensorFlow-only
 """
 
 import pytest
-
 from backend_spec.doctest_modules import modules_with_examples, run_doctests
 
 MODULES = (
     modules_with_examples("keras_backdrop/experiments")
-    + [m for m in modules_with_examples("keras_backdrop", recursive=False)
-       if m == "keras_backdrop.distributed"]
+    + [
+        m
+        for m in modules_with_examples("keras_backdrop", recursive=False)
+        if m == "keras_backdrop.distributed"
+    ]
     + modules_with_examples("tfds_gp")
 )
 

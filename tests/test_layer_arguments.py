@@ -17,20 +17,65 @@ from keras_backdrop import BackdropMasking, draw_mask
         ({"mask_prob": math.nan}, ValueError, r"`mask_prob`.*Received: mask_prob=nan"),
         ({"mask_prob": "0.5"}, TypeError, r"`mask_prob`.*Received: mask_prob='0\.5'"),
         ({"mask_prob": True}, TypeError, r"`mask_prob`.*Received: mask_prob=True"),
-        ({}, ValueError, r"Exactly one of `mask_prob` and `keep_count`.*mask_prob=None, keep_count=None"),
-        ({"mask_prob": 0.5, "keep_count": 2}, ValueError, r"Exactly one.*mask_prob=0\.5, keep_count=2"),
+        (
+            {},
+            ValueError,
+            r"Exactly one of `mask_prob` and `keep_count`"
+            r".*mask_prob=None, keep_count=None",
+        ),
+        (
+            {"mask_prob": 0.5, "keep_count": 2},
+            ValueError,
+            r"Exactly one.*mask_prob=0\.5, keep_count=2",
+        ),
         ({"keep_count": 0}, ValueError, r"`keep_count`.*Received: keep_count=0"),
         ({"keep_count": 2.0}, TypeError, r"`keep_count`.*Received: keep_count=2\.0"),
-        ({"mask_prob": 0.5, "normalize": "sum"}, ValueError, r"`normalize`.*Received: normalize='sum'"),
-        ({"mask_prob": 1.0, "normalize": "expected"}, ValueError, r"mask_prob=1\.0, normalize='expected'"),
-        ({"mask_prob": 0.5, "mask_axes": (1, 1)}, ValueError, r"`mask_axes`.*distinct.*Received: mask_axes=\(1, 1\)"),
-        ({"mask_prob": 0.5, "mask_axes": (1, 2.0)}, TypeError, r"`mask_axes`.*Received: mask_axes=\(1, 2\.0\)"),
-        ({"mask_prob": 0.5, "mask_axes": "12"}, TypeError, r"`mask_axes`.*Received: mask_axes='12'"),
-        ({"mask_prob": 0.5, "mask_axes": ()}, TypeError, r"`mask_axes`.*Received: mask_axes=\(\)"),
+        (
+            {"mask_prob": 0.5, "normalize": "sum"},
+            ValueError,
+            r"`normalize`.*Received: normalize='sum'",
+        ),
+        (
+            {"mask_prob": 1.0, "normalize": "expected"},
+            ValueError,
+            r"mask_prob=1\.0, normalize='expected'",
+        ),
+        (
+            {"mask_prob": 0.5, "mask_axes": (1, 1)},
+            ValueError,
+            r"`mask_axes`.*distinct.*Received: mask_axes=\(1, 1\)",
+        ),
+        (
+            {"mask_prob": 0.5, "mask_axes": (1, 2.0)},
+            TypeError,
+            r"`mask_axes`.*Received: mask_axes=\(1, 2\.0\)",
+        ),
+        (
+            {"mask_prob": 0.5, "mask_axes": "12"},
+            TypeError,
+            r"`mask_axes`.*Received: mask_axes='12'",
+        ),
+        (
+            {"mask_prob": 0.5, "mask_axes": ()},
+            TypeError,
+            r"`mask_axes`.*Received: mask_axes=\(\)",
+        ),
         ({"mask_prob": 0.5, "seed": 1.5}, TypeError, r"`seed`.*Received: seed=1\.5"),
-        ({"mask_prob": 0.5, "pinned_index": -1}, ValueError, r"`pinned_index`.*Received: pinned_index=\(-1,\)"),
-        ({"mask_prob": 0.5, "pinned_index": "a"}, TypeError, r"`pinned_index`.*Received: pinned_index=\('a',\)"),
-        ({"mask_prob": 0.5, "mask_axes": (1, 2), "pinned_index": 3}, ValueError, r"one index per masked axis.*pinned_index=\(3,\)"),
+        (
+            {"mask_prob": 0.5, "pinned_index": -1},
+            ValueError,
+            r"`pinned_index`.*Received: pinned_index=\(-1,\)",
+        ),
+        (
+            {"mask_prob": 0.5, "pinned_index": "a"},
+            TypeError,
+            r"`pinned_index`.*Received: pinned_index=\('a',\)",
+        ),
+        (
+            {"mask_prob": 0.5, "mask_axes": (1, 2), "pinned_index": 3},
+            ValueError,
+            r"one index per masked axis.*pinned_index=\(3,\)",
+        ),
     ],
 )
 def test_construction_refuses(kwargs, error, pattern):

@@ -47,12 +47,16 @@ def test_fit_updates_from_the_pinned_sample_only(jit_compile):
     w0 = model.get_weights()[0]
     model.fit(x, t, batch_size=8, epochs=1, shuffle=False, verbose=0)
     w1 = model.get_weights()[0]
-    np.testing.assert_allclose(w1, one_sample_sgd_update(w0, x, t, 5, lr), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        w1, one_sample_sgd_update(w0, x, t, 5, lr), rtol=1e-5, atol=1e-6
+    )
     # Re-pinning a built, compiled model takes effect without recompiling.
     mask.pinned_index = 2
     model.fit(x, t, batch_size=8, epochs=1, shuffle=False, verbose=0)
     w2 = model.get_weights()[0]
-    np.testing.assert_allclose(w2, one_sample_sgd_update(w1, x, t, 2, lr), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        w2, one_sample_sgd_update(w1, x, t, 2, lr), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -86,7 +90,10 @@ def test_dynamic_batch_in_tf_function_and_xla():
             loss = tf.reduce_sum(layer(x, training=True))
         return tape.gradient(loss, x)
 
-    for fn in (tf.function(grad_of, input_signature=[spec]), tf.function(grad_of, input_signature=[spec], jit_compile=True)):
+    for fn in (
+        tf.function(grad_of, input_signature=[spec]),
+        tf.function(grad_of, input_signature=[spec], jit_compile=True),
+    ):
         for batch in (2, 7):
             g = fn(tf.ones([batch, 3])).numpy()
             # One sample carries the whole batch's weight: batch * 1 per entry.
@@ -125,7 +132,12 @@ def test_inference_graph_has_no_mask_op():
 
 def test_save_and_load_without_custom_objects(tmp_path):
     layer = BackdropMasking(
-        keep_count=2, mask_axes=(1, -2), normalize="expected", seed=9, pinned_index=(1, 0), name="bd"
+        keep_count=2,
+        mask_axes=(1, -2),
+        normalize="expected",
+        seed=9,
+        pinned_index=(1, 0),
+        name="bd",
     )
     model = keras.Sequential([keras.Input((3, 4, 2)), layer, keras.layers.Dense(1)])
     path = tmp_path / "m.keras"
@@ -139,7 +151,13 @@ def test_save_and_load_without_custom_objects(tmp_path):
     )
     # A fresh process: registration must come from importing the package,
     # not from objects this test process already holds.
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     config = json.loads(out.stdout.strip().splitlines()[-1])
     assert config["keep_count"] == 2
     assert config["mask_prob"] is None
@@ -149,7 +167,9 @@ def test_save_and_load_without_custom_objects(tmp_path):
     assert list(config["pinned_index"]) == [1, 0]
     loaded = keras.models.load_model(path)
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 2)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
 
 
 def test_from_config_round_trip_keeps_behaviour():
@@ -281,7 +301,9 @@ def test_unseeded_layers_draw_different_masks():
 
 def test_functional_and_subclassed_models():
     inputs = keras.Input((5,))
-    outputs = BackdropMasking(keep_count=1, mask_axes=(1,), pinned_index=3)(keras.layers.Identity()(inputs))
+    outputs = BackdropMasking(keep_count=1, mask_axes=(1,), pinned_index=3)(
+        keras.layers.Identity()(inputs)
+    )
     functional = keras.Model(inputs, outputs)
 
     class Sub(keras.Model):

@@ -3,7 +3,8 @@
 Under JAX or PyTorch, `import keras_backdrop` must not load TensorFlow, and
 both packages must import and run where TensorFlow cannot be imported at
 all. The second case runs in a child process where `tensorflow` and
-`tensorflow_datasets` are marked absent in `sys.modules`; the slow test builds such an environment for real.
+`tensorflow_datasets` are marked absent in `sys.modules`; the slow test
+builds such an environment for real.
 """
 
 import importlib.util
@@ -38,7 +39,8 @@ USE_THE_PACKAGES = textwrap.dedent(
 
     x = keras.ops.convert_to_tensor(np.ones((2, 3, 3, 1), "float32"))
     layer = keras_backdrop.BackdropMasking(mask_prob=0.5, pinned_index=(1, 2, 0))
-    assert np.array_equal(keras.ops.convert_to_numpy(layer(x, training=True)), np.ones((2, 3, 3, 1)))
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert np.array_equal(y, np.ones((2, 3, 3, 1)))
     mask = keras_backdrop.draw_mask((4, 5), mask_prob=0.5, seed=1)
     mask = keras.ops.convert_to_numpy(mask)
     assert mask.shape == (4, 5) and abs(mask.sum() - 20) < 1e-4
@@ -55,8 +57,12 @@ USE_THE_PACKAGES = textwrap.dedent(
 def _child(backend: str, code: str) -> str:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -90,9 +96,12 @@ def test_installs_beside_keras_and_jax_without_tensorflow(tmp_path):
     subprocess.run([*pip, "keras", "jax", "numpy", "scipy"], check=True, timeout=900)
     subprocess.run([*pip, "--no-deps", str(ROOT)], check=True, timeout=300)
     done = subprocess.run(
-        [python, "-c", USE_THE_PACKAGES], cwd=tmp_path,
+        [python, "-c", USE_THE_PACKAGES],
+        cwd=tmp_path,
         env={**os.environ, "KERAS_BACKEND": "jax"},
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "BUILDER None" in done.stdout and "LOADED []" in done.stdout

@@ -39,9 +39,7 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """A finite float > 0."""
-    return _parse(
-        text, float, lambda v: 0.0 < v < math.inf, "a finite number > 0"
-    )
+    return _parse(text, float, lambda v: 0.0 < v < math.inf, "a finite number > 0")
 
 
 def probability(text: str) -> float:

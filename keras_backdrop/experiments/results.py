@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+
 def summarize(values: Sequence[float]) -> dict[str, float]:
     """Mean, sample standard deviation and a 95 % t interval of the mean.
 
@@ -55,6 +56,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     |---|---|
     | no_mask | 0.500 |
     """
+
     def cell(value: Any) -> str:
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -86,7 +88,9 @@ def plot_curves(
         curves: Name to a list of runs, each a list of values per epoch
             (all of one length per name).
         path: The PNG file to write.
-        title, ylabel, xlabel: Labels.
+        title: The plot's title.
+        ylabel: The y axis' label.
+        xlabel: The x axis' label.
         ylim: The y range, or None for matplotlib's.
 
     Returns:
@@ -101,10 +105,15 @@ def plot_curves(
     for name, runs in curves.items():
         values = np.asarray(runs, np.float64)
         epochs = np.arange(1, values.shape[1] + 1)
-        (line,) = ax.plot(epochs, values.mean(axis=0), label=f"{name} (n={len(values)})")
+        (line,) = ax.plot(
+            epochs, values.mean(axis=0), label=f"{name} (n={len(values)})"
+        )
         ax.fill_between(
-            epochs, values.min(axis=0), values.max(axis=0),
-            color=line.get_color(), alpha=0.2,
+            epochs,
+            values.min(axis=0),
+            values.max(axis=0),
+            color=line.get_color(),
+            alpha=0.2,
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -63,9 +63,9 @@ def input_gradient(layer, x, upstream, training=True):
             )
             return jnp.sum(y * upstream), (y, new_non_trainable)
 
-        (_, (y, new_non_trainable)), grad = jax.value_and_grad(
-            loss_fn, has_aux=True
-        )(jnp.asarray(x))
+        (_, (y, new_non_trainable)), grad = jax.value_and_grad(loss_fn, has_aux=True)(
+            jnp.asarray(x)
+        )
         # Written back, so the next call draws the next mask.
         for variable, value in zip(layer.non_trainable_variables, new_non_trainable):
             variable.assign(value)
@@ -87,7 +87,10 @@ def nonzero_upstream(shape, seed):
 def masks_from_layer(layer, x, n):
     """The masks of `n` consecutive training calls, read off the gradient."""
     upstream = nonzero_upstream(np.shape(x), 0)
-    return [recovered_mask(input_gradient(layer, x, upstream)[1], upstream) for _ in range(n)]
+    return [
+        recovered_mask(input_gradient(layer, x, upstream)[1], upstream)
+        for _ in range(n)
+    ]
 
 
 def assert_obeys_rules(mask, mask_prob=None, keep_count=None, normalize="count"):
@@ -121,7 +124,10 @@ def draws(n, shape, seed=0, **kwargs):
 
     generator = keras.random.SeedGenerator(seed)
     return np.stack(
-        [ops.convert_to_numpy(draw_mask(shape, seed=generator, **kwargs)) for _ in range(n)]
+        [
+            ops.convert_to_numpy(draw_mask(shape, seed=generator, **kwargs))
+            for _ in range(n)
+        ]
     )
 
 

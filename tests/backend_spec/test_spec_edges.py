@@ -46,7 +46,9 @@ def test_numpy_scalars_are_accepted_and_configs_stay_plain_python():
     assert layer.mask_prob == 0.25 and layer.seed == 5 and other.keep_count == 2
     json.dumps(layer.get_config())  # NumPy scalars would not serialise
     json.dumps(other.get_config())
-    mask = ops.convert_to_numpy(draw_mask((4, 6), keep_count=np.int64(3), seed=np.int64(1)))
+    mask = ops.convert_to_numpy(
+        draw_mask((4, 6), keep_count=np.int64(3), seed=np.int64(1))
+    )
     assert_obeys_rules(mask, keep_count=3)
 
 
@@ -59,7 +61,9 @@ def test_keep_count_past_the_index_type_is_refused(keep_count):
 def test_seeds_differing_only_in_high_bits_give_different_masks():
     shape = (64,)
     seeds = [7, 7 + 2**32, 7 + 2**40, -7, 2**64 + 7]
-    masks = [ops.convert_to_numpy(draw_mask(shape, mask_prob=0.5, seed=s)) for s in seeds]
+    masks = [
+        ops.convert_to_numpy(draw_mask(shape, mask_prob=0.5, seed=s)) for s in seeds
+    ]
     patterns = {tuple(m != 0) for m in masks}
     assert len(patterns) == len(seeds)
 
@@ -136,7 +140,9 @@ def _pinned_model(pin):
     return keras.Sequential(
         [
             keras.Input((6, 6, 1)),
-            BackdropMasking(mask_prob=0.5, mask_axes=(1, 2), pinned_index=pin, name="bd"),
+            BackdropMasking(
+                mask_prob=0.5, mask_axes=(1, 2), pinned_index=pin, name="bd"
+            ),
         ]
     )
 
@@ -166,15 +172,21 @@ def test_pinned_index_reports_what_load_weights_read(tmp_path):
 
 def test_pin_outside_a_smaller_input_raises_naming_the_layer():
     # A fully convolutional use: built on 6x6, then given 3x3.
-    layer = BackdropMasking(mask_prob=0.5, mask_axes=(1, 2), pinned_index=(4, 4), name="fcn")
-    input_gradient(layer, np.ones((1, 6, 6, 1), np.float32), np.ones((1, 6, 6, 1), np.float32))
+    layer = BackdropMasking(
+        mask_prob=0.5, mask_axes=(1, 2), pinned_index=(4, 4), name="fcn"
+    )
+    input_gradient(
+        layer, np.ones((1, 6, 6, 1), np.float32), np.ones((1, 6, 6, 1), np.float32)
+    )
     small = np.ones((1, 3, 3, 1), np.float32)
     with pytest.raises(_run_error(), match="fcn"):
         input_gradient(layer, small, small)
 
 
 def test_pin_on_the_batch_axis_past_a_smaller_batch_raises_naming_the_layer():
-    layer = BackdropMasking(keep_count=1, mask_axes=(0,), pinned_index=5, name="per_sample")
+    layer = BackdropMasking(
+        keep_count=1, mask_axes=(0,), pinned_index=5, name="per_sample"
+    )
     x = np.ones((3, 2), np.float32)
     with pytest.raises(_run_error(), match="per_sample"):
         input_gradient(layer, x, x)
@@ -274,7 +286,9 @@ def test_keep_count_over_a_large_mask_keeps_exactly_that_many_uniformly():
     generator = keras.random.SeedGenerator(3)
     hits = np.zeros(shape)
     for _ in range(draws):
-        mask = ops.convert_to_numpy(draw_mask(shape, keep_count=keep_count, seed=generator))
+        mask = ops.convert_to_numpy(
+            draw_mask(shape, keep_count=keep_count, seed=generator)
+        )
         assert_obeys_rules(mask, keep_count=keep_count)
         hits += mask != 0
     # Each entry survives with probability 1/2 per draw: its count over 40

@@ -163,4 +163,6 @@ def test_torch_compile_fit_draws_fresh_masks():
         assert not np.array_equal(a, b)
     model.get_layer("mask").pinned_index = (17,)
     mask = fit_masks(model, steps=1)[0]
-    assert np.count_nonzero(mask) == 1 and mask[17] == pytest.approx(N_FEATURES, rel=1e-5)
+    assert np.count_nonzero(mask) == 1 and mask[17] == pytest.approx(
+        N_FEATURES, rel=1e-5
+    )

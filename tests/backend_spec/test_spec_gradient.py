@@ -49,7 +49,9 @@ def test_pinned_index_gradient_is_size_at_that_entry_broadcast(
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("normalize, expected_value", [("expected", 5 / 2), (None, 1.0)])
+@pytest.mark.parametrize(
+    "normalize, expected_value", [("expected", 5 / 2), (None, 1.0)]
+)
 def test_pinned_index_rescales_per_normalize(normalize, expected_value):
     x = np.ones((5, 3), np.float32)
     layer = BackdropMasking(

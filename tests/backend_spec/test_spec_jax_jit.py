@@ -69,7 +69,9 @@ def test_masks_move_across_jitted_calls_when_the_state_is_written_back():
     # draw a valid mask.
     y = layer(np.ones((2, 64), np.float32), training=True)
     np.testing.assert_array_equal(np.asarray(y), 1.0)
-    _, grad = input_gradient(layer, np.ones((2, 64), np.float32), np.ones((2, 64), np.float32))
+    _, grad = input_gradient(
+        layer, np.ones((2, 64), np.float32), np.ones((2, 64), np.float32)
+    )
     assert_obeys_rules(grad[0])
 
 

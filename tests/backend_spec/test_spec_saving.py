@@ -34,7 +34,9 @@ def test_keras_file_round_trip_keeps_config_and_behaviour(tmp_path):
     assert loaded_layer.pinned_index == (1, 0)
 
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 2)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
 
     # The pin is in force after loading: one cell of the 3x4 mask survives,
     # scaled by size / keep_count = 6 ("expected" with keep_count).
