@@ -164,6 +164,21 @@ def test_large_configs_are_estimated_large():
     assert "12000 examples" in large.describe() and "GB" in large.describe()
 
 
+def test_estimate_build_checks_its_arguments():
+    recipe = generator.PRESETS["small"]
+    with pytest.raises(TypeError) as info:
+        beam_build.estimate_build("small")
+    assert "argument `recipe`" in str(info.value)
+    assert "Received: recipe='small'" in str(info.value)
+    with pytest.raises(TypeError) as info:
+        beam_build.estimate_build(recipe, max_examples_per_split=1.5)
+    assert "Received: max_examples_per_split=1.5" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        beam_build.estimate_build(recipe, max_examples_per_split=-1)
+    assert "argument `max_examples_per_split`" in str(info.value)
+    assert "Received: max_examples_per_split=-1" in str(info.value)
+
+
 def test_large_config_without_beam_warns_with_the_beam_command(monkeypatch, tmp_path):
     # Lower the threshold so that a tiny build counts as large.
     monkeypatch.setattr(beam_build, "WARN_BYTES", 0.0)
@@ -185,8 +200,14 @@ def test_requested_on_command_line():
 
 def test_beam_download_config_checks_options():
     pytest.importorskip("apache_beam")
-    with pytest.raises(ValueError, match=r"'name=value' items .* got 'DirectRunner'"):
+    with pytest.raises(ValueError, match=r"'name=value' items .* got 'DirectRunner'") as info:
         tfds_gp.beam_download_config("DirectRunner")
+    assert "argument `pipeline_options`" in str(info.value)
+    assert "Received: pipeline_options='DirectRunner'" in str(info.value)
+    with pytest.raises(TypeError, match=r"argument `pipeline_options`.*pipeline_options=5"):
+        tfds_gp.beam_download_config(5)
+    with pytest.raises(TypeError, match=r"argument `pipeline_options`.*got 2"):
+        tfds_gp.beam_download_config(["runner=DirectRunner", 2])
     config = tfds_gp.beam_download_config(["runner=DirectRunner", "direct_num_workers=2"])
     options = config.beam_options.get_all_options()
     assert options["runner"] == "DirectRunner" and options["direct_num_workers"] == 2

@@ -555,14 +555,22 @@ def test_numeric_variants_still_load(tmp_path):
 
 
 def test_restricted_load_rejects_wrong_argument_types():
-    with pytest.raises(TypeError, match="binary file object"):
+    with pytest.raises(TypeError, match=r"`file`: expected a binary file object.*file=b'not a file'"):
         published.restricted_load(b"not a file")
-    with pytest.raises(TypeError, match="size must be an int"):
+    with pytest.raises(TypeError, match=r"`size`: expected an int from 1 to 4096.*size='8'"):
         published.read_published("x", size="8")
-    with pytest.raises(ValueError, match="size must be between 1 and 4096"):
+    with pytest.raises(ValueError, match=r"`size`: expected an int from 1 to 4096.*size=0"):
         published.read_published("x", size=0)
-    with pytest.raises(TypeError, match="path must be a path or a binary file object"):
+    with pytest.raises(TypeError, match=r"`path`: expected a path or a binary file object.*path=42"):
         published.read_published(42)
+    with pytest.raises(TypeError, match=r"`max_elements`: expected a non-negative int.*max_elements=1.5"):
+        published.restricted_load(io.BytesIO(b""), max_elements=1.5)
+    with pytest.raises(ValueError, match=r"`max_elements`: expected a non-negative int.*max_elements=-1"):
+        published.restricted_load(io.BytesIO(b""), max_elements=-1)
+    with pytest.raises(TypeError, match=r"`class_names`: expected a sequence of strings.*class_names='ab'"):
+        published.read_published("x", class_names="ab")
+    with pytest.raises(TypeError, match=r"`path`: expected a file opened in binary mode.*\(type StringIO\)"):
+        published.read_published(io.StringIO("text"))
 
 
 def test_tfds_build_of_hostile_zip_names_the_file(tmp_path):

@@ -223,7 +223,7 @@ def test_custom_config_cannot_reuse_builtin_name(tmp_path):
 def test_config_validation():
     with pytest.raises(ValueError, match="too large for size=64"):
         GpTexturesConfig(size=64, scales=[[2.0], [20.0]], powers=[1.0, 1.0])
-    with pytest.raises(ValueError, match="source must be"):
+    with pytest.raises(ValueError, match="`source`: expected 'generated' or 'published'"):
         GpTexturesConfig(size=64, scales=[[2.0]], powers=[1.0], source="web")
 
 

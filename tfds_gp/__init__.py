@@ -51,7 +51,7 @@ def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray,
         if config not in PRESETS:
             raise generator._value_error(
                 "config",
-                f"config must be one of {sorted(PRESETS)} (or a GpRecipe / "
+                f"expected one of {sorted(PRESETS)} (or a GpRecipe / "
                 "GpTexturesConfig)",
                 config,
             )
@@ -62,17 +62,16 @@ def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray,
         if config.source != "generated":
             raise generator._value_error(
                 "config",
-                "load_numpy generates the data; a config with source="
-                f"{config.source!r} reads its train split from the authors' "
-                "file: load it through TFDS",
+                "expected a generated config: load_numpy generates the data, "
+                f"and a config with source={config.source!r} reads its train "
+                "split from the authors' file: load it through TFDS",
                 config,
             )
         recipe = config.recipe
     else:
         raise generator._type_error(
             "config",
-            "config must be a built-in name, a GpRecipe or a generated "
-            "GpTexturesConfig",
+            "expected a built-in name, a GpRecipe or a generated GpTexturesConfig",
             config,
         )
     return split_arrays(recipe, split)

@@ -111,6 +111,7 @@ import math
 import os
 import pickle
 import pickletools
+import reprlib
 import zipfile
 from typing import IO, Any, Sequence
 
@@ -344,6 +345,29 @@ class _BoundedReader:
         its end makes :mod:`zipfile` check the CRC.
         """
         return self._bufpos == len(self._buf) and not self._pull(1)
+
+
+# A caller's bad argument (not the file's content) is a TypeError or a
+# ValueError in the package's form, "Invalid value for argument `x`: expected
+# ... Received: x=...".  (This module stands alone, without the rest of the
+# package: the tests load it from its file in child processes.)
+_ARGUMENT_REPR = reprlib.Repr()
+_ARGUMENT_REPR.maxstring = _ARGUMENT_REPR.maxother = 120
+
+
+def _argument_type_error(argument: str, expected: str, received: object) -> TypeError:
+    return TypeError(
+        f"Invalid type for argument `{argument}`: {expected}. Received: "
+        f"{argument}={_ARGUMENT_REPR.repr(received)} "
+        f"(type {type(received).__name__})"
+    )
+
+
+def _argument_value_error(argument: str, expected: str, received: object) -> ValueError:
+    return ValueError(
+        f"Invalid value for argument `{argument}`: {expected}. Received: "
+        f"{argument}={_ARGUMENT_REPR.repr(received)}"
+    )
 
 
 def _clip(text: str, n: int = 200) -> str:
@@ -1199,11 +1223,15 @@ def restricted_load(
       PublishedFileError: a truncated, damaged or malformed pickle.
     """
     if not hasattr(file, "read"):
-        raise TypeError(f"file must be a binary file object, got {type(file).__name__}")
+        raise _argument_type_error("file", "expected a binary file object", file)
     if type(max_elements) is not int:
-        raise TypeError(f"max_elements must be an int, got {type(max_elements).__name__}")
+        raise _argument_type_error(
+            "max_elements", "expected a non-negative int", max_elements
+        )
     if max_elements < 0:
-        raise ValueError(f"max_elements must be non-negative, got {max_elements}")
+        raise _argument_value_error(
+            "max_elements", "expected a non-negative int", max_elements
+        )
     return _load(_plain_reader(file, source), source, max_elements)
 
 
@@ -1459,15 +1487,19 @@ def read_published(
       TypeError: an argument of the wrong type.
     """
     if type(size) is not int:
-        raise TypeError(f"size must be an int, got {type(size).__name__}")
+        raise _argument_type_error(
+            "size", f"expected an int from 1 to {MAX_SIZE} (the image side)", size
+        )
     if not 1 <= size <= MAX_SIZE:
-        raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {size}")
+        raise _argument_value_error(
+            "size", f"expected an int from 1 to {MAX_SIZE} (the image side)", size
+        )
     if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-        raise TypeError(
-            f"class_names must be a sequence of strings, got {class_names!r}"
+        raise _argument_type_error(
+            "class_names", "expected a sequence of strings", class_names
         )
     if source is not None and not isinstance(source, str):
-        raise TypeError(f"source must be a str or None, got {type(source).__name__}")
+        raise _argument_type_error("source", "expected a string or None", source)
     if isinstance(path, (str, os.PathLike)):
         source = os.fspath(path) if source is None else source
         try:
@@ -1486,9 +1518,8 @@ def read_published(
         with f:
             return read_published(f, size, class_names, source)
     if not hasattr(path, "read"):
-        raise TypeError(
-            "path must be a path or a binary file object, got "
-            f"{type(path).__name__}"
+        raise _argument_type_error(
+            "path", "expected a path or a binary file object", path
         )
     f = path
     if source is None:
@@ -1503,7 +1534,12 @@ def read_published(
             f"{_clip(str(err))}); expected a seekable binary file"
         ) from err
     if not isinstance(head, bytes):
-        raise TypeError(f"{source}: the file is not opened in binary mode")
+        raise _argument_type_error(
+            "path",
+            f"expected a file opened in binary mode; {source} returned "
+            f"{type(head).__name__} from read()",
+            path,
+        )
     if head[:2] == b"PK":
         obj, source = _read_zip(f, source, size)
     else:

@@ -117,7 +117,7 @@ def check_config_name(name: object) -> str:
     'tiny_test'
     """
     expected = (
-        f"name must be a string of 1 to {MAX_NAME_LENGTH} characters from "
+        f"expected a string of 1 to {MAX_NAME_LENGTH} characters from "
         "[A-Za-z0-9_.-], starting with a letter or digit, without '..' (it "
         "becomes a directory under data_dir)"
     )
@@ -196,14 +196,14 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             seed=self.seed,
         )
         sources = (SOURCE_GENERATED, SOURCE_PUBLISHED)
-        expected = f"source must be {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
+        expected = f"expected {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
         if not isinstance(self.source, str):
             raise generator._type_error("source", expected, self.source)
         if self.source not in sources:
             raise generator._value_error("source", expected, self.source)
         if self.description is not None and not isinstance(self.description, str):
             raise generator._type_error(
-                "description", "description must be a string or None", self.description
+                "description", "expected a string or None", self.description
             )
         if self.version is not None:
             try:
@@ -211,7 +211,7 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             except (TypeError, ValueError) as error:
                 raise generator._value_error(
                     "version",
-                    f"version must be None or 'x.y.z' ({error})",
+                    f"expected None or 'x.y.z' ({error})",
                     self.version,
                 ) from None
         # Store the validated, normalised values (tuples of floats, ints).
@@ -226,9 +226,10 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             if _DERIVED_NAME.fullmatch(self.name) and self.name != derived:
                 raise generator._value_error(
                     "name",
-                    "names of the form custom_<10 hex digits> are derived from "
-                    f"the parameters; these parameters derive {derived!r}: omit "
-                    "name (or pass None) to get it, or choose another name",
+                    "expected a name not of the form custom_<10 hex digits> "
+                    "unless it is the one derived from the parameters; these "
+                    f"parameters derive {derived!r}: omit name (or pass None) "
+                    "to get it, or choose another name",
                     self.name,
                 )
         if not self.description:
@@ -322,8 +323,8 @@ def _check_builder_config(config: object) -> None:
     if not isinstance(config, GpTexturesConfig):
         raise generator._type_error(
             "config",
-            "config must be a built-in config name or a GpTexturesConfig (a "
-            "plain tfds.core.BuilderConfig has no recipe and an unchecked name)",
+            "expected a built-in config name or a GpTexturesConfig (a plain "
+            "tfds.core.BuilderConfig has no recipe and an unchecked name)",
             config,
         )
     check_config_name(config.name)
@@ -334,8 +335,8 @@ def _check_builder_config(config: object) -> None:
     ):
         raise generator._value_error(
             "config",
-            "the config's fields no longer match its recipe (it was changed "
-            "after construction); make a new GpTexturesConfig",
+            "expected a config whose fields match its recipe (this one was "
+            "changed after construction); make a new GpTexturesConfig",
             config.name,
         )
 
