@@ -17,7 +17,14 @@ import numpy as np
 
 from tfds_gp import beam_build, generator, published, records
 from tfds_gp.beam_build import beam_download_config
-from tfds_gp.generator import GpRecipe, PRESETS, class_table, field, sample, split_arrays
+from tfds_gp.generator import (
+    PRESETS,
+    GpRecipe,
+    class_table,
+    field,
+    sample,
+    split_arrays,
+)
 
 try:
     import tensorflow_datasets as _tfds  # noqa: F401
@@ -28,13 +35,16 @@ else:
     from tfds_gp.gp_textures import GpTextures, GpTexturesConfig
 
 
-def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+def load_numpy(
+    config: Any = "small", split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` NumPy arrays of a config's split, without TFDS.
 
     Args:
       config: a built-in name (``'small'``, ``'medium'``, ``'paper'``,
-        ``'three_scale'``, ``'paper_large'``, ``'paper_2048'``), a :class:`tfds_gp.generator.GpRecipe` or a
-        ``GpTexturesConfig`` with ``source='generated'``.
+        ``'three_scale'``, ``'paper_large'``, ``'paper_2048'``), a
+        :class:`tfds_gp.generator.GpRecipe` or a ``GpTexturesConfig`` with
+        ``source='generated'``.
       split: ``'train'`` or ``'test'``.
 
     Returns:
@@ -51,8 +61,7 @@ def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray,
         if config not in PRESETS:
             raise generator._value_error(
                 "config",
-                f"expected one of {sorted(PRESETS)} (or a GpRecipe / "
-                "GpTexturesConfig)",
+                f"expected one of {sorted(PRESETS)} (or a GpRecipe / GpTexturesConfig)",
                 config,
             )
         recipe = PRESETS[config]

@@ -15,7 +15,8 @@ what to install if it is missing.  It needs no TensorFlow at import time.
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tfds_gp import generator
 

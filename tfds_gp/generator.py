@@ -52,7 +52,7 @@ import functools
 import math
 import numbers
 import reprlib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -198,9 +198,7 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
-def _check_int(
-    value: object, argument: str, low: int, high: int, what: str
-) -> int:
+def _check_int(value: object, argument: str, low: int, high: int, what: str) -> int:
     """``value`` as an int in ``[low, high]``; NumPy integers accepted."""
     if _is_bool(value) or not isinstance(value, numbers.Integral):
         raise _type_error(
@@ -216,8 +214,7 @@ def _check_int(
 
 def _check_size(size: object) -> int:
     expected = (
-        f"expected an integer number of pixels from 2 to {MAX_SIZE} "
-        f"(the image side)"
+        f"expected an integer number of pixels from 2 to {MAX_SIZE} (the image side)"
     )
     if _is_bool(size) or not isinstance(size, numbers.Integral):
         raise _type_error("size", expected, size)
@@ -261,7 +258,9 @@ def _check_cl(
         # The received value is shown anyway; an entry of a larger argument
         # is shown on its own too.
         got = "" if received is cl else f"; {name} is {_show(cl)} ({type(cl).__name__})"
-        raise _type_error(argument, f"expected {name} to be a real number of pixels{got}", received)
+        raise _type_error(
+            argument, f"expected {name} to be a real number of pixels{got}", received
+        )
     value = _as_float(cl)
     allowed = f"a correlation length from {MIN_CL} to {MAX_CL_FRACTION} * size pixels"
     if not math.isfinite(value):
@@ -291,7 +290,9 @@ def _check_cl(
     return value
 
 
-def _as_sequence(value: object, argument: str, name: str, expected: str, received: object):
+def _as_sequence(
+    value: object, argument: str, name: str, expected: str, received: object
+):
     """``value`` if it is a list-like of entries (not a string), else TypeError.
 
     NumPy arrays of at least one dimension count as sequences (their rows or
@@ -451,12 +452,17 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
     num_classes = 1
     for s, choices in enumerate(seq):
         row = _as_sequence(
-            choices, "scales", f"scales[{s}]",
-            f"expected scales[{s}] to be a sequence of correlation lengths", scales,
+            choices,
+            "scales",
+            f"scales[{s}]",
+            f"expected scales[{s}] to be a sequence of correlation lengths",
+            scales,
         )
         if len(row) == 0:
             raise _value_error(
-                "scales", f"expected at least one length per scale; scales[{s}] is empty", scales
+                "scales",
+                f"expected at least one length per scale; scales[{s}] is empty",
+                scales,
             )
         num_classes *= len(row)
         if num_classes > MAX_CLASSES:
@@ -472,7 +478,9 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
     out = []
     for s, row in enumerate(rows):
         values = tuple(
-            _check_cl(c, None, f"scales[{s}] length", argument="scales", received=scales)
+            _check_cl(
+                c, None, f"scales[{s}] length", argument="scales", received=scales
+            )
             for c in row
         )
         if len(set(values)) != len(values):
@@ -535,7 +543,11 @@ def sample(
         entry of ``cls``.
     """
     cls = _as_sequence(
-        cls, "cls", "cls", "expected a sequence of correlation lengths, one per scale", cls
+        cls,
+        "cls",
+        "cls",
+        "expected a sequence of correlation lengths, one per scale",
+        cls,
     )
     if not 1 <= len(cls) <= MAX_SCALES:
         raise _value_error(
@@ -547,7 +559,7 @@ def sample(
     powers = _check_powers(powers, len(cls))
     size = _check_size(size)
     total = None
-    for cl, power in zip(cls, powers):
+    for cl, power in zip(cls, powers, strict=True):
         part = field(cl, size, rng)
         part *= power  # in place: no temporaries of image size
         if total is None:
@@ -601,13 +613,20 @@ class GpRecipe:
         for s, choices in enumerate(scales):
             for cl in choices:
                 _check_cl(
-                    cl, size, name=f"scales[{s}] length", argument="scales",
+                    cl,
+                    size,
+                    name=f"scales[{s}] length",
+                    argument="scales",
                     received=self.scales,
                 )
         powers = _check_powers(self.powers, len(scales))
         per_class = {
             name: _check_int(
-                getattr(self, name), name, 0, MAX_PER_CLASS, "a number of examples per class"
+                getattr(self, name),
+                name,
+                0,
+                MAX_PER_CLASS,
+                "a number of examples per class",
             )
             for name in ("train_per_class", "test_per_class")
         }
@@ -651,6 +670,7 @@ class GpRecipe:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes, the product of the per-scale choice counts."""
         return math.prod(len(s) for s in self.scales)
 
     def num_examples(self, split: str) -> int:
@@ -749,7 +769,9 @@ def _check_range(
     start = _check_int(start, "start", 0, n, f"an example index of split {split!r}")
     if stop is None:
         return start, n
-    stop = _check_int(stop, "stop", start, n, f"an example index of split {split!r}, >= start")
+    stop = _check_int(
+        stop, "stop", start, n, f"an example index of split {split!r}, >= start"
+    )
     return start, stop
 
 
@@ -786,9 +808,12 @@ def split_arrays(
     Args:
       recipe: the dataset recipe.
       split: ``'train'`` or ``'test'``.
-      start, stop: the range of example indices,
-        ``0 <= start <= stop <= recipe.num_examples(split)``; ``stop=None``
-        is the end of the split.
+      start: the first example index, ``0 <= start <= stop``.
+      stop: one past the last example index, ``stop <=
+        recipe.num_examples(split)``; None is the end of the split.
+
+    Returns:
+      ``(images, labels)``.
 
     Raises:
       TypeError, ValueError: a bad argument (the message names it), or a
