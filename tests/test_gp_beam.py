@@ -107,7 +107,7 @@ def test_beam_build_matches_plain_build(tmp_path):
         assert len(plain_records) == len(beam_records) > 0
         # Same records in the same order, byte for byte.
         assert plain_records == beam_records, shard
-        for a, b in zip(plain_records, beam_records):
+        for a, b in zip(plain_records, beam_records, strict=True):
             assert _feature_bytes(a) == _feature_bytes(b)
         # Same file size too: only the order of map entries can differ.
         assert (plain_dir / shard).stat().st_size == (beam_dir / shard).stat().st_size
@@ -118,7 +118,7 @@ def test_beam_build_matches_plain_build(tmp_path):
         r["image"].tobytes(): int(r["label"])
         for r in tfds.as_numpy(beam.as_dataset(split="train", shuffle_files=False))
     }
-    assert got == {im.tobytes(): int(lb) for im, lb in zip(images, labels)}
+    assert got == {im.tobytes(): int(lb) for im, lb in zip(images, labels, strict=True)}
 
 
 def _block_beam(monkeypatch):

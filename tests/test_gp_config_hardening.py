@@ -328,7 +328,7 @@ def test_class_table_is_built_once_per_recipe():
     assert config.recipe.classes is recipe.classes
 
 
-# --- names: a config name becomes a directory ------------------------------------------
+# --- names: a config name becomes a directory ------
 
 UNSAFE_NAMES = [
     "../escape",
@@ -458,7 +458,7 @@ def test_build_writes_only_under_data_dir_and_builds_the_table_once(
     assert Path(builder.data_dir) == version_dir
 
 
-# --- immutability ------------------------------------------------------------------------
+# --- immutability ------
 
 
 CONFIG_FIELDS = [
@@ -526,7 +526,7 @@ def test_copies_stay_immutable_and_equal():
     assert changed.size == 32 and changed.recipe.size == 32 and config.size == 16
 
 
-# --- splits, ranges and load_numpy --------------------------------------------------------
+# --- splits, ranges and load_numpy ------
 
 RECIPE = g.GpRecipe(**BASE)
 

@@ -167,7 +167,7 @@ def test_records_equal_numpy_helper(tiny_builder):
     def key(image):
         return image.tobytes()
 
-    want = {key(im): int(lb) for im, lb in zip(images, labels)}
+    want = {key(im): int(lb) for im, lb in zip(images, labels, strict=True)}
     got = {key(r["image"]): int(r["label"]) for r in records}
     assert got == want
     for r in records:
@@ -180,7 +180,7 @@ def test_building_twice_gives_identical_records(tiny_builder, tmp_path):
     for split in ("train", "test"):
         first, second = _records(tiny_builder, split), _records(again, split)
         assert len(first) == len(second)
-        for a, b in zip(first, second):
+        for a, b in zip(first, second, strict=True):
             assert a["label"] == b["label"]
             np.testing.assert_array_equal(a["image"], b["image"])
 
