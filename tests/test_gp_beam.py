@@ -45,7 +45,9 @@ TINY = GpTexturesConfig(
 
 # Two worker processes: each example is made in whichever worker Beam hands
 # its index to, so this exercises the per-example streams across processes.
-TWO_WORKERS = "runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing"
+TWO_WORKERS = (
+    "runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing"
+)
 
 
 def _version_dir(data_dir: Path, config: GpTexturesConfig) -> Path:
@@ -63,7 +65,10 @@ def _canonical_records(path: Path) -> list[bytes]:
 def _feature_bytes(record: bytes) -> dict[str, bytes]:
     """Each feature's value bytes (the image is the stored PNG itself)."""
     example = tf.train.Example.FromString(record)
-    return {key: value.SerializeToString() for key, value in example.features.feature.items()}
+    return {
+        key: value.SerializeToString()
+        for key, value in example.features.feature.items()
+    }
 
 
 def test_beam_build_matches_plain_build(tmp_path):
@@ -73,9 +78,14 @@ def test_beam_build_matches_plain_build(tmp_path):
     beam = tfds.builder("gp_textures", config=TINY, data_dir=str(tmp_path / "beam"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", LargeBuildWarning)
-        beam.download_and_prepare(download_config=tfds_gp.beam_download_config(TWO_WORKERS))
+        beam.download_and_prepare(
+            download_config=tfds_gp.beam_download_config(TWO_WORKERS)
+        )
 
-    plain_dir, beam_dir = _version_dir(tmp_path / "plain", TINY), _version_dir(tmp_path / "beam", TINY)
+    plain_dir, beam_dir = (
+        _version_dir(tmp_path / "plain", TINY),
+        _version_dir(tmp_path / "beam", TINY),
+    )
     plain_files = sorted(p.name for p in plain_dir.iterdir())
     assert plain_files == sorted(p.name for p in beam_dir.iterdir())
     shards = [name for name in plain_files if ".tfrecord-" in name]
@@ -97,7 +107,7 @@ def test_beam_build_matches_plain_build(tmp_path):
         assert len(plain_records) == len(beam_records) > 0
         # Same records in the same order, byte for byte.
         assert plain_records == beam_records, shard
-        for a, b in zip(plain_records, beam_records):
+        for a, b in zip(plain_records, beam_records, strict=True):
             assert _feature_bytes(a) == _feature_bytes(b)
         # Same file size too: only the order of map entries can differ.
         assert (plain_dir / shard).stat().st_size == (beam_dir / shard).stat().st_size
@@ -108,7 +118,7 @@ def test_beam_build_matches_plain_build(tmp_path):
         r["image"].tobytes(): int(r["label"])
         for r in tfds.as_numpy(beam.as_dataset(split="train", shuffle_files=False))
     }
-    assert got == {im.tobytes(): int(lb) for im, lb in zip(images, labels)}
+    assert got == {im.tobytes(): int(lb) for im, lb in zip(images, labels, strict=True)}
 
 
 def _block_beam(monkeypatch):
@@ -159,9 +169,26 @@ def test_large_configs_are_estimated_large():
     for name in ("small", "medium", "paper", "three_scale"):
         assert not beam_build.estimate_build(generator.PRESETS[name]).large, name
     # TFDS's debugging cap shrinks the estimate.
-    capped = beam_build.estimate_build(generator.PRESETS["paper_large"], max_examples_per_split=1)
+    capped = beam_build.estimate_build(
+        generator.PRESETS["paper_large"], max_examples_per_split=1
+    )
     assert capped.num_examples == 2 and not capped.large
     assert "12000 examples" in large.describe() and "GB" in large.describe()
+
+
+def test_estimate_build_checks_its_arguments():
+    recipe = generator.PRESETS["small"]
+    with pytest.raises(TypeError) as info:
+        beam_build.estimate_build("small")
+    assert "argument `recipe`" in str(info.value)
+    assert "Received: recipe='small'" in str(info.value)
+    with pytest.raises(TypeError) as info:
+        beam_build.estimate_build(recipe, max_examples_per_split=1.5)
+    assert "Received: max_examples_per_split=1.5" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        beam_build.estimate_build(recipe, max_examples_per_split=-1)
+    assert "argument `max_examples_per_split`" in str(info.value)
+    assert "Received: max_examples_per_split=-1" in str(info.value)
 
 
 def test_large_config_without_beam_warns_with_the_beam_command(monkeypatch, tmp_path):
@@ -178,15 +205,33 @@ def test_large_config_without_beam_warns_with_the_beam_command(monkeypatch, tmp_
 
 
 def test_requested_on_command_line():
-    assert beam_build.requested_on_command_line(["tfds", "build", "--beam_pipeline_options=runner=X"])
-    assert beam_build.requested_on_command_line(["tfds", "--beam_pipeline_options", "runner=X"])
-    assert not beam_build.requested_on_command_line(["tfds", "build", "--config", "small"])
+    assert beam_build.requested_on_command_line(
+        ["tfds", "build", "--beam_pipeline_options=runner=X"]
+    )
+    assert beam_build.requested_on_command_line(
+        ["tfds", "--beam_pipeline_options", "runner=X"]
+    )
+    assert not beam_build.requested_on_command_line(
+        ["tfds", "build", "--config", "small"]
+    )
 
 
 def test_beam_download_config_checks_options():
     pytest.importorskip("apache_beam")
-    with pytest.raises(ValueError, match=r"'name=value' items .* got 'DirectRunner'"):
+    with pytest.raises(
+        ValueError, match=r"'name=value' items .* got 'DirectRunner'"
+    ) as info:
         tfds_gp.beam_download_config("DirectRunner")
-    config = tfds_gp.beam_download_config(["runner=DirectRunner", "direct_num_workers=2"])
+    assert "argument `pipeline_options`" in str(info.value)
+    assert "Received: pipeline_options='DirectRunner'" in str(info.value)
+    with pytest.raises(
+        TypeError, match=r"argument `pipeline_options`.*pipeline_options=5"
+    ):
+        tfds_gp.beam_download_config(5)
+    with pytest.raises(TypeError, match=r"argument `pipeline_options`.*got 2"):
+        tfds_gp.beam_download_config(["runner=DirectRunner", 2])
+    config = tfds_gp.beam_download_config(
+        ["runner=DirectRunner", "direct_num_workers=2"]
+    )
     options = config.beam_options.get_all_options()
     assert options["runner"] == "DirectRunner" and options["direct_num_workers"] == 2

@@ -147,7 +147,9 @@ BAD_ARGUMENTS = [
     BAD_ARGUMENTS,
     ids=[f"{a}={v!r}"[:60] for a, v, _, _ in BAD_ARGUMENTS],
 )
-def test_bad_argument_is_refused_naming_it(constructor, argument, value, exception, shown):
+def test_bad_argument_is_refused_naming_it(
+    constructor, argument, value, exception, shown
+):
     with pytest.raises(exception) as info:
         CONSTRUCTORS[constructor](**{**BASE, argument: value})
     assert type(info.value) is exception
@@ -166,7 +168,11 @@ def test_pixels_per_split_are_bounded(constructor):
     # 8192^2 pixels x 20000 examples = 1.3e12 > 2^40 pixels in one split.
     with pytest.raises(ValueError) as info:
         CONSTRUCTORS[constructor](
-            size=8192, scales=[[1.0]], powers=[1.0], train_per_class=20_000, test_per_class=0
+            size=8192,
+            scales=[[1.0]],
+            powers=[1.0],
+            train_per_class=20_000,
+            test_per_class=0,
         )
     _assert_names(info.value, "train_per_class", "20000")
     assert "2**40" in str(info.value)
@@ -183,7 +189,9 @@ CONFIG_ONLY_BAD = [
 
 
 @pytest.mark.parametrize("argument, value, exception, shown", CONFIG_ONLY_BAD)
-def test_bad_config_only_argument_is_refused_naming_it(argument, value, exception, shown):
+def test_bad_config_only_argument_is_refused_naming_it(
+    argument, value, exception, shown
+):
     with pytest.raises(exception) as info:
         GpTexturesConfig(name="probe", **BASE, **{argument: value})
     assert type(info.value) is exception
@@ -227,16 +235,25 @@ def test_the_limits_themselves_are_accepted_without_allocating():
     tracemalloc.start()
     try:
         big = g.GpRecipe(
-            size=g.MAX_SIZE, scales=[[1.0]], powers=[g.MAX_POWER],
-            train_per_class=1, test_per_class=0, seed=g.MAX_SEED,
+            size=g.MAX_SIZE,
+            scales=[[1.0]],
+            powers=[g.MAX_POWER],
+            train_per_class=1,
+            test_per_class=0,
+            seed=g.MAX_SEED,
         )
         assert big.size == g.MAX_SIZE
         g.GpRecipe(**{**BASE, "powers": (g.MIN_POWER, g.MAX_POWER)})
-        g.GpRecipe(**{**BASE, "scales": [[1.0]] * g.MAX_SCALES, "powers": [1.0] * g.MAX_SCALES})
+        g.GpRecipe(
+            **{**BASE, "scales": [[1.0]] * g.MAX_SCALES, "powers": [1.0] * g.MAX_SCALES}
+        )
         lengths = [float(c) for c in range(1, 101)]  # 100 x 100 = MAX_CLASSES
         most = g.GpRecipe(
-            size=512, scales=[lengths, lengths], powers=[1.0, 1.0],
-            train_per_class=g.MAX_EXAMPLES_PER_SPLIT // g.MAX_CLASSES, test_per_class=0,
+            size=512,
+            scales=[lengths, lengths],
+            powers=[1.0, 1.0],
+            train_per_class=g.MAX_EXAMPLES_PER_SPLIT // g.MAX_CLASSES,
+            test_per_class=0,
         )
         assert most.num_classes == g.MAX_CLASSES
         _, peak = tracemalloc.get_traced_memory()
@@ -253,8 +270,11 @@ MANY_SCALES = [[1.0]] * 10**6
 HUGE_REQUESTS = {
     "size": lambda: GpTexturesConfig(size=10**9, scales=[[1.0]], powers=[1.0]),
     "classes": lambda: g.GpRecipe(
-        size=4096, scales=[range(1, 1001)] * 3, powers=[1.0] * 3,
-        train_per_class=1, test_per_class=1,
+        size=4096,
+        scales=[range(1, 1001)] * 3,
+        powers=[1.0] * 3,
+        train_per_class=1,
+        test_per_class=1,
     ),
     "scales": lambda: g.GpRecipe(
         size=16, scales=MANY_SCALES, powers=[1.0], train_per_class=1, test_per_class=1
@@ -308,7 +328,7 @@ def test_class_table_is_built_once_per_recipe():
     assert config.recipe.classes is recipe.classes
 
 
-# --- names: a config name becomes a directory ------------------------------------------
+# --- names: a config name becomes a directory ------
 
 UNSAFE_NAMES = [
     "../escape",
@@ -370,12 +390,16 @@ def _files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("name", ["../escape", "../../escape", "a/../../b", "..", os.sep + "abs"])
+@pytest.mark.parametrize(
+    "name", ["../escape", "../../escape", "a/../../b", "..", os.sep + "abs"]
+)
 def test_build_with_unsafe_name_fails_before_writing(tmp_path, name):
     data_dir = tmp_path / "outer" / "data"
     with pytest.raises(ValueError, match="argument `name`"):
         tfds.builder(
-            "gp_textures", config=GpTexturesConfig(name=name, **BASE), data_dir=str(data_dir)
+            "gp_textures",
+            config=GpTexturesConfig(name=name, **BASE),
+            data_dir=str(data_dir),
         ).download_and_prepare()
     assert _files_under(tmp_path) == []
 
@@ -385,7 +409,9 @@ def test_builder_refuses_plain_and_tampered_configs_before_writing(tmp_path):
     # A plain BuilderConfig has no recipe and an unchecked name.
     with pytest.raises(TypeError) as info:
         tfds.builder(
-            "gp_textures", config=tfds.core.BuilderConfig(name="../escape"), data_dir=str(data_dir)
+            "gp_textures",
+            config=tfds.core.BuilderConfig(name="../escape"),
+            data_dir=str(data_dir),
         )
     _assert_names(info.value, "config", "escape")
     # A config whose name was forced past the immutability is checked again.
@@ -403,7 +429,9 @@ def test_builder_refuses_plain_and_tampered_configs_before_writing(tmp_path):
     assert _files_under(tmp_path) == []
 
 
-def test_build_writes_only_under_data_dir_and_builds_the_table_once(tmp_path, monkeypatch):
+def test_build_writes_only_under_data_dir_and_builds_the_table_once(
+    tmp_path, monkeypatch
+):
     outer = tmp_path / "outer"
     data_dir, scratch = outer / "data", outer / "tmp"
     scratch.mkdir(parents=True)
@@ -430,7 +458,7 @@ def test_build_writes_only_under_data_dir_and_builds_the_table_once(tmp_path, mo
     assert Path(builder.data_dir) == version_dir
 
 
-# --- immutability ------------------------------------------------------------------------
+# --- immutability ------
 
 
 CONFIG_FIELDS = [
@@ -486,7 +514,11 @@ def test_built_in_configs_are_immutable():
 
 def test_copies_stay_immutable_and_equal():
     config = GpTexturesConfig(name="copy_probe", **BASE)
-    for clone in (copy.copy(config), copy.deepcopy(config), pickle.loads(pickle.dumps(config))):
+    for clone in (
+        copy.copy(config),
+        copy.deepcopy(config),
+        pickle.loads(pickle.dumps(config)),
+    ):
         assert clone.name == config.name and clone.recipe == config.recipe
         with pytest.raises(dataclasses.FrozenInstanceError):
             clone.size = 32
@@ -494,7 +526,7 @@ def test_copies_stay_immutable_and_equal():
     assert changed.size == 32 and changed.recipe.size == 32 and config.size == 16
 
 
-# --- splits, ranges and load_numpy --------------------------------------------------------
+# --- splits, ranges and load_numpy ------
 
 RECIPE = g.GpRecipe(**BASE)
 
@@ -515,6 +547,12 @@ BAD_CALLS = [
     ("stop", lambda: g.split_arrays(RECIPE, "train", 0, "8"), TypeError, "'8'"),
     ("stop", lambda: g.iter_split(RECIPE, "train", 0, 10**12), ValueError, str(10**12)),
     ("recipe", lambda: g.split_arrays("small", "train"), TypeError, "'small'"),
+    ("index", lambda: g.example(RECIPE, "train", 8), ValueError, "index=8"),
+    ("index", lambda: g.example(RECIPE, "train", -1), ValueError, "index=-1"),
+    ("index", lambda: g.example(RECIPE, "train", 1.0), TypeError, "index=1.0"),
+    ("index", lambda: g.example_rng(5, "train", -1), ValueError, "index=-1"),
+    ("index", lambda: g.example_rng(5, "train", "0"), TypeError, "index='0'"),
+    ("rng", lambda: g.field(2.0, 16, 0), TypeError, "rng=0"),
     ("recipe", lambda: g.split_arrays(dict(BASE), "train"), TypeError, "size"),
     ("config", lambda: tfds_gp.load_numpy("nope"), ValueError, "'nope'"),
     ("config", lambda: tfds_gp.load_numpy("../small"), ValueError, "'../small'"),
@@ -526,11 +564,36 @@ BAD_CALLS = [
         ValueError,
         "published",
     ),
-    ("powers", lambda: g.sample((2.0,), (1e39,), 16, np.random.default_rng(0)), ValueError, "1e+39"),
-    ("powers", lambda: g.sample((2.0,), ("1",), 16, np.random.default_rng(0)), TypeError, "'1'"),
-    ("powers", lambda: g.sample((2.0, 3.0), (1.0,), 16, np.random.default_rng(0)), ValueError, "(1.0,)"),
-    ("cls", lambda: g.sample(2.0, (1.0,), 16, np.random.default_rng(0)), TypeError, "2.0"),
-    ("size", lambda: g.sample((2.0,), (1.0,), 10**5, np.random.default_rng(0)), ValueError, "100000"),
+    (
+        "powers",
+        lambda: g.sample((2.0,), (1e39,), 16, np.random.default_rng(0)),
+        ValueError,
+        "1e+39",
+    ),
+    (
+        "powers",
+        lambda: g.sample((2.0,), ("1",), 16, np.random.default_rng(0)),
+        TypeError,
+        "'1'",
+    ),
+    (
+        "powers",
+        lambda: g.sample((2.0, 3.0), (1.0,), 16, np.random.default_rng(0)),
+        ValueError,
+        "(1.0,)",
+    ),
+    (
+        "cls",
+        lambda: g.sample(2.0, (1.0,), 16, np.random.default_rng(0)),
+        TypeError,
+        "2.0",
+    ),
+    (
+        "size",
+        lambda: g.sample((2.0,), (1.0,), 10**5, np.random.default_rng(0)),
+        ValueError,
+        "100000",
+    ),
 ]
 
 

@@ -93,7 +93,10 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, kind):
     assert published.MEMBER_NAME in message and "dataset.zip" in message
     assert not marker.exists()
     # The unpickler alone refuses it too, naming the global.
-    with pytest.raises(pickle.UnpicklingError, match=r"refused to load global '(posix|os|builtins|__builtin__|subprocess|commands)\."):
+    with pytest.raises(
+        pickle.UnpicklingError,
+        match=r"refused to load global '(posix|os|builtins|__builtin__|subprocess|commands)\.",
+    ):
         published.restricted_load(io.BytesIO(pickle.dumps(obj, protocol=2)), "x.gp")
     assert not marker.exists()
 
@@ -160,7 +163,10 @@ def test_wrong_shape_says_what_was_expected(tmp_path):
         (lambda o: [o[0], list(o[1].items())], "found (list, list)"),
         (lambda o: [o[0], {0: "a", 1: "b", 2: "c", 3: "d"}], "class names"),
         (lambda o: [[[r[0], 7] for r in o[0]], o[1]], "label 7"),
-        (lambda o: [[[r[0].astype(np.int32), r[1]] for r in o[0]], o[1]], "dtype int32"),
+        (
+            lambda o: [[[r[0].astype(np.int32), r[1]] for r in o[0]], o[1]],
+            "dtype int32",
+        ),
         (lambda o: [[r[0] for r in o[0]], o[1]], "not an [image, label] pair"),
         (lambda o: [[], o[1]], "holds no records"),
     ],

@@ -82,19 +82,37 @@ def get(i: int) -> bytes:
     return b"j" + struct.pack("<I", i)
 
 
-def dtype_state(order="<", subarray=NONE, names=NONE, fields=NONE, elsize=-1, align=-1, flags=0):
-    return tup(integer(3), text(order), subarray, names, fields, integer(elsize), integer(align), integer(flags))
+def dtype_state(
+    order="<", subarray=NONE, names=NONE, fields=NONE, elsize=-1, align=-1, flags=0
+):
+    return tup(
+        integer(3),
+        text(order),
+        subarray,
+        names,
+        fields,
+        integer(elsize),
+        integer(align),
+        integer(flags),
+    )
 
 
 def dtype(code: str, state: bytes | None = None) -> bytes:
     """numpy.dtype(code, False, True) and its BUILD, as NumPy pickles it."""
     state = dtype_state("|" if code[1:] == "1" else "<") if state is None else state
-    return glob("numpy", "dtype") + tup(text(code), FALSE, TRUE) + REDUCE + state + BUILD
+    return (
+        glob("numpy", "dtype") + tup(text(code), FALSE, TRUE) + REDUCE + state + BUILD
+    )
 
 
 def array(dtype_ops: bytes, shape: tuple, data: bytes, fortran=FALSE) -> bytes:
     """_reconstruct(ndarray, (0,), b'b') and the BUILD with its state."""
-    shape_ops = tup(*(integer(d) if d < 2**31 else b"\x8a\x08" + struct.pack("<q", d) for d in shape))
+    shape_ops = tup(
+        *(
+            integer(d) if d < 2**31 else b"\x8a\x08" + struct.pack("<q", d)
+            for d in shape
+        )
+    )
     return (
         glob(MULTIARRAY, "_reconstruct")
         + tup(glob("numpy", "ndarray"), tup(integer(0)), raw(b"b"))
@@ -160,14 +178,27 @@ def _dtype_changed_after_use() -> bytes:
     # on that dtype gives it the object flags (63) in place.
     first = array(dtype("f8") + put(1), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))
     later = get(1) + dtype_state("<", flags=63) + BUILD + b"0"  # BUILD, then POP
-    return PROTO2 + tup(lst(lst(first + later, integer(0))), dct(dict(enumerate(NAMES)))) + STOP
+    return (
+        PROTO2
+        + tup(lst(lst(first + later, integer(0))), dct(dict(enumerate(NAMES))))
+        + STOP
+    )
 
 
 def _array_rebuilt() -> bytes:
     # BUILD again on a finished array, now with an object dtype.
     first = image() + put(1)
-    again = get(1) + tup(integer(1), tup(integer(2)), dtype("f8"), FALSE, raw(b"A" * 16)) + BUILD + b"0"
-    return PROTO2 + tup(lst(lst(first + again, integer(0))), dct(dict(enumerate(NAMES)))) + STOP
+    again = (
+        get(1)
+        + tup(integer(1), tup(integer(2)), dtype("f8"), FALSE, raw(b"A" * 16))
+        + BUILD
+        + b"0"
+    )
+    return (
+        PROTO2
+        + tup(lst(lst(first + again, integer(0))), dct(dict(enumerate(NAMES))))
+        + STOP
+    )
 
 
 def _structured_dtype() -> bytes:
@@ -175,24 +206,39 @@ def _structured_dtype() -> bytes:
     # pointers from the data bytes.
     fields = (
         MARK
-        + text("a") + tup(dtype("O8", dtype_state("|", flags=63)), integer(0))
-        + text("b") + tup(dtype("f8"), integer(8))
+        + text("a")
+        + tup(dtype("O8", dtype_state("|", flags=63)), integer(0))
+        + text("b")
+        + tup(dtype("f8"), integer(8))
         + b"d"
     )
-    state = dtype_state("|", names=tup(text("a"), text("b")), fields=fields, elsize=16, align=1, flags=63)
-    return published_file([array(dtype("V16", state), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 16))])
+    state = dtype_state(
+        "|",
+        names=tup(text("a"), text("b")),
+        fields=fields,
+        elsize=16,
+        align=1,
+        flags=63,
+    )
+    return published_file(
+        [array(dtype("V16", state), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 16))]
+    )
 
 
 def _fields_on_float() -> bytes:
     # A float code whose state claims fields: the state must not change it.
     fields = MARK + text("a") + tup(dtype("f8"), integer(0)) + b"d"
     state = dtype_state("<", names=tup(text("a")), fields=fields)
-    return published_file([array(dtype("f8", state), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))])
+    return published_file(
+        [array(dtype("f8", state), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))]
+    )
 
 
 def _subarray_dtype() -> bytes:
     state = dtype_state("|", subarray=tup(dtype("f8"), tup(integer(2))))
-    return published_file([array(dtype("f8", state), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))])
+    return published_file(
+        [array(dtype("f8", state), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))]
+    )
 
 
 def _deep_nesting() -> bytes:
@@ -227,68 +273,265 @@ def hostile_files() -> list[tuple[str, bytes, str]]:
     good = published_file(good_images())
     files = [
         # dtypes that are not plain numbers
-        ("object_dtype", published_file([array(dtype("O8", dtype_state("|", flags=63)), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))]), "dtype 'O8' is refused"),
-        ("void_dtype", published_file([array(dtype("V4"), (SIZE, SIZE), zeros)]), "dtype 'V4' is refused"),
+        (
+            "object_dtype",
+            published_file(
+                [
+                    array(
+                        dtype("O8", dtype_state("|", flags=63)),
+                        (SIZE, SIZE),
+                        b"\x41" * (SIZE * SIZE * 8),
+                    )
+                ]
+            ),
+            "dtype 'O8' is refused",
+        ),
+        (
+            "void_dtype",
+            published_file([array(dtype("V4"), (SIZE, SIZE), zeros)]),
+            "dtype 'V4' is refused",
+        ),
         ("structured_dtype", _structured_dtype(), "is refused"),
         ("fields_on_float", _fields_on_float(), "fields, names or metadata"),
         ("subarray_dtype", _subarray_dtype(), "sub-array"),
-        ("bytes_dtype", published_file([array(dtype("S4"), (SIZE, SIZE), zeros)]), "dtype 'S4' is refused"),
-        ("unicode_dtype", published_file([array(dtype("U1"), (SIZE, SIZE), zeros)]), "dtype 'U1' is refused"),
-        ("datetime_dtype", published_file([array(dtype("M8"), (SIZE, SIZE), bytes(SIZE * SIZE * 8))]), "dtype 'M8' is refused"),
-        ("bool_dtype", published_file([array(dtype("b1"), (SIZE, SIZE), bytes(SIZE * SIZE))]), "dtype 'b1' is refused"),
-        ("complex_dtype", published_file([array(dtype("c8"), (SIZE, SIZE), bytes(SIZE * SIZE * 8))]), "dtype 'c8' is refused"),
-        ("object_flags_on_float", published_file([array(dtype("f8", dtype_state("<", flags=63)), (SIZE, SIZE), bytes(SIZE * SIZE * 8))]), "dtype flags 63"),
-        ("dtype_changed_after_use", _dtype_changed_after_use(), "BUILD changes a dtype"),
+        (
+            "bytes_dtype",
+            published_file([array(dtype("S4"), (SIZE, SIZE), zeros)]),
+            "dtype 'S4' is refused",
+        ),
+        (
+            "unicode_dtype",
+            published_file([array(dtype("U1"), (SIZE, SIZE), zeros)]),
+            "dtype 'U1' is refused",
+        ),
+        (
+            "datetime_dtype",
+            published_file([array(dtype("M8"), (SIZE, SIZE), bytes(SIZE * SIZE * 8))]),
+            "dtype 'M8' is refused",
+        ),
+        (
+            "bool_dtype",
+            published_file([array(dtype("b1"), (SIZE, SIZE), bytes(SIZE * SIZE))]),
+            "dtype 'b1' is refused",
+        ),
+        (
+            "complex_dtype",
+            published_file([array(dtype("c8"), (SIZE, SIZE), bytes(SIZE * SIZE * 8))]),
+            "dtype 'c8' is refused",
+        ),
+        (
+            "object_flags_on_float",
+            published_file(
+                [
+                    array(
+                        dtype("f8", dtype_state("<", flags=63)),
+                        (SIZE, SIZE),
+                        bytes(SIZE * SIZE * 8),
+                    )
+                ]
+            ),
+            "dtype flags 63",
+        ),
+        (
+            "dtype_changed_after_use",
+            _dtype_changed_after_use(),
+            "BUILD changes a dtype",
+        ),
         ("array_rebuilt", _array_rebuilt(), "BUILD changes an array"),
         # sizes
-        ("length_mismatch", published_file([array(dtype("f4"), (SIZE, SIZE), bytes(size_bytes - 1))]), f"has {size_bytes - 1} bytes of data; its shape and dtype need {size_bytes}"),
-        ("huge_shape", published_file([array(dtype("f4"), (10**6, 10**6), zeros)]), "refused before allocating"),
-        ("huge_shape_3d", published_file([array(dtype("f8"), (2**31, 2**31, 2**31), zeros)]), "refused before allocating"),
-        ("four_dimensions", published_file([array(dtype("f4"), (1, 1, SIZE, SIZE), zeros)]), "at most 3 non-negative ints"),
-        ("negative_shape", published_file([array(dtype("f4"), (-1, SIZE), zeros)]), "at most 3 non-negative ints"),
-        ("huge_bytes8_length", PROTO2 + b"\x8e" + struct.pack("<Q", 2**40) + b"xx" + STOP, "more than the"),
-        ("huge_bytes4_length", PROTO2 + b"B" + struct.pack("<I", 2**31) + b"xx" + STOP, "more than the"),
-        ("long_bytes4_length", PROTO2 + b"B" + struct.pack("<I", 1 << 20) + b"xx" + STOP, "ends early"),
-        ("huge_unicode_length", PROTO2 + b"X" + struct.pack("<I", 2**32 - 1) + b"xx" + STOP, "more than the"),
-        ("huge_integer", PROTO2 + b"\x8a\xff" + b"\x01" * 255 + STOP, "at most 64 bits"),
-        ("too_many_opcodes", PROTO2 + b"N0" * (published.MAX_OPCODES // 2 + 10) + b"N" + STOP, "more than 100000 opcodes"),
-        ("too_many_items", PROTO2 + b"]" + MARK + b"N" * (published.MAX_ITEMS + 1) + b"e" + STOP, "at most 10000 are allowed"),
+        (
+            "length_mismatch",
+            published_file([array(dtype("f4"), (SIZE, SIZE), bytes(size_bytes - 1))]),
+            f"has {size_bytes - 1} bytes of data; its shape and dtype need {size_bytes}",
+        ),
+        (
+            "huge_shape",
+            published_file([array(dtype("f4"), (10**6, 10**6), zeros)]),
+            "refused before allocating",
+        ),
+        (
+            "huge_shape_3d",
+            published_file([array(dtype("f8"), (2**31, 2**31, 2**31), zeros)]),
+            "refused before allocating",
+        ),
+        (
+            "four_dimensions",
+            published_file([array(dtype("f4"), (1, 1, SIZE, SIZE), zeros)]),
+            "at most 3 non-negative ints",
+        ),
+        (
+            "negative_shape",
+            published_file([array(dtype("f4"), (-1, SIZE), zeros)]),
+            "at most 3 non-negative ints",
+        ),
+        (
+            "huge_bytes8_length",
+            PROTO2 + b"\x8e" + struct.pack("<Q", 2**40) + b"xx" + STOP,
+            "more than the",
+        ),
+        (
+            "huge_bytes4_length",
+            PROTO2 + b"B" + struct.pack("<I", 2**31) + b"xx" + STOP,
+            "more than the",
+        ),
+        (
+            "long_bytes4_length",
+            PROTO2 + b"B" + struct.pack("<I", 1 << 20) + b"xx" + STOP,
+            "ends early",
+        ),
+        (
+            "huge_unicode_length",
+            PROTO2 + b"X" + struct.pack("<I", 2**32 - 1) + b"xx" + STOP,
+            "more than the",
+        ),
+        (
+            "huge_integer",
+            PROTO2 + b"\x8a\xff" + b"\x01" * 255 + STOP,
+            "at most 64 bits",
+        ),
+        (
+            "too_many_opcodes",
+            PROTO2 + b"N0" * (published.MAX_OPCODES // 2 + 10) + b"N" + STOP,
+            "more than 100000 opcodes",
+        ),
+        (
+            "too_many_items",
+            PROTO2 + b"]" + MARK + b"N" * (published.MAX_ITEMS + 1) + b"e" + STOP,
+            "at most 10000 are allowed",
+        ),
         ("many_references", _many_references(), "repeats the image of record 0"),
         # structures
         ("deep_nesting", _deep_nesting(), "top level is list of length 1"),
-        ("self_reference", _self_reference(), "record 0 has an image of shape list of length 2"),
+        (
+            "self_reference",
+            _self_reference(),
+            "record 0 has an image of shape list of length 2",
+        ),
         ("tuple_key_chain", _tuple_key_chain(), "a dict key is tuple"),
         # globals and opcodes that run code
-        ("os_system", PROTO2 + glob("os", "system") + tup(text("true")) + REDUCE + STOP, "refused to load global 'os.system'"),
-        ("posix_system", PROTO2 + glob("posix", "system") + tup(text("true")) + REDUCE + STOP, "refused to load global 'posix.system'"),
-        ("builtins_eval", PROTO2 + glob("builtins", "eval") + tup(text("1")) + REDUCE + STOP, "refused to load global 'builtins.eval'"),
-        ("numpy_load", PROTO2 + glob("numpy", "load") + tup(text("x.npy")) + REDUCE + STOP, "refused to load global 'numpy.load'"),
-        ("numpy_frombuffer", PROTO2 + glob("numpy", "frombuffer") + tup(raw(b"abcd")) + REDUCE + STOP, "refused to load global 'numpy.frombuffer'"),
-        ("stack_global_eval", b"\x80\x04" + b"\x8c\x08builtins\x8c\x04eval\x93" + tup(text("1")) + REDUCE + STOP, "refused to load global 'builtins.eval'"),
-        ("stack_global_not_str", b"\x80\x04" + integer(1) + integer(2) + b"\x93" + STOP, "names must be strings"),
-        ("ndarray_called", PROTO2 + glob("numpy", "ndarray") + tup(tup(integer(2))) + REDUCE + STOP, "numpy.ndarray is called directly"),
-        ("codecs_zlib", PROTO2 + glob("_codecs", "encode") + tup(text("x"), text("zlib_codec")) + REDUCE + STOP, "encoding 'zlib_codec'"),
-        ("inst_opcode", b"ios\nsystem\n" + MARK + text("true") + STOP, "opcode INST is refused"),
-        ("obj_opcode", PROTO2 + MARK + glob("os", "system") + text("true") + b"o" + STOP, "refused to load global"),
-        ("newobj_opcode", PROTO2 + glob("numpy", "dtype") + tup(text("f4")) + b"\x81" + STOP, "opcode NEWOBJ is refused"),
-        ("persistent_id", PROTO2 + text("x") + b"Q" + STOP, "opcode BINPERSID is refused"),
+        (
+            "os_system",
+            PROTO2 + glob("os", "system") + tup(text("true")) + REDUCE + STOP,
+            "refused to load global 'os.system'",
+        ),
+        (
+            "posix_system",
+            PROTO2 + glob("posix", "system") + tup(text("true")) + REDUCE + STOP,
+            "refused to load global 'posix.system'",
+        ),
+        (
+            "builtins_eval",
+            PROTO2 + glob("builtins", "eval") + tup(text("1")) + REDUCE + STOP,
+            "refused to load global 'builtins.eval'",
+        ),
+        (
+            "numpy_load",
+            PROTO2 + glob("numpy", "load") + tup(text("x.npy")) + REDUCE + STOP,
+            "refused to load global 'numpy.load'",
+        ),
+        (
+            "numpy_frombuffer",
+            PROTO2 + glob("numpy", "frombuffer") + tup(raw(b"abcd")) + REDUCE + STOP,
+            "refused to load global 'numpy.frombuffer'",
+        ),
+        (
+            "stack_global_eval",
+            b"\x80\x04"
+            + b"\x8c\x08builtins\x8c\x04eval\x93"
+            + tup(text("1"))
+            + REDUCE
+            + STOP,
+            "refused to load global 'builtins.eval'",
+        ),
+        (
+            "stack_global_not_str",
+            b"\x80\x04" + integer(1) + integer(2) + b"\x93" + STOP,
+            "names must be strings",
+        ),
+        (
+            "ndarray_called",
+            PROTO2 + glob("numpy", "ndarray") + tup(tup(integer(2))) + REDUCE + STOP,
+            "numpy.ndarray is called directly",
+        ),
+        (
+            "codecs_zlib",
+            PROTO2
+            + glob("_codecs", "encode")
+            + tup(text("x"), text("zlib_codec"))
+            + REDUCE
+            + STOP,
+            "encoding 'zlib_codec'",
+        ),
+        (
+            "inst_opcode",
+            b"ios\nsystem\n" + MARK + text("true") + STOP,
+            "opcode INST is refused",
+        ),
+        (
+            "obj_opcode",
+            PROTO2 + MARK + glob("os", "system") + text("true") + b"o" + STOP,
+            "refused to load global",
+        ),
+        (
+            "newobj_opcode",
+            PROTO2 + glob("numpy", "dtype") + tup(text("f4")) + b"\x81" + STOP,
+            "opcode NEWOBJ is refused",
+        ),
+        (
+            "persistent_id",
+            PROTO2 + text("x") + b"Q" + STOP,
+            "opcode BINPERSID is refused",
+        ),
         ("extension_code", PROTO2 + b"\x82\x01" + STOP, "opcode EXT1 is refused"),
         ("out_of_band_buffer", b"\x80\x05\x97" + STOP, "opcode NEXT_BUFFER is refused"),
         ("set_opcode", b"\x80\x04\x8f" + STOP, "opcode EMPTY_SET is refused"),
         ("unknown_opcode", PROTO2 + b"\xff" + STOP, "is not a pickle opcode"),
-        ("pop_below_mark", PROTO2 + b"NN(" + REDUCE + STOP, "pops an empty stack or a MARK"),
+        (
+            "pop_below_mark",
+            PROTO2 + b"NN(" + REDUCE + STOP,
+            "pops an empty stack or a MARK",
+        ),
         ("mark_left_at_stop", PROTO2 + b"(N" + STOP, "1 marks on the stack at STOP"),
-        ("build_on_list", PROTO2 + b"]" + b"}" + BUILD + STOP, "BUILD sets the state of list"),
-        ("array_before_build", PROTO2 + glob(MULTIARRAY, "_reconstruct") + tup(glob("numpy", "ndarray"), tup(integer(0)), raw(b"b")) + REDUCE + b"\x85" + STOP, "used before its data were given"),
+        (
+            "build_on_list",
+            PROTO2 + b"]" + b"}" + BUILD + STOP,
+            "BUILD sets the state of list",
+        ),
+        (
+            "array_before_build",
+            PROTO2
+            + glob(MULTIARRAY, "_reconstruct")
+            + tup(glob("numpy", "ndarray"), tup(integer(0)), raw(b"b"))
+            + REDUCE
+            + b"\x85"
+            + STOP,
+            "used before its data were given",
+        ),
         ("dtype_returned", PROTO2 + dtype("f4") + STOP, "returns a NumPy dtype"),
-        ("global_returned", PROTO2 + lst(glob("numpy", "ndarray")) + STOP, "returns the NumPy name numpy.ndarray"),
+        (
+            "global_returned",
+            PROTO2 + lst(glob("numpy", "ndarray")) + STOP,
+            "returns the NumPy name numpy.ndarray",
+        ),
         ("trailing_data", good + b"junk", "data continue after the pickle"),
         ("truncated", good[: len(good) // 2], "ends early"),
         ("empty", b"", "ends early"),
         # values
-        ("nan_image", published_file([image(float("nan"))] + good_images(7)), "non-finite"),
-        ("inf_image", published_file(good_images(7) + [image(float("inf"))]), "non-finite"),
-        ("float64_overflow", published_file([image(1e300, code="f8")] + good_images(7)), "non-finite"),
+        (
+            "nan_image",
+            published_file([image(float("nan"))] + good_images(7)),
+            "non-finite",
+        ),
+        (
+            "inf_image",
+            published_file(good_images(7) + [image(float("inf"))]),
+            "non-finite",
+        ),
+        (
+            "float64_overflow",
+            published_file([image(1e300, code="f8")] + good_images(7)),
+            "non-finite",
+        ),
     ]
     # --- zip archives ---
     good_zip = zip_bytes(good)
@@ -301,23 +544,69 @@ def hostile_files() -> list[tuple[str, bytes, str]]:
     for i in range(start + 2, start + 40):
         bad_deflate[i] = 0xFF
     # A member that inflates to 64 MiB while its header says 2,000 bytes.
-    bomb_payload = PROTO2 + b"\x8e" + struct.pack("<Q", 64 << 20) + bytes(64 << 20) + STOP
+    bomb_payload = (
+        PROTO2 + b"\x8e" + struct.pack("<Q", 64 << 20) + bytes(64 << 20) + STOP
+    )
     lying = zip_bytes(bomb_payload)
     files += [
-        ("zip_declares_huge_size", patch_zip(good_zip, file_size=2**31), "more than the"),
+        (
+            "zip_declares_huge_size",
+            patch_zip(good_zip, file_size=2**31),
+            "more than the",
+        ),
         ("zip_lying_size", patch_zip(lying, file_size=2000), "Bad CRC-32"),
         ("zip_encrypted", patch_zip(good_zip, flag_bits=0x1), "encrypted"),
-        ("zip_strong_encryption", patch_zip(good_zip, flag_bits=0x40), "cannot open the archive member"),
-        ("zip_unsupported_method", patch_zip(good_zip, compress_type=99), "unsupported compression method 99"),
-        ("zip_deflate64", patch_zip(good_zip, compress_type=9), "unsupported compression method 9"),
-        ("zip_bzip2", zip_bytes(good, method=zipfile.ZIP_BZIP2), "unsupported compression method 12"),
-        ("zip_lzma", zip_bytes(good, method=zipfile.ZIP_LZMA), "unsupported compression method 14"),
+        (
+            "zip_strong_encryption",
+            patch_zip(good_zip, flag_bits=0x40),
+            "cannot open the archive member",
+        ),
+        (
+            "zip_unsupported_method",
+            patch_zip(good_zip, compress_type=99),
+            "unsupported compression method 99",
+        ),
+        (
+            "zip_deflate64",
+            patch_zip(good_zip, compress_type=9),
+            "unsupported compression method 9",
+        ),
+        (
+            "zip_bzip2",
+            zip_bytes(good, method=zipfile.ZIP_BZIP2),
+            "unsupported compression method 12",
+        ),
+        (
+            "zip_lzma",
+            zip_bytes(good, method=zipfile.ZIP_LZMA),
+            "unsupported compression method 14",
+        ),
         ("zip_bad_crc", bytes(bad_crc), "BadZipFile"),
         ("zip_bad_deflate", bytes(bad_deflate), "damaged data"),
         ("zip_truncated", good_zip[: len(good_zip) // 2], "damaged zip archive"),
         ("zip_truncated_member", patch_zip(good_zip, compress_size=40), "damaged data"),
-        ("zip_refused_global", zip_bytes(PROTO2 + glob("os", "system") + tup(text("true")) + REDUCE + STOP), "refused to load global 'os.system'"),
-        ("zip_object_dtype", zip_bytes(published_file([array(dtype("O8", dtype_state("|", flags=63)), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))])), "dtype 'O8' is refused"),
+        (
+            "zip_refused_global",
+            zip_bytes(
+                PROTO2 + glob("os", "system") + tup(text("true")) + REDUCE + STOP
+            ),
+            "refused to load global 'os.system'",
+        ),
+        (
+            "zip_object_dtype",
+            zip_bytes(
+                published_file(
+                    [
+                        array(
+                            dtype("O8", dtype_state("|", flags=63)),
+                            (SIZE, SIZE),
+                            b"\x41" * (SIZE * SIZE * 8),
+                        )
+                    ]
+                )
+            ),
+            "dtype 'O8' is refused",
+        ),
     ]
     return files
 
@@ -343,7 +632,9 @@ CRASHERS = [
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
     folder = tmp_path / name
     folder.mkdir()
-    path = folder / (published.ZIP_NAME if name.startswith("zip_") else published.MEMBER_NAME)
+    path = folder / (
+        published.ZIP_NAME if name.startswith("zip_") else published.MEMBER_NAME
+    )
     path.write_bytes(data)
     return path
 
@@ -410,7 +701,11 @@ def test_every_hostile_file_in_one_child_process(tmp_path):
     results = _run_child(paths)
     for path in paths:
         kind, message, _ = results[str(path)]
-        assert kind in ("PublishedFileError", "RefusedPickleError", "RefusedGlobalError"), (path, kind)
+        assert kind in (
+            "PublishedFileError",
+            "RefusedPickleError",
+            "RefusedGlobalError",
+        ), (path, kind)
         assert str(path) in message
 
 
@@ -485,8 +780,17 @@ def test_huge_sizes_are_refused_without_allocating(tmp_path):
     # Peak memory (ru_maxrss, KiB) of the child grows by less than 32 MiB
     # while it refuses a 10**12-element shape, a 2**40-byte string and a
     # member that inflates to 64 MiB behind a 2,000-byte header.
-    names = ["huge_shape", "huge_shape_3d", "huge_bytes8_length", "huge_bytes4_length", "zip_lying_size", "zip_declares_huge_size"]
-    paths = [_write(tmp_path, n, next(d for m, d, _ in HOSTILE if m == n)) for n in names]
+    names = [
+        "huge_shape",
+        "huge_shape_3d",
+        "huge_bytes8_length",
+        "huge_bytes4_length",
+        "zip_lying_size",
+        "zip_declares_huge_size",
+    ]
+    paths = [
+        _write(tmp_path, n, next(d for m, d, _ in HOSTILE if m == n)) for n in names
+    ]
     results = _run_child(paths)
     for path in paths:
         kind, message, grown_kib = results[str(path)]
@@ -496,7 +800,9 @@ def test_huge_sizes_are_refused_without_allocating(tmp_path):
 
 def test_refused_globals_are_unpickling_errors_and_run_nothing(tmp_path):
     marker = tmp_path / "pwned"
-    payload = PROTO2 + glob("os", "system") + tup(text(f"touch {marker}")) + REDUCE + STOP
+    payload = (
+        PROTO2 + glob("os", "system") + tup(text(f"touch {marker}")) + REDUCE + STOP
+    )
     path = _write(tmp_path, "zip_system", zip_bytes(payload))
     with pytest.raises(pickle.UnpicklingError) as info:
         published.read_published(path, size=SIZE, class_names=NAMES)
@@ -520,10 +826,21 @@ def test_pickle_dumps_of_hostile_reductions(tmp_path, protocol):
             return (
                 reconstruct,
                 (np.ndarray, (0,), b"b"),
-                (1, (SIZE, SIZE), self.dt, False, b"\x41" * (SIZE * SIZE * self.dt.itemsize)),
+                (
+                    1,
+                    (SIZE, SIZE),
+                    self.dt,
+                    False,
+                    b"\x41" * (SIZE * SIZE * self.dt.itemsize),
+                ),
             )
 
-    for dt in (np.dtype("O"), np.dtype([("a", "O"), ("b", "f8")]), np.dtype("V8"), np.dtype(("f8", (2,)))):
+    for dt in (
+        np.dtype("O"),
+        np.dtype([("a", "O"), ("b", "f8")]),
+        np.dtype("V8"),
+        np.dtype(("f8", (2,))),
+    ):
         obj = [[[Evil(dt), 0]], dict(enumerate(NAMES))]
         path = tmp_path / f"{protocol}_{len(list(tmp_path.iterdir()))}.gp"
         path.write_bytes(pickle.dumps(obj, protocol=protocol))
@@ -532,7 +849,9 @@ def test_pickle_dumps_of_hostile_reductions(tmp_path, protocol):
         assert str(path) in str(info.value) and "refused" in str(info.value)
     # NumPy's own pickle of an object array (a list inside, not bytes).
     path = tmp_path / f"object_array_{protocol}.gp"
-    path.write_bytes(pickle.dumps([[[np.array([1, "x"], dtype=object), 0]], {}], protocol=protocol))
+    path.write_bytes(
+        pickle.dumps([[[np.array([1, "x"], dtype=object), 0]], {}], protocol=protocol)
+    )
     with pytest.raises(PublishedFileError, match="dtype 'O8' is refused") as info:
         published.read_published(path, size=SIZE, class_names=NAMES)
     assert str(path) in str(info.value)
@@ -542,7 +861,10 @@ def test_numeric_variants_still_load(tmp_path):
     # Big-endian float32, float64, float16 and Fortran-ordered images are
     # converted to float32; numpy int64 labels become ints.
     rng = np.random.default_rng(1)
-    images = [rng.standard_normal((SIZE, SIZE)).astype(dt) for dt in (">f4", "<f8", "<f2", "<f4")]
+    images = [
+        rng.standard_normal((SIZE, SIZE)).astype(dt)
+        for dt in (">f4", "<f8", "<f2", "<f4")
+    ]
     images[3] = np.asfortranarray(images[3])
     obj = ([[im, np.int64(i)] for i, im in enumerate(images)], dict(enumerate(NAMES)))
     for protocol in (0, 2, 3, 4, 5):
@@ -555,14 +877,42 @@ def test_numeric_variants_still_load(tmp_path):
 
 
 def test_restricted_load_rejects_wrong_argument_types():
-    with pytest.raises(TypeError, match="binary file object"):
+    with pytest.raises(
+        TypeError, match=r"`file`: expected a binary file object.*file=b'not a file'"
+    ):
         published.restricted_load(b"not a file")
-    with pytest.raises(TypeError, match="size must be an int"):
+    with pytest.raises(
+        TypeError, match=r"`size`: expected an int from 1 to 4096.*size='8'"
+    ):
         published.read_published("x", size="8")
-    with pytest.raises(ValueError, match="size must be between 1 and 4096"):
+    with pytest.raises(
+        ValueError, match=r"`size`: expected an int from 1 to 4096.*size=0"
+    ):
         published.read_published("x", size=0)
-    with pytest.raises(TypeError, match="path must be a path or a binary file object"):
+    with pytest.raises(
+        TypeError, match=r"`path`: expected a path or a binary file object.*path=42"
+    ):
         published.read_published(42)
+    with pytest.raises(
+        TypeError,
+        match=r"`max_elements`: expected a non-negative int.*max_elements=1.5",
+    ):
+        published.restricted_load(io.BytesIO(b""), max_elements=1.5)
+    with pytest.raises(
+        ValueError,
+        match=r"`max_elements`: expected a non-negative int.*max_elements=-1",
+    ):
+        published.restricted_load(io.BytesIO(b""), max_elements=-1)
+    with pytest.raises(
+        TypeError,
+        match=r"`class_names`: expected a sequence of strings.*class_names='ab'",
+    ):
+        published.read_published("x", class_names="ab")
+    with pytest.raises(
+        TypeError,
+        match=r"`path`: expected a file opened in binary mode.*\(type StringIO\)",
+    ):
+        published.read_published(io.StringIO("text"))
 
 
 def test_tfds_build_of_hostile_zip_names_the_file(tmp_path):
@@ -588,12 +938,24 @@ def test_tfds_build_of_hostile_zip_names_the_file(tmp_path):
         data = next(d for n, d, _ in HOSTILE if n == name)
         if name == "zip_object_dtype":
             # The hostile array inside a file with this config's class names.
-            bad = array(dtype("O8", dtype_state("|", flags=63)), (SIZE, SIZE), b"\x41" * (SIZE * SIZE * 8))
-            records = lst(*(lst(bad if i == 0 else image(), integer(i % 4)) for i in range(8)))
-            pairs = MARK + b"".join(integer(i) + text(n) for i, n in enumerate(names)) + b"d"
+            bad = array(
+                dtype("O8", dtype_state("|", flags=63)),
+                (SIZE, SIZE),
+                b"\x41" * (SIZE * SIZE * 8),
+            )
+            records = lst(
+                *(lst(bad if i == 0 else image(), integer(i % 4)) for i in range(8))
+            )
+            pairs = (
+                MARK
+                + b"".join(integer(i) + text(n) for i, n in enumerate(names))
+                + b"d"
+            )
             data = zip_bytes(PROTO2 + tup(records, pairs) + STOP)
         (manual / published.ZIP_NAME).write_bytes(data)
-        builder = tfds.builder("gp_textures", config=config, data_dir=str(tmp_path / f"data_{name}"))
+        builder = tfds.builder(
+            "gp_textures", config=config, data_dir=str(tmp_path / f"data_{name}")
+        )
         with pytest.raises(PublishedFileError) as info:
             builder.download_and_prepare(
                 download_config=tfds.download.DownloadConfig(manual_dir=str(manual))
@@ -610,7 +972,9 @@ def test_text_made_into_bytes_many_times_is_capped(tmp_path, monkeypatch):
     once = get(2) + tup(get(1), text("latin1")) + REDUCE
     payload = PROTO2 + lst(encode + b"0" + text64k + b"0" + once, *([once] * 20)) + STOP
     path = _write(tmp_path, "encoded_often", payload)
-    with pytest.raises(PublishedFileError, match="byte strings made from text exceed 1048576") as info:
+    with pytest.raises(
+        PublishedFileError, match="byte strings made from text exceed 1048576"
+    ) as info:
         published.read_published(path, size=SIZE, class_names=NAMES)
     assert str(path) in str(info.value)
 
@@ -654,14 +1018,32 @@ def _py2_array(data: bytes, protocol0: bool) -> bytes:
         return b"T" + struct.pack("<i", len(value)) + value
 
     dtype_ops = (
-        glob("numpy", "dtype") + tup(py2str(b"f4"), integer(0), integer(1)) + REDUCE
-        + tup(integer(3), py2str(b"<"), NONE, NONE, NONE, integer(-1), integer(-1), integer(0)) + BUILD
+        glob("numpy", "dtype")
+        + tup(py2str(b"f4"), integer(0), integer(1))
+        + REDUCE
+        + tup(
+            integer(3),
+            py2str(b"<"),
+            NONE,
+            NONE,
+            NONE,
+            integer(-1),
+            integer(-1),
+            integer(0),
+        )
+        + BUILD
     )
     return (
         glob(MULTIARRAY, "_reconstruct")
         + tup(glob("numpy", "ndarray"), tup(integer(0)), py2str(b"b"))
         + REDUCE
-        + tup(integer(1), tup(integer(SIZE), integer(SIZE)), dtype_ops, integer(0), py2str(data))
+        + tup(
+            integer(1),
+            tup(integer(SIZE), integer(SIZE)),
+            dtype_ops,
+            integer(0),
+            py2str(data),
+        )
         + BUILD
     )
 
@@ -670,8 +1052,15 @@ def _py2_array(data: bytes, protocol0: bool) -> bytes:
 def test_python2_style_pickles_load(tmp_path, protocol0):
     rng = np.random.default_rng(2)
     images = [rng.standard_normal((SIZE, SIZE)).astype("<f4") for _ in range(4)]
-    records = lst(*(lst(_py2_array(im.tobytes(), protocol0), integer(i)) for i, im in enumerate(images)))
-    path = _write(tmp_path, "py2", PROTO2 + tup(records, dct(dict(enumerate(NAMES)))) + STOP)
+    records = lst(
+        *(
+            lst(_py2_array(im.tobytes(), protocol0), integer(i))
+            for i, im in enumerate(images)
+        )
+    )
+    path = _write(
+        tmp_path, "py2", PROTO2 + tup(records, dct(dict(enumerate(NAMES)))) + STOP
+    )
     out = published.read_published(path, size=SIZE, class_names=NAMES)
     for (got, label), want, i in zip(out, images, range(4)):
         np.testing.assert_array_equal(got, want)
@@ -698,4 +1087,11 @@ def test_zip_read_from_an_offset_in_a_stream(tmp_path):
     data = zip_bytes(published_file(good_images()))
     stream = io.BytesIO(b"x" * 100 + data)
     stream.seek(100)
-    assert len(published.read_published(stream, size=SIZE, class_names=NAMES, source="s.zip")) == 8
+    assert (
+        len(
+            published.read_published(
+                stream, size=SIZE, class_names=NAMES, source="s.zip"
+            )
+        )
+        == 8
+    )

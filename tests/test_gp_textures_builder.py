@@ -57,7 +57,9 @@ def _write_published_zip(directory: Path, config: GpTexturesConfig) -> list:
     ]
     lookup = {c.label: c.name for c in recipe.classes}
     with zipfile.ZipFile(directory / published.ZIP_NAME, "w") as archive:
-        archive.writestr(published.MEMBER_NAME, pickle.dumps([records, lookup], protocol=3))
+        archive.writestr(
+            published.MEMBER_NAME, pickle.dumps([records, lookup], protocol=3)
+        )
     return records
 
 
@@ -97,7 +99,9 @@ class GpTexturesPublishedTest(_TempExampleDir, tfds.testing.DatasetBuilderTestCa
 
 def _build(config, data_dir, manual_dir=None):
     builder = tfds.builder("gp_textures", config=config, data_dir=str(data_dir))
-    download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir) if manual_dir else None)
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir) if manual_dir else None
+    )
     builder.download_and_prepare(download_config=download_config)
     return builder
 
@@ -119,7 +123,15 @@ def test_import_registers_builder():
 
 def test_builder_configs_and_default():
     names = [c.name for c in GpTextures.BUILDER_CONFIGS]
-    assert names == ["small", "medium", "paper", "three_scale", "published", "paper_large", "paper_2048"]
+    assert names == [
+        "small",
+        "medium",
+        "paper",
+        "three_scale",
+        "published",
+        "paper_large",
+        "paper_2048",
+    ]
     assert GpTextures.BUILDER_CONFIGS[0].name == "small"
     paper = GpTextures.builder_configs["paper"]
     assert paper.size == 1024
@@ -155,7 +167,7 @@ def test_records_equal_numpy_helper(tiny_builder):
     def key(image):
         return image.tobytes()
 
-    want = {key(im): int(lb) for im, lb in zip(images, labels)}
+    want = {key(im): int(lb) for im, lb in zip(images, labels, strict=True)}
     got = {key(r["image"]): int(r["label"]) for r in records}
     assert got == want
     for r in records:
@@ -168,7 +180,7 @@ def test_building_twice_gives_identical_records(tiny_builder, tmp_path):
     for split in ("train", "test"):
         first, second = _records(tiny_builder, split), _records(again, split)
         assert len(first) == len(second)
-        for a, b in zip(first, second):
+        for a, b in zip(first, second, strict=True):
             assert a["label"] == b["label"]
             np.testing.assert_array_equal(a["image"], b["image"])
 
@@ -183,7 +195,9 @@ def test_as_supervised_and_show_examples(tiny_builder):
     image, label = pairs[0]
     assert image.shape == (16, 16, 1) and image.dtype == np.float32
     assert 0 <= label < 4
-    fig = tfds.show_examples(tiny_builder.as_dataset(split="train"), tiny_builder.info, rows=1, cols=2)
+    fig = tfds.show_examples(
+        tiny_builder.as_dataset(split="train"), tiny_builder.info, rows=1, cols=2
+    )
     assert len(fig.axes) == 2
     # The class name and label are shown under each image.
     names = set(TINY.recipe.classes[i].name for i in range(4))
@@ -192,17 +206,26 @@ def test_as_supervised_and_show_examples(tiny_builder):
 
 def test_custom_config_settable_sizes_and_derived_name(tmp_path):
     config = GpTexturesConfig(
-        size=16, scales=[[2.0], [3.0, 4.0]], powers=[1.0, 2.0],
-        train_per_class=3, test_per_class=0,
+        size=16,
+        scales=[[2.0], [3.0, 4.0]],
+        powers=[1.0, 2.0],
+        train_per_class=3,
+        test_per_class=0,
     )
     assert config.name.startswith("custom_")
     same = GpTexturesConfig(
-        size=16, scales=[[2.0], [3.0, 4.0]], powers=[1.0, 2.0],
-        train_per_class=3, test_per_class=0,
+        size=16,
+        scales=[[2.0], [3.0, 4.0]],
+        powers=[1.0, 2.0],
+        train_per_class=3,
+        test_per_class=0,
     )
     other = GpTexturesConfig(
-        size=16, scales=[[2.0], [3.0, 4.0]], powers=[1.0, 2.0],
-        train_per_class=4, test_per_class=0,
+        size=16,
+        scales=[[2.0], [3.0, 4.0]],
+        powers=[1.0, 2.0],
+        train_per_class=4,
+        test_per_class=0,
     )
     assert same.name == config.name != other.name
     builder = _build(config, tmp_path)
@@ -215,7 +238,9 @@ def test_custom_config_cannot_reuse_builtin_name(tmp_path):
     with pytest.raises(ValueError, match="Cannot name a custom BuilderConfig"):
         tfds.builder(
             "gp_textures",
-            config=GpTexturesConfig(name="small", size=64, scales=[[2.0]], powers=[1.0]),
+            config=GpTexturesConfig(
+                name="small", size=64, scales=[[2.0]], powers=[1.0]
+            ),
             data_dir=str(tmp_path),
         )
 
@@ -223,7 +248,9 @@ def test_custom_config_cannot_reuse_builtin_name(tmp_path):
 def test_config_validation():
     with pytest.raises(ValueError, match="too large for size=64"):
         GpTexturesConfig(size=64, scales=[[2.0], [20.0]], powers=[1.0, 1.0])
-    with pytest.raises(ValueError, match="source must be"):
+    with pytest.raises(
+        ValueError, match="`source`: expected 'generated' or 'published'"
+    ):
         GpTexturesConfig(size=64, scales=[[2.0]], powers=[1.0], source="web")
 
 
@@ -232,7 +259,10 @@ def test_published_config_reads_file_and_checks_count(tmp_path):
     manual.mkdir()
     written = _write_published_zip(manual, TINY_PUBLISHED)
     builder = _build(TINY_PUBLISHED, tmp_path / "data", manual)
-    got = {r["image"][:, :, 0].tobytes(): int(r["label"]) for r in _records(builder, "train")}
+    got = {
+        r["image"][:, :, 0].tobytes(): int(r["label"])
+        for r in _records(builder, "train")
+    }
     assert got == {im.tobytes(): lb for im, lb in written}
     # The test split is generated with the recipe.
     images, _ = generator.split_arrays(TINY_PUBLISHED.recipe, "test")
@@ -240,8 +270,13 @@ def test_published_config_reads_file_and_checks_count(tmp_path):
     assert test_images == {im.tobytes() for im in images}
 
     # A file with the wrong number of samples is refused, naming the file.
-    wrong = GpTexturesConfig(**{**TINY_PUBLISHED.parameters(), "train_per_class": 3, "name": "wrong_count"})
-    with pytest.raises(published.PublishedFileError, match=r"dataset\.zip: holds 8 samples, expected 12"):
+    wrong = GpTexturesConfig(
+        **{**TINY_PUBLISHED.parameters(), "train_per_class": 3, "name": "wrong_count"}
+    )
+    with pytest.raises(
+        published.PublishedFileError,
+        match=r"dataset\.zip: holds 8 samples, expected 12",
+    ):
         _build(wrong, tmp_path / "data2", manual)
 
 
@@ -249,7 +284,9 @@ def test_published_config_missing_file_names_it(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()
     (manual / "unrelated.txt").write_text("x")
-    with pytest.raises(published.PublishedFileError, match=r"manual/dataset\.zip: file not found"):
+    with pytest.raises(
+        published.PublishedFileError, match=r"manual/dataset\.zip: file not found"
+    ):
         _build(TINY_PUBLISHED, tmp_path / "data", manual)
 
 

@@ -17,7 +17,14 @@ import numpy as np
 
 from tfds_gp import beam_build, generator, published, records
 from tfds_gp.beam_build import beam_download_config
-from tfds_gp.generator import GpRecipe, PRESETS, class_table, field, sample, split_arrays
+from tfds_gp.generator import (
+    PRESETS,
+    GpRecipe,
+    class_table,
+    field,
+    sample,
+    split_arrays,
+)
 
 try:
     import tensorflow_datasets as _tfds  # noqa: F401
@@ -28,13 +35,16 @@ else:
     from tfds_gp.gp_textures import GpTextures, GpTexturesConfig
 
 
-def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+def load_numpy(
+    config: Any = "small", split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` NumPy arrays of a config's split, without TFDS.
 
     Args:
       config: a built-in name (``'small'``, ``'medium'``, ``'paper'``,
-        ``'three_scale'``, ``'paper_large'``, ``'paper_2048'``), a :class:`tfds_gp.generator.GpRecipe` or a
-        ``GpTexturesConfig`` with ``source='generated'``.
+        ``'three_scale'``, ``'paper_large'``, ``'paper_2048'``), a
+        :class:`tfds_gp.generator.GpRecipe` or a ``GpTexturesConfig`` with
+        ``source='generated'``.
       split: ``'train'`` or ``'test'``.
 
     Returns:
@@ -51,8 +61,7 @@ def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray,
         if config not in PRESETS:
             raise generator._value_error(
                 "config",
-                f"config must be one of {sorted(PRESETS)} (or a GpRecipe / "
-                "GpTexturesConfig)",
+                f"expected one of {sorted(PRESETS)} (or a GpRecipe / GpTexturesConfig)",
                 config,
             )
         recipe = PRESETS[config]
@@ -62,17 +71,16 @@ def load_numpy(config: Any = "small", split: str = "train") -> tuple[np.ndarray,
         if config.source != "generated":
             raise generator._value_error(
                 "config",
-                "load_numpy generates the data; a config with source="
-                f"{config.source!r} reads its train split from the authors' "
-                "file: load it through TFDS",
+                "expected a generated config: load_numpy generates the data, "
+                f"and a config with source={config.source!r} reads its train "
+                "split from the authors' file: load it through TFDS",
                 config,
             )
         recipe = config.recipe
     else:
         raise generator._type_error(
             "config",
-            "config must be a built-in name, a GpRecipe or a generated "
-            "GpTexturesConfig",
+            "expected a built-in name, a GpRecipe or a generated GpTexturesConfig",
             config,
         )
     return split_arrays(recipe, split)

@@ -15,7 +15,8 @@ what to install if it is missing.  It needs no TensorFlow at import time.
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tfds_gp import generator
 
@@ -103,7 +104,28 @@ def estimate_build(
       recipe: the dataset recipe.
       max_examples_per_split: TFDS's debugging cap on examples per split, if
         the build sets one.
+
+    Returns:
+      The estimate.
+
+    Raises:
+      TypeError: ``recipe`` is not a ``GpRecipe``, or the cap not an integer
+        or None.
+      ValueError: a negative cap.
+
+    Example:
+    >>> estimate_build(generator.PRESETS["paper_large"]).describe()
+    '12000 examples, about 41.5 GB, about 3.5 h on one core'
     """
+    generator._check_recipe(recipe)
+    if max_examples_per_split is not None:
+        max_examples_per_split = generator._check_int(
+            max_examples_per_split,
+            "max_examples_per_split",
+            0,
+            2**63 - 1,
+            "TFDS's cap on examples per split, or None",
+        )
     counts = [recipe.num_examples(split) for split in generator.SPLIT_IDS]
     if max_examples_per_split is not None:
         counts = [min(n, max_examples_per_split) for n in counts]
@@ -139,7 +161,19 @@ def requested_on_command_line(argv: Sequence[str] | None = None) -> bool:
     looks at the command line so that it refuses instead.  (In TFDS 4.9.10
     the ``tfds`` CLI does not start at all without Beam, tensorflow/datasets
     #5463; the guard is for versions where it does.)
+
+    Args:
+      argv: the command line; None for ``sys.argv``.
+
+    Returns:
+      Whether ``argv`` holds the option.
+
+    Example:
+    >>> requested_on_command_line(["tfds", "build", "--beam_pipeline_options=x=1"])
+    True
     """
+    # No public route exists: the tfds CLI drops the option (without Beam)
+    # before the builder is called, so only the command line still holds it.
     argv = sys.argv if argv is None else argv
     return any(
         arg == "--beam_pipeline_options" or arg.startswith("--beam_pipeline_options=")
@@ -168,20 +202,34 @@ def beam_download_config(
 
     Raises:
       ImportError: Apache Beam is not installed (says what to install).
+      TypeError: ``pipeline_options`` is neither a string nor a sequence of
+        strings.
       ValueError: an option is not of the form ``name=value``.
     """
     beam = import_beam()
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
+    expected = (
+        "expected 'name=value' items (e.g. "
+        "'runner=DirectRunner,direct_num_workers=2'), as one comma-separated "
+        "string or a list of strings"
+    )
     if isinstance(pipeline_options, str):
         items = [p for p in pipeline_options.split(",") if p]
-    else:
+    elif isinstance(pipeline_options, Sequence):
         items = list(pipeline_options)
+    else:
+        raise generator._type_error("pipeline_options", expected, pipeline_options)
     for item in items:
-        if not isinstance(item, str) or "=" not in item:
-            raise ValueError(
-                "pipeline_options must be 'name=value' items (e.g. "
-                f"'runner=DirectRunner,direct_num_workers=2'), got {item!r}"
+        if not isinstance(item, str):
+            raise generator._type_error(
+                "pipeline_options",
+                f"{expected}; got {generator._show(item)}",
+                pipeline_options,
+            )
+        if "=" not in item:
+            raise generator._value_error(
+                "pipeline_options", f"{expected}; got {item!r}", pipeline_options
             )
     options = beam.options.pipeline_options.PipelineOptions(
         flags=[f"--{item}" for item in items]

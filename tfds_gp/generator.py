@@ -52,7 +52,7 @@ import functools
 import math
 import numbers
 import reprlib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -183,7 +183,7 @@ def _show(value: object) -> str:
 def _type_error(argument: str, expected: str, received: object) -> TypeError:
     return TypeError(
         f"Invalid type for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_show(received)} of type {type(received).__name__}"
+        f"{argument}={_show(received)} (type {type(received).__name__})"
     )
 
 
@@ -198,37 +198,34 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
-def _check_int(
-    value: object, argument: str, low: int, high: int, what: str
-) -> int:
+def _check_int(value: object, argument: str, low: int, high: int, what: str) -> int:
     """``value`` as an int in ``[low, high]``; NumPy integers accepted."""
     if _is_bool(value) or not isinstance(value, numbers.Integral):
         raise _type_error(
-            argument, f"{argument} must be an integer ({what}) from {low} to {high}", value
+            argument, f"expected an integer from {low} to {high} ({what})", value
         )
     result = int(value)
     if not low <= result <= high:
         raise _value_error(
-            argument, f"{argument} must be >= {low} and <= {high} ({what})", value
+            argument, f"expected an integer from {low} to {high} ({what})", value
         )
     return result
 
 
 def _check_size(size: object) -> int:
     expected = (
-        f"size must be an integer number of pixels from 2 to {MAX_SIZE} "
-        f"(the image side)"
+        f"expected an integer number of pixels from 2 to {MAX_SIZE} (the image side)"
     )
     if _is_bool(size) or not isinstance(size, numbers.Integral):
         raise _type_error("size", expected, size)
     value = int(size)
     if value < 2:
-        raise _value_error("size", f"size must be at least 2 pixels, got {_show(size)}", size)
+        raise _value_error("size", expected, size)
     if value > MAX_SIZE:
         raise _value_error(
             "size",
-            f"size must be at most {MAX_SIZE} pixels (a field of side {MAX_SIZE} "
-            f"already needs about 1 GiB while it is synthesised)",
+            f"{expected}; a field of side {MAX_SIZE} already needs about 1 GiB "
+            f"while it is synthesised",
             size,
         )
     return value
@@ -260,20 +257,24 @@ def _check_cl(
     if _is_bool(cl) or not isinstance(cl, numbers.Real):
         # The received value is shown anyway; an entry of a larger argument
         # is shown on its own too.
-        got = "" if received is cl else f", got {_show(cl)} of type {type(cl).__name__}"
-        raise _type_error(argument, f"{name} must be a real number of pixels{got}", received)
+        got = "" if received is cl else f"; {name} is {_show(cl)} ({type(cl).__name__})"
+        raise _type_error(
+            argument, f"expected {name} to be a real number of pixels{got}", received
+        )
     value = _as_float(cl)
     allowed = f"a correlation length from {MIN_CL} to {MAX_CL_FRACTION} * size pixels"
     if not math.isfinite(value):
         raise _value_error(
-            argument, f"{name} must be finite, got {value!r}; allowed: {allowed}", received
+            argument,
+            f"expected {name} to be a finite {allowed[2:]}; {name} is {value!r}",
+            received,
         )
     if value < MIN_CL:
         raise _value_error(
             argument,
-            f"{name}={value!r} is below the grid resolution: the correlation "
-            f"length must be at least {MIN_CL} pixel (a shorter length gives "
-            f"white noise on the pixel grid)",
+            f"expected {name} to be {allowed}; {name}={value!r} is below the grid "
+            f"resolution (a length under {MIN_CL} pixel gives white noise on "
+            f"the pixel grid)",
             received,
         )
     if size is not None:
@@ -281,16 +282,17 @@ def _check_cl(
         if value > limit:
             raise _value_error(
                 argument,
-                f"{name}={value!r} is too large for size={size}: the "
-                f"correlation length must be at most {MAX_CL_FRACTION} * size "
-                f"= {limit!r} pixels (a longer length gives a nearly constant "
-                f"field on the torus)",
+                f"expected {name} to be {allowed}; {name}={value!r} is too large for "
+                f"size={size}, above {MAX_CL_FRACTION} * size = {limit!r} pixels "
+                f"(a longer length gives a nearly constant field on the torus)",
                 received,
             )
     return value
 
 
-def _as_sequence(value: object, argument: str, name: str, expected: str, received: object):
+def _as_sequence(
+    value: object, argument: str, name: str, expected: str, received: object
+):
     """``value`` if it is a list-like of entries (not a string), else TypeError.
 
     NumPy arrays of at least one dimension count as sequences (their rows or
@@ -386,9 +388,10 @@ def field(
     size = _check_size(size)
     cl = _check_cl(cl, size)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            "rng must be a numpy.random.Generator (e.g. "
-            f"numpy.random.default_rng(seed)), got {type(rng).__name__}"
+        raise _type_error(
+            "rng",
+            "expected a numpy.random.Generator (e.g. numpy.random.default_rng(seed))",
+            rng,
         )
     amp = np.sqrt(spectrum_1d(cl, size))
     noise = rng.standard_normal((size, size))
@@ -435,46 +438,57 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
     image size by :class:`GpRecipe`.
     """
     expected = (
-        "scales must be a sequence of sequences of correlation lengths "
+        "expected a sequence of sequences of correlation lengths "
         "(pixels), e.g. [[9.5, 10], [80, 140]]"
     )
     seq = _as_sequence(scales, "scales", "scales", expected, scales)
     if not 1 <= len(seq) <= MAX_SCALES:
         raise _value_error(
             "scales",
-            f"scales must contain at least one and at most {MAX_SCALES} scales, "
-            f"got {len(seq)}",
+            f"expected 1 to {MAX_SCALES} scales; scales has {len(seq)}",
             scales,
         )
     rows = []
     num_classes = 1
     for s, choices in enumerate(seq):
         row = _as_sequence(
-            choices, "scales", f"scales[{s}]",
-            f"scales[{s}] must be a sequence of correlation lengths", scales,
+            choices,
+            "scales",
+            f"scales[{s}]",
+            f"expected scales[{s}] to be a sequence of correlation lengths",
+            scales,
         )
         if len(row) == 0:
-            raise _value_error("scales", f"scales[{s}] must not be empty", scales)
+            raise _value_error(
+                "scales",
+                f"expected at least one length per scale; scales[{s}] is empty",
+                scales,
+            )
         num_classes *= len(row)
         if num_classes > MAX_CLASSES:
             raise _value_error(
                 "scales",
-                f"the number of classes (the product of the per-scale choice "
-                f"counts, {' x '.join(str(len(r)) for r in seq[: s + 1])}"
-                f"{' x ...' if s + 1 < len(seq) else ''}) must be at most "
-                f"{MAX_CLASSES}",
+                f"expected at most {MAX_CLASSES} classes; the number of classes "
+                f"(the product of the per-scale choice counts, "
+                f"{' x '.join(str(len(r)) for r in seq[: s + 1])}"
+                f"{' x ...' if s + 1 < len(seq) else ''}) is larger",
                 scales,
             )
         rows.append(row)
     out = []
     for s, row in enumerate(rows):
         values = tuple(
-            _check_cl(c, None, f"scales[{s}] length", argument="scales", received=scales)
+            _check_cl(
+                c, None, f"scales[{s}] length", argument="scales", received=scales
+            )
             for c in row
         )
         if len(set(values)) != len(values):
             raise _value_error(
-                "scales", f"scales[{s}] has repeated lengths: {_show(row)}", scales
+                "scales",
+                f"expected distinct lengths within a scale; scales[{s}] has "
+                f"repeated lengths: {_show(row)}",
+                scales,
             )
         out.append(values)
     return tuple(out)
@@ -529,18 +543,23 @@ def sample(
         entry of ``cls``.
     """
     cls = _as_sequence(
-        cls, "cls", "cls", "cls must be a sequence of correlation lengths, one per scale", cls
+        cls,
+        "cls",
+        "cls",
+        "expected a sequence of correlation lengths, one per scale",
+        cls,
     )
     if not 1 <= len(cls) <= MAX_SCALES:
         raise _value_error(
             "cls",
-            f"cls must name at least one and at most {MAX_SCALES} scales, got {len(cls)}",
+            f"expected 1 to {MAX_SCALES} correlation lengths (one per scale); "
+            f"cls has {len(cls)}",
             cls,
         )
     powers = _check_powers(powers, len(cls))
     size = _check_size(size)
     total = None
-    for cl, power in zip(cls, powers):
+    for cl, power in zip(cls, powers, strict=True):
         part = field(cl, size, rng)
         part *= power  # in place: no temporaries of image size
         if total is None:
@@ -594,13 +613,20 @@ class GpRecipe:
         for s, choices in enumerate(scales):
             for cl in choices:
                 _check_cl(
-                    cl, size, name=f"scales[{s}] length", argument="scales",
+                    cl,
+                    size,
+                    name=f"scales[{s}] length",
+                    argument="scales",
                     received=self.scales,
                 )
         powers = _check_powers(self.powers, len(scales))
         per_class = {
             name: _check_int(
-                getattr(self, name), name, 0, MAX_PER_CLASS, "a number of examples per class"
+                getattr(self, name),
+                name,
+                0,
+                MAX_PER_CLASS,
+                "a number of examples per class",
             )
             for name in ("train_per_class", "test_per_class")
         }
@@ -608,7 +634,7 @@ class GpRecipe:
         if per_class["train_per_class"] + per_class["test_per_class"] == 0:
             raise _value_error(
                 "train_per_class",
-                "train_per_class and test_per_class must not both be 0 (the "
+                "expected train_per_class and test_per_class not both 0 (the "
                 "dataset would have no split)",
                 self.train_per_class,
             )
@@ -618,16 +644,16 @@ class GpRecipe:
             if n > MAX_EXAMPLES_PER_SPLIT:
                 raise _value_error(
                     name,
-                    f"{name} * number of classes ({count} * {num_classes} = {n}) "
-                    f"must be at most {MAX_EXAMPLES_PER_SPLIT} examples per split",
+                    f"expected at most {MAX_EXAMPLES_PER_SPLIT} examples per split; "
+                    f"{name} * number of classes = {count} * {num_classes} = {n}",
                     getattr(self, name),
                 )
             if n * size * size > MAX_PIXELS_PER_SPLIT:
                 raise _value_error(
                     name,
-                    f"{name} * number of classes * size^2 ({n} * {size}^2 = "
-                    f"{n * size * size} pixels) must be at most "
-                    f"{MAX_PIXELS_PER_SPLIT} (2**40) pixels per split",
+                    f"expected at most {MAX_PIXELS_PER_SPLIT} (2**40) pixels per "
+                    f"split; {name} * number of classes * size^2 = {n} * "
+                    f"{size}^2 = {n * size * size} pixels",
                     getattr(self, name),
                 )
         object.__setattr__(self, "size", size)
@@ -644,6 +670,7 @@ class GpRecipe:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes, the product of the per-scale choice counts."""
         return math.prod(len(s) for s in self.scales)
 
     def num_examples(self, split: str) -> int:
@@ -654,7 +681,7 @@ class GpRecipe:
 
 
 def _check_split(split: object) -> int:
-    expected = f"split must be one of {sorted(SPLIT_IDS)}"
+    expected = f"expected one of {sorted(SPLIT_IDS)}"
     if not isinstance(split, str):
         raise _type_error("split", expected, split)
     if split not in SPLIT_IDS:
@@ -664,16 +691,32 @@ def _check_split(split: object) -> int:
 
 def _check_recipe(recipe: object) -> GpRecipe:
     if not isinstance(recipe, GpRecipe):
-        raise _type_error("recipe", "recipe must be a GpRecipe", recipe)
+        raise _type_error("recipe", "expected a GpRecipe", recipe)
     return recipe
 
 
 def example_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    """The independent random stream of example ``index`` of ``split``."""
+    """The independent random stream of example ``index`` of ``split``.
+
+    Args:
+      seed: the recipe's seed, 0 to ``MAX_SEED``.
+      split: ``'train'`` or ``'test'``.
+      index: the example's index, a non-negative integer.
+
+    Returns:
+      ``numpy.random.default_rng(SeedSequence([seed, split_id, index]))``.
+
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: a seed out of range, an unknown split, a negative index.
+    """
     seed = _check_int(seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
     split_id = _check_split(split)
-    if _is_bool(index) or not isinstance(index, numbers.Integral) or index < 0:
-        raise _type_error("index", "index must be a non-negative integer", index)
+    expected = "expected a non-negative integer (an example index)"
+    if _is_bool(index) or not isinstance(index, numbers.Integral):
+        raise _type_error("index", expected, index)
+    if index < 0:
+        raise _value_error("index", expected, index)
     return np.random.default_rng(np.random.SeedSequence([seed, split_id, int(index)]))
 
 
@@ -683,12 +726,35 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
     Labels cycle through the classes (``label = index % num_classes``), one
     example of each class in turn as in the reference files, so any prefix of
     a split is (nearly) balanced.
+
+    Args:
+      recipe: the dataset recipe.
+      split: ``'train'`` or ``'test'``.
+      index: the example's index, ``0 <= index < recipe.num_examples(split)``.
+
+    Returns:
+      ``(image, gp_class)``.
+
+    Raises:
+      TypeError: an argument of the wrong type.
+      ValueError: an unknown split or an index out of range.
+
+    Example:
+    >>> recipe = GpRecipe(size=8, scales=[[1, 1.5]], powers=[1],
+    ...                   train_per_class=2, test_per_class=1)
+    >>> image, gp_class = example(recipe, "train", 3)
+    >>> image.shape, image.dtype.name, gp_class.label, gp_class.name
+    ((8, 8), 'float32', 1, '1.5')
     """
     n = _check_recipe(recipe).num_examples(split)
     if _is_bool(index) or not isinstance(index, numbers.Integral):
-        raise _type_error("index", f"index must be an integer in [0, {n})", index)
+        raise _type_error(
+            "index", f"expected an integer in [0, {n}) (split {split!r})", index
+        )
     if not 0 <= index < n:
-        raise IndexError(f"index must be in [0, {n}) for split {split!r}, got {index}")
+        raise _value_error(
+            "index", f"expected an integer in [0, {n}) (split {split!r})", index
+        )
     index = int(index)
     gp_class = recipe.classes[index % recipe.num_classes]
     rng = example_rng(recipe.seed, split, index)
@@ -703,7 +769,9 @@ def _check_range(
     start = _check_int(start, "start", 0, n, f"an example index of split {split!r}")
     if stop is None:
         return start, n
-    stop = _check_int(stop, "stop", start, n, f"an example index of split {split!r}, >= start")
+    stop = _check_int(
+        stop, "stop", start, n, f"an example index of split {split!r}, >= start"
+    )
     return start, stop
 
 
@@ -740,9 +808,12 @@ def split_arrays(
     Args:
       recipe: the dataset recipe.
       split: ``'train'`` or ``'test'``.
-      start, stop: the range of example indices,
-        ``0 <= start <= stop <= recipe.num_examples(split)``; ``stop=None``
-        is the end of the split.
+      start: the first example index, ``0 <= start <= stop``.
+      stop: one past the last example index, ``stop <=
+        recipe.num_examples(split)``; None is the end of the split.
+
+    Returns:
+      ``(images, labels)``.
 
     Raises:
       TypeError, ValueError: a bad argument (the message names it), or a
@@ -755,6 +826,7 @@ def split_arrays(
     if nbytes > MAX_ARRAY_BYTES:
         raise _value_error(
             "stop",
+            f"expected at most {MAX_ARRAY_BYTES // 2**30} GiB of images; "
             f"the range [start, stop) = [{start}, {stop}) of split {split!r} "
             f"holds {n} images of {recipe.size}x{recipe.size} float32, "
             f"{nbytes / 2**30:.1f} GiB, more than the {MAX_ARRAY_BYTES // 2**30} "

@@ -111,8 +111,10 @@ import math
 import os
 import pickle
 import pickletools
+import reprlib
 import zipfile
-from typing import IO, Any, Sequence
+from collections.abc import Sequence
+from typing import IO, Any
 
 import numpy as np
 
@@ -205,7 +207,9 @@ class _BoundedReader:
     :class:`PublishedFileError` naming ``source``.
     """
 
-    def __init__(self, raw: IO[bytes], source: str, limit: int, known_size: bool) -> None:
+    def __init__(
+        self, raw: IO[bytes], source: str, limit: int, known_size: bool
+    ) -> None:
         self._raw = raw
         self._source = source
         self._limit = limit
@@ -346,6 +350,29 @@ class _BoundedReader:
         return self._bufpos == len(self._buf) and not self._pull(1)
 
 
+# A caller's bad argument (not the file's content) is a TypeError or a
+# ValueError in the package's form, "Invalid value for argument `x`: expected
+# ... Received: x=...".  (This module stands alone, without the rest of the
+# package: the tests load it from its file in child processes.)
+_ARGUMENT_REPR = reprlib.Repr()
+_ARGUMENT_REPR.maxstring = _ARGUMENT_REPR.maxother = 120
+
+
+def _argument_type_error(argument: str, expected: str, received: object) -> TypeError:
+    return TypeError(
+        f"Invalid type for argument `{argument}`: {expected}. Received: "
+        f"{argument}={_ARGUMENT_REPR.repr(received)} "
+        f"(type {type(received).__name__})"
+    )
+
+
+def _argument_value_error(argument: str, expected: str, received: object) -> ValueError:
+    return ValueError(
+        f"Invalid value for argument `{argument}`: {expected}. Received: "
+        f"{argument}={_ARGUMENT_REPR.repr(received)}"
+    )
+
+
 def _clip(text: str, n: int = 200) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
@@ -362,7 +389,11 @@ def _brief(value: Any) -> str:
         return text if len(text) <= 30 else f"an integer of {len(text)} digits"
     if isinstance(value, str):
         head = repr(value[:_QUOTE])
-        return head if len(value) <= _QUOTE else f"{head[:-1]}...' ({len(value)} characters)"
+        return (
+            head
+            if len(value) <= _QUOTE
+            else f"{head[:-1]}...' ({len(value)} characters)"
+        )
     if isinstance(value, (bytes, bytearray)):
         return f"{type(value).__name__} of length {len(value)}"
     if isinstance(value, np.ndarray):
@@ -478,13 +509,17 @@ class _Machine:
 
     def pop(self) -> Any:
         if len(self.stack) <= self._floor():
-            raise self.refuse("the pickle pops an empty stack or a MARK; the file is not a valid pickle")
+            raise self.refuse(
+                "the pickle pops an empty stack or a MARK; the file is not a valid pickle"
+            )
         return self.stack.pop()
 
     def pop_mark(self) -> list[Any]:
         """The values above the topmost MARK, which is removed."""
         if not self.marks:
-            raise self.refuse("the pickle has no MARK where one is needed; the file is not a valid pickle")
+            raise self.refuse(
+                "the pickle has no MARK where one is needed; the file is not a valid pickle"
+            )
         start = self.marks.pop()
         items = self.stack[start:]
         del self.stack[start:]
@@ -492,7 +527,9 @@ class _Machine:
 
     def top(self) -> Any:
         if len(self.stack) <= self._floor():
-            raise self.refuse("the pickle needs a value on an empty stack or at a MARK; the file is not a valid pickle")
+            raise self.refuse(
+                "the pickle needs a value on an empty stack or at a MARK; the file is not a valid pickle"
+            )
         return self.stack[-1]
 
     def item(self, value: Any) -> Any:
@@ -503,7 +540,9 @@ class _Machine:
         """
         if isinstance(value, _PendingArray):
             if value.array is None:
-                raise self.refuse("an array is used before its data were given (no BUILD)")
+                raise self.refuse(
+                    "an array is used before its data were given (no BUILD)"
+                )
             return value.array
         return value
 
@@ -547,7 +586,9 @@ class _Machine:
                 )
             opcode = _OPCODES.get(code)
             if opcode is None:
-                raise self.refuse(f"byte {code!r} is not a pickle opcode", PublishedFileError)
+                raise self.refuse(
+                    f"byte {code!r} is not a pickle opcode", PublishedFileError
+                )
             name = opcode.name
             if name == "STOP":
                 return self.stop()
@@ -698,9 +739,11 @@ class _Machine:
 
     def set_items(self, target: dict, values: list[Any]) -> None:
         if len(values) % 2:
-            raise self.refuse("SETITEMS with an odd number of values; the file is not a valid pickle")
+            raise self.refuse(
+                "SETITEMS with an odd number of values; the file is not a valid pickle"
+            )
         self.check_size(target, len(values) // 2)
-        for key, value in zip(values[::2], values[1::2]):
+        for key, value in zip(values[::2], values[1::2], strict=True):
             # Only scalar keys: hashing them is shallow (a deeply nested
             # tuple key could exhaust the C stack while being hashed).
             if not isinstance(key, _DICT_KEY_TYPES):
@@ -738,7 +781,9 @@ class _Machine:
 
     def op_put(self, arg: int) -> None:
         if not isinstance(arg, int) or arg < 0:
-            raise self.refuse(f"memo index {_brief(arg)}; the file is not a valid pickle")
+            raise self.refuse(
+                f"memo index {_brief(arg)}; the file is not a valid pickle"
+            )
         self.memo[arg] = self.top()
 
     def op_memoize(self, arg: None) -> None:
@@ -782,9 +827,13 @@ class _Machine:
         args = self.pop()
         func = self.pop()
         if not isinstance(func, _Admitted):
-            raise self.refuse(f"REDUCE calls {_describe_type(func)}; nothing but the admitted NumPy names is called")
+            raise self.refuse(
+                f"REDUCE calls {_describe_type(func)}; nothing but the admitted NumPy names is called"
+            )
         if type(args) is not tuple:
-            raise self.refuse(f"REDUCE with {_describe_type(args)} as arguments; the file is not a valid pickle")
+            raise self.refuse(
+                f"REDUCE with {_describe_type(args)} as arguments; the file is not a valid pickle"
+            )
         self.stack.append(getattr(self, "reduce_" + func.kind)(func, args))
 
     def op_build(self, arg: None) -> None:
@@ -822,7 +871,9 @@ class _Machine:
         return _PendingArray()
 
     def reduce_ndarray(self, func: _Admitted, args: tuple) -> Any:
-        raise self.refuse("numpy.ndarray is called directly; only NumPy's own array pickles are read")
+        raise self.refuse(
+            "numpy.ndarray is called directly; only NumPy's own array pickles are read"
+        )
 
     def reduce_dtype(self, func: _Admitted, args: tuple) -> _Dtype:
         if not 1 <= len(args) <= 3 or not isinstance(args[0], str):
@@ -838,9 +889,13 @@ class _Machine:
             )
         for flag in args[1:]:
             if not _one_of(flag, (0, 1)):
-                raise self.refuse(f"numpy.dtype flag {_brief(flag)}; expected a boolean")
+                raise self.refuse(
+                    f"numpy.dtype flag {_brief(flag)}; expected a boolean"
+                )
         if len(args) >= 2 and args[1]:
-            raise self.refuse("an aligned dtype (align=True) is refused; plain numeric dtypes only")
+            raise self.refuse(
+                "an aligned dtype (align=True) is refused; plain numeric dtypes only"
+            )
         return _Dtype(code)
 
     def build_dtype(self, dtype: _Dtype, state: Any) -> None:
@@ -862,14 +917,21 @@ class _Machine:
         metadata = state[8] if len(state) == 9 else None
         if type(version) is not int or (version, len(state)) not in ((3, 8), (4, 9)):
             raise self.refuse(f"dtype state version {_brief(version)}; {expected}")
-        if subarray is not None or names is not None or fields is not None or metadata is not None:
+        if (
+            subarray is not None
+            or names is not None
+            or fields is not None
+            or metadata is not None
+        ):
             raise self.refuse(
                 "a dtype with a sub-array, fields, names or metadata is "
                 f"refused; {expected}"
             )
         for value in (elsize, alignment):
             if type(value) is not int or value != -1:
-                raise self.refuse(f"dtype item size or alignment {_brief(value)}; {expected}")
+                raise self.refuse(
+                    f"dtype item size or alignment {_brief(value)}; {expected}"
+                )
         if type(flags) is not int or flags != 0:
             # Flags mark dtypes that hold Python objects, among others.
             raise self.refuse(f"dtype flags {_brief(flags)}; {expected}")
@@ -885,7 +947,9 @@ class _Machine:
 
     def dtype_of(self, value: Any, what: str) -> np.dtype:
         if not isinstance(value, _Dtype):
-            raise self.refuse(f"{what} has {_describe_type(value)} as its dtype; expected a numeric NumPy dtype")
+            raise self.refuse(
+                f"{what} has {_describe_type(value)} as its dtype; expected a numeric NumPy dtype"
+            )
         value.used = True
         return value.numpy()
 
@@ -899,7 +963,9 @@ class _Machine:
             except UnicodeEncodeError:
                 raise self.refuse(f"{what} has text data that are not bytes") from None
         if not isinstance(raw, (bytes, bytearray)):
-            raise self.refuse(f"{what} has {_describe_type(raw)} as its data; expected bytes")
+            raise self.refuse(
+                f"{what} has {_describe_type(raw)} as its data; expected bytes"
+            )
         if len(raw) != nbytes:
             raise self.length_error(what, len(raw), nbytes)
         return raw
@@ -909,9 +975,12 @@ class _Machine:
             f"{what} has {got} bytes of data; its shape and dtype need {want}"
         )
 
-    def make_array(self, dtype_value: Any, shape: Any, raw: Any, order: str) -> np.ndarray:
+    def make_array(
+        self, dtype_value: Any, shape: Any, raw: Any, order: str
+    ) -> np.ndarray:
         """A numeric array from validated parts; nothing large exists before
-        every check has passed."""
+        every check has passed.
+        """
         if (
             type(shape) is not tuple
             or len(shape) > 3
@@ -939,7 +1008,9 @@ class _Machine:
                 f"{MAX_ARRAY_ELEMENTS} elements in all, more than this format "
                 "holds; refused before allocating"
             )
-        data = self.raw_bytes(raw, nbytes, f"an array of shape {shape} and dtype {dtype}")
+        data = self.raw_bytes(
+            raw, nbytes, f"an array of shape {shape} and dtype {dtype}"
+        )
         self.array_bytes += nbytes
         self.array_elements += count
         array = np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
@@ -969,7 +1040,9 @@ class _Machine:
             )
         shape, dtype, fortran, raw = state_rest
         if not _one_of(fortran, (0, 1)):
-            raise self.refuse(f"array is_fortran flag {_brief(fortran)}; expected a boolean")
+            raise self.refuse(
+                f"array is_fortran flag {_brief(fortran)}; expected a boolean"
+            )
         return self.make_array(dtype, shape, raw, "F" if fortran else "C")
 
     def reduce_frombuffer(self, func: _Admitted, args: tuple) -> np.ndarray:
@@ -1021,13 +1094,16 @@ class _Machine:
 
     def reduce_bytes(self, func: _Admitted, args: tuple) -> bytes:
         if args:
-            raise self.refuse("bytes() with arguments; pickle writes only bytes() for b''")
+            raise self.refuse(
+                "bytes() with arguments; pickle writes only bytes() for b''"
+            )
         return b""
 
 
 def _latin1(text: str) -> bytes | bytearray:
     """``text.encode('latin-1')``; long results as a bytearray that an array
-    can use as its memory without a copy (see ``_Machine.make_array``)."""
+    can use as its memory without a copy (see ``_Machine.make_array``).
+    """
     if len(text) >= _BUFFER:
         return bytearray(text, "latin-1")
     return text.encode("latin-1")
@@ -1035,7 +1111,8 @@ def _latin1(text: str) -> bytes | bytearray:
 
 def _one_of(value: Any, options: tuple) -> bool:
     """``value in options`` for the file's scalars only: comparing an array
-    with ``in`` would raise instead of answering."""
+    with ``in`` would raise instead of answering.
+    """
     return type(value) in (bool, int, str, bytes) and value in options
 
 
@@ -1199,11 +1276,15 @@ def restricted_load(
       PublishedFileError: a truncated, damaged or malformed pickle.
     """
     if not hasattr(file, "read"):
-        raise TypeError(f"file must be a binary file object, got {type(file).__name__}")
+        raise _argument_type_error("file", "expected a binary file object", file)
     if type(max_elements) is not int:
-        raise TypeError(f"max_elements must be an int, got {type(max_elements).__name__}")
+        raise _argument_type_error(
+            "max_elements", "expected a non-negative int", max_elements
+        )
     if max_elements < 0:
-        raise ValueError(f"max_elements must be non-negative, got {max_elements}")
+        raise _argument_value_error(
+            "max_elements", "expected a non-negative int", max_elements
+        )
     return _load(_plain_reader(file, source), source, max_elements)
 
 
@@ -1223,6 +1304,7 @@ class RestrictedUnpickler:
         self._source = source
 
     def load(self) -> Any:
+        """The file's contents, as :func:`restricted_load` reads them."""
         return restricted_load(self._file, self._source)
 
 
@@ -1252,9 +1334,7 @@ def validate_records(
     """
     expected = _expected(size)
     if not isinstance(obj, (list, tuple)) or len(obj) != 2:
-        raise PublishedFileError(
-            f"{source}: top level is {_brief(obj)}; {expected}"
-        )
+        raise PublishedFileError(f"{source}: top level is {_brief(obj)}; {expected}")
     records, lookup = obj
     if not isinstance(records, (list, tuple)) or not isinstance(lookup, dict):
         raise PublishedFileError(
@@ -1266,9 +1346,12 @@ def validate_records(
     if got.keys() != want.keys() or any(
         not isinstance(got[k], str) or got[k] != want[k] for k in want
     ):
-        shown = "{" + ", ".join(
-            f"{k}: {_brief(v)}" for k, v in list(got.items())[:10]
-        ) + (", ..." if len(got) > 10 else "") + "}"
+        shown = (
+            "{"
+            + ", ".join(f"{k}: {_brief(v)}" for k, v in list(got.items())[:10])
+            + (", ..." if len(got) > 10 else "")
+            + "}"
+        )
         raise PublishedFileError(
             f"{source}: class names {shown} do not match the expected {want!r}"
         )
@@ -1292,8 +1375,7 @@ def validate_records(
             )
         if image.dtype.kind != "f":
             raise PublishedFileError(
-                f"{source}: record {i} has an image of dtype {image.dtype}; "
-                f"{expected}"
+                f"{source}: record {i} has an image of dtype {image.dtype}; {expected}"
             )
         # One array stored once and referenced by many records would be
         # converted (and copied) once per record.
@@ -1323,10 +1405,10 @@ def validate_records(
 
 
 def _as_int(value: Any, source: str, expected: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, np.integer)
-    ):
-        raise PublishedFileError(f"{source}: label {_brief(value)} is not an int; {expected}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise PublishedFileError(
+            f"{source}: label {_brief(value)} is not an int; {expected}"
+        )
     return int(value)
 
 
@@ -1425,7 +1507,9 @@ def _read_zip(f: IO[bytes], source: str, size: int) -> tuple[Any, str]:
             # The reader stops at the declared size (checked above) and
             # zipfile stops there too, so a lying header cannot inflate
             # beyond it; reading to the end checks the CRC.
-            reader = _BoundedReader(member, member_source, info.file_size, known_size=True)
+            reader = _BoundedReader(
+                member, member_source, info.file_size, known_size=True
+            )
             obj = _load(reader, member_source, size * size)
     return obj, member_source
 
@@ -1459,15 +1543,19 @@ def read_published(
       TypeError: an argument of the wrong type.
     """
     if type(size) is not int:
-        raise TypeError(f"size must be an int, got {type(size).__name__}")
+        raise _argument_type_error(
+            "size", f"expected an int from 1 to {MAX_SIZE} (the image side)", size
+        )
     if not 1 <= size <= MAX_SIZE:
-        raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {size}")
+        raise _argument_value_error(
+            "size", f"expected an int from 1 to {MAX_SIZE} (the image side)", size
+        )
     if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-        raise TypeError(
-            f"class_names must be a sequence of strings, got {class_names!r}"
+        raise _argument_type_error(
+            "class_names", "expected a sequence of strings", class_names
         )
     if source is not None and not isinstance(source, str):
-        raise TypeError(f"source must be a str or None, got {type(source).__name__}")
+        raise _argument_type_error("source", "expected a string or None", source)
     if isinstance(path, (str, os.PathLike)):
         source = os.fspath(path) if source is None else source
         try:
@@ -1486,9 +1574,8 @@ def read_published(
         with f:
             return read_published(f, size, class_names, source)
     if not hasattr(path, "read"):
-        raise TypeError(
-            "path must be a path or a binary file object, got "
-            f"{type(path).__name__}"
+        raise _argument_type_error(
+            "path", "expected a path or a binary file object", path
         )
     f = path
     if source is None:
@@ -1503,7 +1590,12 @@ def read_published(
             f"{_clip(str(err))}); expected a seekable binary file"
         ) from err
     if not isinstance(head, bytes):
-        raise TypeError(f"{source}: the file is not opened in binary mode")
+        raise _argument_type_error(
+            "path",
+            f"expected a file opened in binary mode; {source} returned "
+            f"{type(head).__name__} from read()",
+            path,
+        )
     if head[:2] == b"PK":
         obj, source = _read_zip(f, source, size)
     else:

@@ -4,37 +4,14 @@ Importing this module registers the builder as ``gp_textures``
 (``import tfds_gp`` does it).  The data is generated locally from the NumPy
 recipe in :mod:`tfds_gp.generator`; nothing is downloaded.
 
-Built-in configs (the first is the default):
-
-``small``
-    256 x 256, the paper's lengths x 1/4, scales ``[[2.375, 2.5], [20, 35]]``,
-    powers ``[0.75, 1.25]``, 4 classes, 50 train + 50 test per class.
-    Builds in well under a minute on two CPU cores.
-``medium``
-    512 x 512, lengths x 1/2, scales ``[[4.75, 5], [40, 70]]``, 4 classes,
-    100 train + 100 test per class.
-``paper``
-    The paper's dataset: 1024 x 1024, scales ``[[9.5, 10], [80, 140]]``,
-    powers ``[0.75, 1.25]``, 4 classes, 25 train per class (as in the paper)
-    and a held-out test split of 25 per class.
-``three_scale``
-    The reference's three-scale demonstration: 1024 x 1024, scales
-    ``[[9.5, 10], [60, 80], [140, 200]]``, powers ``[0.5, 1, 2]``, 8 classes,
-    25 train + 25 test per class.
-``paper_large``
-    The paper's recipe with 2500 train + 500 test per class (12000 examples,
-    about 41 GB): meant for a Beam build.
-``paper_2048``
-    The paper's lengths and powers on 2048 x 2048 images, 250 train + 50 test
-    per class (1200 examples, about 17 GB): meant for a Beam build.
-``published``
-    The authors' own samples: ``train`` is read from ``dataset.zip``
-    (Zenodo DOI 10.5281/zenodo.1252464), placed by the user in the TFDS manual
-    directory; the pickle is never executed: :mod:`tfds_gp.published`
-    interprets its opcodes and builds only numeric NumPy arrays and plain
-    containers, within size caps, and a refused or damaged file fails the
-    build with an error naming it.  ``test`` is generated with the
-    ``paper`` recipe (the published file has no test split), 25 per class.
+Built-in configs: :data:`BUILT_IN_CONFIGS` (the first, ``small``, is the
+default): ``small``, ``medium``, ``paper``, ``three_scale``, ``published``
+(the train split is the authors' ``dataset.zip``, placed by the user in the
+TFDS manual directory and read by :mod:`tfds_gp.published` without ever
+unpickling it), ``paper_large`` and ``paper_2048`` (meant for a Beam
+build).  Their descriptions are generated from their parameters by
+:mod:`tfds_gp.gp_textures.describe`, which also writes the table of them in
+``tfds_gp/gp_textures/README.md``.
 
 Custom configs: pass a :class:`GpTexturesConfig`, e.g.
 ``tfds.builder('gp_textures', config=GpTexturesConfig(size=128, scales=...,
@@ -79,10 +56,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from tfds_gp import beam_build
-from tfds_gp import generator
-from tfds_gp import published
-from tfds_gp import records
+from tfds_gp import beam_build, generator, published, records
+from tfds_gp.gp_textures import describe
 
 __all__ = [
     "BUILT_IN_CONFIGS",
@@ -121,14 +96,28 @@ _DERIVED_NAME = re.compile(r"custom_[0-9a-f]{10}")
 
 
 def check_config_name(name: object) -> str:
-    """``name`` if it is a safe config (directory) name, else TypeError/ValueError.
+    """``name`` if it is a safe config (directory) name.
 
     Allowed: 1 to 128 characters from ``[A-Za-z0-9_.-]``, starting with a
-    letter or digit, without ``..``; in particular no ``/``, ``\\``,
-    ``os.sep`` or ``os.altsep``.
+    letter or digit, without ``..``; in particular no slash, no backslash,
+    no ``os.sep`` and no ``os.altsep``.
+
+    Args:
+      name: the config name.
+
+    Returns:
+      ``name``, unchanged.
+
+    Raises:
+      TypeError: ``name`` is not a string.
+      ValueError: ``name`` is not a safe directory name.
+
+    Example:
+    >>> check_config_name("tiny_test")
+    'tiny_test'
     """
     expected = (
-        f"name must be a string of 1 to {MAX_NAME_LENGTH} characters from "
+        f"expected a string of 1 to {MAX_NAME_LENGTH} characters from "
         "[A-Za-z0-9_.-], starting with a letter or digit, without '..' (it "
         "becomes a directory under data_dir)"
     )
@@ -207,21 +196,23 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             seed=self.seed,
         )
         sources = (SOURCE_GENERATED, SOURCE_PUBLISHED)
-        expected = f"source must be {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
+        expected = f"expected {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
         if not isinstance(self.source, str):
             raise generator._type_error("source", expected, self.source)
         if self.source not in sources:
             raise generator._value_error("source", expected, self.source)
         if self.description is not None and not isinstance(self.description, str):
             raise generator._type_error(
-                "description", "description must be a string or None", self.description
+                "description", "expected a string or None", self.description
             )
         if self.version is not None:
             try:
                 tfds.core.Version(self.version)
             except (TypeError, ValueError) as error:
                 raise generator._value_error(
-                    "version", f"version must be None or 'x.y.z' ({error})", self.version
+                    "version",
+                    f"expected None or 'x.y.z' ({error})",
+                    self.version,
                 ) from None
         # Store the validated, normalised values (tuples of floats, ints).
         for field in dataclasses.fields(recipe):
@@ -235,21 +226,15 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             if _DERIVED_NAME.fullmatch(self.name) and self.name != derived:
                 raise generator._value_error(
                     "name",
-                    "names of the form custom_<10 hex digits> are derived from "
-                    f"the parameters; these parameters derive {derived!r}: omit "
-                    "name (or pass None) to get it, or choose another name",
+                    "expected a name not of the form custom_<10 hex digits> "
+                    "unless it is the one derived from the parameters; these "
+                    f"parameters derive {derived!r}: omit name (or pass None) "
+                    "to get it, or choose another name",
                     self.name,
                 )
         if not self.description:
             object.__setattr__(
-                self,
-                "description",
-                f"{self.size}x{self.size}, scales {_lists(self.scales)}, powers "
-                f"{list(self.powers)}, {recipe.num_classes} classes, "
-                f"{self.train_per_class} train / {self.test_per_class} test "
-                f"per class, seed {self.seed}"
-                + (", train from the published file" if self.source == SOURCE_PUBLISHED else "")
-                + ".",
+                self, "description", describe.description(recipe, self.source)
             )
         object.__setattr__(self, "_frozen", True)
 
@@ -302,58 +287,30 @@ def _lists(scales) -> list:
     return [list(s) for s in scales]
 
 
-def _preset(name: str, description: str, **overrides) -> GpTexturesConfig:
+def _preset(name: str, **overrides) -> GpTexturesConfig:
     recipe = generator.PRESETS[overrides.pop("recipe", name)]
     params = dict(dataclasses.asdict(recipe), **overrides)
-    return GpTexturesConfig(name=name, description=description, **params)
+    config_recipe = generator.GpRecipe(
+        **{k: v for k, v in params.items() if k != "source"}
+    )
+    text = describe.description(
+        config_recipe,
+        params.get("source", SOURCE_GENERATED),
+        describe.BUILT_IN_ROLES[name],
+    )
+    return GpTexturesConfig(name=name, description=text, **params)
 
 
+# The descriptions are generated from the parameters (tfds_gp.gp_textures.
+# describe); the README's table of these configs is generated the same way.
 BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
-    _preset(
-        "small",
-        "Default: 256x256, the paper's lengths x1/4 (scales [[2.375, 2.5], "
-        "[20, 35]]), powers [0.75, 1.25], 4 classes, 50 train and 50 test "
-        "per class; builds in well under a minute on two cores.",
-    ),
-    _preset(
-        "medium",
-        "512x512, the paper's lengths x1/2 (scales [[4.75, 5], [40, 70]]), "
-        "powers [0.75, 1.25], 4 classes, 100 train and 100 test per class.",
-    ),
-    _preset(
-        "paper",
-        "The paper's recipe: 1024x1024, scales [[9.5, 10], [80, 140]], powers "
-        "[0.75, 1.25], 4 classes, 25 train per class as in the paper plus a "
-        "held-out test split of 25 per class.",
-    ),
-    _preset(
-        "three_scale",
-        "The reference's three-scale demonstration: 1024x1024, scales "
-        "[[9.5, 10], [60, 80], [140, 200]], powers [0.5, 1, 2], 8 classes, "
-        "25 train and 25 test per class.",
-    ),
-    _preset(
-        "published",
-        "The authors' published 1024x1024 samples (Zenodo 10.5281/zenodo.1252464, "
-        "dataset.zip in the manual directory) as the train split, 25 per "
-        "class; the test split is generated with the paper's recipe.",
-        recipe="paper",
-        source=SOURCE_PUBLISHED,
-    ),
-    _preset(
-        "paper_large",
-        "The paper's recipe (1024x1024, scales [[9.5, 10], [80, 140]], powers "
-        "[0.75, 1.25], 4 classes) with 2500 train and 500 test per class: "
-        "12000 examples, about 41 GB. Build it with Apache Beam "
-        "(--beam_pipeline_options); without Beam it warns.",
-    ),
-    _preset(
-        "paper_2048",
-        "The paper's lengths and powers on 2048x2048 images (four times the "
-        "small-scale realisations per image), 4 classes, 250 train and 50 "
-        "test per class: 1200 examples, about 17 GB. Build it with Apache Beam "
-        "(--beam_pipeline_options); without Beam it warns.",
-    ),
+    _preset("small"),
+    _preset("medium"),
+    _preset("paper"),
+    _preset("three_scale"),
+    _preset("published", recipe="paper", source=SOURCE_PUBLISHED),
+    _preset("paper_large"),
+    _preset("paper_2048"),
 )
 
 
@@ -366,8 +323,8 @@ def _check_builder_config(config: object) -> None:
     if not isinstance(config, GpTexturesConfig):
         raise generator._type_error(
             "config",
-            "config must be a built-in config name or a GpTexturesConfig (a "
-            "plain tfds.core.BuilderConfig has no recipe and an unchecked name)",
+            "expected a built-in config name or a GpTexturesConfig (a plain "
+            "tfds.core.BuilderConfig has no recipe and an unchecked name)",
             config,
         )
     check_config_name(config.name)
@@ -378,8 +335,8 @@ def _check_builder_config(config: object) -> None:
     ):
         raise generator._value_error(
             "config",
-            "the config's fields no longer match its recipe (it was changed "
-            "after construction); make a new GpTexturesConfig",
+            "expected a config whose fields match its recipe (this one was "
+            "changed after construction); make a new GpTexturesConfig",
             config.name,
         )
 
@@ -399,37 +356,29 @@ executed: it is parsed, and only numeric NumPy arrays and plain containers
 are built from it.
 """
 
-    def __init__(self, *, config: str | GpTexturesConfig | None = None, **kwargs) -> None:
+    def __init__(
+        self, *, config: str | GpTexturesConfig | None = None, **kwargs
+    ) -> None:
         """As ``tfds.core.GeneratorBasedBuilder``, refusing unsafe configs first.
 
         TFDS turns the config name into ``<data_dir>/gp_textures/<name>`` and
         reads from that directory while constructing the builder, so the
-        config is checked before: it must be a built-in name or a
+        config is checked before: it must be a built-in name (TFDS refuses
+        any other string before building a path from it) or a
         :class:`GpTexturesConfig` whose name passes :func:`check_config_name`
         (again, in case the object was tampered with) and whose fields still
-        match its recipe.
+        match its recipe.  This is the one check of the name on the way to
+        the path: a checked name holds no separator and no ``..``, so the
+        dataset directory is ``<data_dir>/gp_textures/<name>/<version>``.
+
+        Raises:
+          TypeError: ``config`` is neither a string, None nor a
+            ``GpTexturesConfig``, or its name is not a string.
+          ValueError: its name is unsafe or its fields no longer match its
+            recipe.
         """
         _check_builder_config(config)
         super().__init__(config=config, **kwargs)
-
-    def _build_data_dir(self, given_data_dir):
-        # Second line of defence, where TFDS turns the name into a path (and
-        # before it lists that path): the name is checked again, and the
-        # dataset directory must be <data_dir>/gp_textures/<name>/<version>.
-        name = self.builder_config_name
-        if name is not None:
-            check_config_name(name)
-        data_dir, dataset_dir = super()._build_data_dir(given_data_dir)
-        parts = epath.Path(dataset_dir).relative_to(data_dir).parts
-        if len(parts) != 3 or any(part in ("", ".", "..") for part in parts):
-            raise generator._value_error(
-                "config",
-                f"the dataset directory {dataset_dir!r} must be "
-                f"<data_dir>/gp_textures/<name>/<version> inside data_dir "
-                f"{data_dir!r}",
-                name,
-            )
-        return data_dir, dataset_dir
 
     def _info(self) -> tfds.core.DatasetInfo:
         config: GpTexturesConfig = self.builder_config
@@ -455,60 +404,76 @@ are built from it.
             homepage=_HOMEPAGE,
         )
 
-    # Set by _download_and_prepare for the build in progress.
-    _beam_build: bool = False
-    _max_examples_per_split: int | None = None
+    # The download config of the build in progress, set by
+    # download_and_prepare for _split_generators and _generate_examples.
+    _download_config: tfds.download.DownloadConfig | None = None
 
-    def _download_and_prepare(
+    def download_and_prepare(
         self,
-        dl_manager: tfds.download.DownloadManager,
+        *,
         download_config: tfds.download.DownloadConfig | None = None,
+        **kwargs,
     ) -> None:
-        """Chooses the Beam or single-process path, then builds.
+        """As ``tfds.core.DatasetBuilder.download_and_prepare``.
 
-        TFDS hands the Beam options to the split builder but not to
-        ``_split_generators``; they are read here so that
-        ``_generate_examples`` can return a Beam transform exactly when the
-        build runs on Beam.
+        The download config is kept for the build: TFDS hands its Beam
+        options to its split builder but not to ``_split_generators``, and
+        ``_generate_examples`` must return a Beam transform exactly when the
+        build runs on Beam.  (The public ``download_and_prepare`` is the one
+        place where a builder sees the download config; ``tfds build`` calls
+        it too.)
         """
-        download_config = download_config or tfds.download.DownloadConfig()
-        on_beam = (
-            download_config.beam_runner is not None
-            or download_config.beam_options is not None
-        )
-        if on_beam or beam_build.requested_on_command_line():
-            # Either a runner was given without Beam installed (TFDS would
-            # fail later with a bare import error) or the tfds CLI dropped
-            # --beam_pipeline_options because Beam is missing (it catches the
-            # ImportError): say what to install rather than silently building
-            # in one process.
-            beam_build.import_beam()
-        config: GpTexturesConfig = self.builder_config
-        if not on_beam:
-            estimate = beam_build.estimate_build(
-                config.recipe, download_config.max_examples_per_split
-            )
-            if estimate.large:
-                warnings.warn(
-                    f"gp_textures config {config.name!r} is large "
-                    f"({estimate.describe()}) and is being built in a single "
-                    "process. Build it with Apache Beam instead "
-                    f"({beam_build.BEAM_INSTALL}), e.g. "
-                    + beam_build.BEAM_COMMAND.format(config=config.name)
-                    + " --data_dir=..., or on a cluster runner (Dataflow, "
-                    "Flink, Spark): see tfds_gp/gp_textures/README.md.",
-                    LargeBuildWarning,
-                    stacklevel=2,
-                )
-        self._beam_build = on_beam
-        self._max_examples_per_split = download_config.max_examples_per_split
+        self._download_config = download_config or tfds.download.DownloadConfig()
         try:
-            super()._download_and_prepare(dl_manager, download_config)
+            super().download_and_prepare(
+                download_config=self._download_config, **kwargs
+            )
         finally:
-            self._beam_build = False
-            self._max_examples_per_split = None
+            self._download_config = None
+
+    def _on_beam(self) -> bool:
+        config = self._download_config
+        return config is not None and (
+            config.beam_runner is not None or config.beam_options is not None
+        )
+
+    def _check_build(self) -> None:
+        """Refuses a Beam build without Beam; warns about a large plain build."""
+        # A runner given without Beam installed would fail later with a bare
+        # import error: say what to install instead.
+        # sys.argv is read (by beam_build.requested_on_command_line) because
+        # no public route exists: `tfds build` turns --beam_pipeline_options
+        # into DownloadConfig.beam_options inside `try: import apache_beam
+        # ... except ImportError: pass` (scripts/cli/cli_utils.py), so without
+        # Beam the option is dropped before the builder is called and the
+        # dataset would quietly be built in one process.  The guard only ever
+        # raises when Beam is missing.
+        on_beam = self._on_beam()
+        if on_beam or beam_build.requested_on_command_line():
+            beam_build.import_beam()
+        if on_beam:
+            return
+        config: GpTexturesConfig = self.builder_config
+        download_config = self._download_config or tfds.download.DownloadConfig()
+        estimate = beam_build.estimate_build(
+            config.recipe, download_config.max_examples_per_split
+        )
+        if estimate.large:
+            warnings.warn(
+                f"gp_textures config {config.name!r} is large "
+                f"({estimate.describe()}) and is being built in a single "
+                "process. Build it with Apache Beam instead "
+                f"({beam_build.BEAM_INSTALL}), e.g. "
+                + beam_build.BEAM_COMMAND.format(config=config.name)
+                + " --data_dir=..., or on a cluster runner (Dataflow, "
+                "Flink, Spark): see tfds_gp/gp_textures/README.md.",
+                LargeBuildWarning,
+                stacklevel=2,
+            )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        # Called only when the data is actually generated.
+        self._check_build()
         config: GpTexturesConfig = self.builder_config
         train = (
             self._generate_published(dl_manager.manual_dir)
@@ -520,7 +485,8 @@ are built from it.
         return {
             name: examples
             for name, examples in splits.items()
-            if config.source == SOURCE_PUBLISHED and name == "train"
+            if config.source == SOURCE_PUBLISHED
+            and name == "train"
             or config.recipe.num_examples(name) > 0
         }
 
@@ -534,10 +500,11 @@ are built from it.
         """
         recipe = self.builder_config.recipe
         n = recipe.num_examples(split)
-        if self._beam_build:
+        if self._on_beam():
             # TFDS applies max_examples_per_split only to generators.
-            if self._max_examples_per_split is not None:
-                n = min(n, self._max_examples_per_split)
+            cap = self._download_config.max_examples_per_split
+            if cap is not None:
+                n = min(n, cap)
             beam = beam_build.import_beam()
             # The indices are reshuffled so that the runner can spread them
             # over workers (Create alone may hand them all to one worker).
@@ -580,4 +547,3 @@ are built from it.
         classes = recipe.classes
         for index, (image, label) in enumerate(samples):
             yield index, records.record(image, classes[label])
-

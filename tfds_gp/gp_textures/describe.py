@@ -1,0 +1,253 @@
+"""The ``gp_textures`` configs' descriptions, generated from their parameters.
+
+One source for every description of a config: :func:`description` writes a
+config's TFDS description (the builder's ``BUILDER_CONFIGS`` and custom
+configs use it) and :func:`config_table` the Markdown table of the built-in
+configs that ``tfds_gp/gp_textures/README.md`` shows between the markers
+:data:`BEGIN` and :data:`END`.  A test checks that the README holds exactly
+the generated table; after changing a config, regenerate it with::
+
+    python -m tfds_gp.gp_textures --write
+
+(``python -m tfds_gp.gp_textures`` alone prints the table; the command
+runs :func:`main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tfds_gp import beam_build, generator
+
+__all__ = [
+    "BEGIN",
+    "BUILT_IN_ROLES",
+    "END",
+    "README",
+    "config_table",
+    "description",
+    "main",
+    "readme_table",
+    "update_readme",
+]
+
+# What each built-in config is for: the one thing its parameters do not say.
+# (Everything else in a description is generated from the parameters.)
+BUILT_IN_ROLES = {
+    "small": "Default, quick to build: the paper's recipe at a quarter of its "
+    "image side and lengths",
+    "medium": "The paper's recipe at half its image side and lengths",
+    "paper": "The paper's recipe (its training set size), plus a held-out test split",
+    "three_scale": "The reference's three-scale demonstration",
+    "published": "The paper's dataset as its authors published it",
+    "paper_large": "The paper's recipe with a hundred times its training samples",
+    "paper_2048": "The paper's lengths and powers on twice the image side "
+    "(four times the small-scale realisations per image)",
+}
+
+# The README that shows the table, and the markers around the table in it.
+README = Path(__file__).with_name("README.md")
+BEGIN = "<!-- BEGIN generated config table: python -m tfds_gp.gp_textures --write -->"
+END = "<!-- END generated config table -->"
+
+_PUBLISHED_NOTE = (
+    "train split read from the authors' dataset.zip (Zenodo "
+    "10.5281/zenodo.1252464) in the manual directory; test split generated"
+)
+_BEAM_NOTE = (
+    "meant for an Apache Beam build (--beam_pipeline_options); without Beam it warns"
+)
+
+
+def _numbers(values: Sequence[float]) -> str:
+    return "[" + ", ".join(generator._format_length(v) for v in values) + "]"
+
+
+def _scales(scales: Sequence[Sequence[float]]) -> str:
+    return "[" + ", ".join(_numbers(s) for s in scales) + "]"
+
+
+def _stored(num_bytes: float) -> str:
+    if num_bytes >= 1e9:
+        return f"{num_bytes / 1e9:.1f} GB"
+    if num_bytes >= 1e6:
+        return f"{num_bytes / 1e6:.0f} MB"
+    return f"{num_bytes / 1e3:.0f} kB"
+
+
+def _check(recipe: object, source: object) -> None:
+    if not isinstance(recipe, generator.GpRecipe):
+        raise generator._type_error("recipe", "expected a GpRecipe", recipe)
+    if not isinstance(source, str):
+        raise generator._type_error(
+            "source", "expected 'generated' or 'published'", source
+        )
+    if source not in ("generated", "published"):
+        raise generator._value_error(
+            "source", "expected 'generated' or 'published'", source
+        )
+
+
+def _notes(recipe: generator.GpRecipe, source: str) -> list[str]:
+    notes = []
+    if source == "published":
+        notes.append(_PUBLISHED_NOTE)
+    if beam_build.estimate_build(recipe).large:
+        notes.append(_BEAM_NOTE)
+    return notes
+
+
+def description(
+    recipe: generator.GpRecipe, source: str = "generated", role: str | None = None
+) -> str:
+    """A config's one-paragraph description, generated from its parameters.
+
+    Args:
+      recipe: the config's recipe (size, scales, powers, counts, seed).
+      source: ``'generated'`` or ``'published'`` (train split from the
+        authors' file).
+      role: what the config is for, put first (the built-in configs'
+        :data:`BUILT_IN_ROLES`); None for none.
+
+    Returns:
+      The description: the role, the parameters, the number of examples and
+      the estimated stored size, then notes (the published train split, a
+      Beam build for configs that :mod:`tfds_gp.beam_build` deems large).
+
+    Raises:
+      TypeError: ``recipe`` is not a ``GpRecipe``, ``source`` or ``role`` not
+        a string.
+      ValueError: ``source`` is neither ``'generated'`` nor ``'published'``.
+
+    Example:
+    >>> from tfds_gp import generator
+    >>> recipe = generator.GpRecipe(
+    ...     size=16, scales=[[1, 1.5]], powers=[1], train_per_class=3,
+    ...     test_per_class=1, seed=7)
+    >>> print(description(recipe, role="A tiny config"))
+    A tiny config: 16x16, scales [[1, 1.5]], powers [1], 2 classes, 3 train + 1 test per class (8 examples, about 7 kB), seed 7.
+    """  # noqa: E501
+    _check(recipe, source)
+    if role is not None and not isinstance(role, str):
+        raise generator._type_error("role", "expected a string or None", role)
+    estimate = beam_build.estimate_build(recipe)
+    text = (
+        f"{recipe.size}x{recipe.size}, scales {_scales(recipe.scales)}, powers "
+        f"{_numbers(recipe.powers)}, {recipe.num_classes} classes, "
+        f"{recipe.train_per_class} train + {recipe.test_per_class} test per "
+        f"class ({estimate.num_examples} examples, about "
+        f"{_stored(estimate.num_bytes)}), seed {recipe.seed}"
+    )
+    if role:
+        text = f"{role}: {text}"
+    notes = _notes(recipe, source)
+    if notes:
+        text += "; " + "; ".join(notes)
+    return text + "."
+
+
+def config_table(configs: Sequence[Any] | None = None) -> str:
+    """The Markdown table of configs shown in the READMEs.
+
+    Args:
+      configs: ``GpTexturesConfig`` objects (anything with ``name``,
+        ``recipe`` and ``source``); None for the builder's built-in configs,
+        default first.
+
+    Returns:
+      The table, one row per config, ending with a newline.
+    """
+    default = configs is None
+    if default:
+        from tfds_gp.gp_textures.gp_textures_dataset_builder import (  # noqa: PLC0415
+            BUILT_IN_CONFIGS,
+        )
+
+        configs = BUILT_IN_CONFIGS
+    rows = [
+        "| config | image | scales (lengths, pixels) | powers | classes "
+        "| train + test per class | examples, stored | seed | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for index, config in enumerate(configs):
+        recipe = config.recipe
+        _check(recipe, config.source)
+        estimate = beam_build.estimate_build(recipe)
+        name = f"`{config.name}`" + (" (default)" if default and index == 0 else "")
+        notes = [BUILT_IN_ROLES.get(config.name, "")] + _notes(recipe, config.source)
+        rows.append(
+            f"| {name} | {recipe.size}x{recipe.size} | {_scales(recipe.scales)} "
+            f"| {_numbers(recipe.powers)} | {recipe.num_classes} "
+            f"| {recipe.train_per_class} + {recipe.test_per_class} "
+            f"| {estimate.num_examples}, about {_stored(estimate.num_bytes)} "
+            f"| {recipe.seed} | {'; '.join(n for n in notes if n)} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+_SECTION = re.compile(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), re.DOTALL)
+
+
+def update_readme(path: str | Path = README, table: str | None = None) -> bool:
+    """Replaces the table between :data:`BEGIN` and :data:`END` in ``path``.
+
+    Args:
+      path: the Markdown file; it must hold the two markers, each on its own
+        line.
+      table: the new table; None for :func:`config_table` ``()``.
+
+    Returns:
+      True if the file changed.
+
+    Raises:
+      ValueError: the file does not hold the markers (once each, in order).
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if len(_SECTION.findall(text)) != 1:
+        raise generator._value_error(
+            "path",
+            f"expected a file holding the lines {BEGIN!r} and {END!r} once each",
+            str(path),
+        )
+    table = config_table() if table is None else table
+    new = _SECTION.sub(lambda _: f"{BEGIN}\n{table}{END}", text)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def readme_table(path: str | Path = README) -> str | None:
+    """The table between the markers in ``path``, or None without markers."""
+    match = _SECTION.search(Path(path).read_text(encoding="utf-8"))
+    return None if match is None else match.group(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Prints the config table, or writes it into READMEs (``--write``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tfds_gp.gp_textures",
+        description="Print the table of the built-in gp_textures configs, or "
+        "write it between the markers of READMEs.",
+    )
+    parser.add_argument(
+        "--write",
+        nargs="*",
+        metavar="README",
+        help="write the table between the markers of these files "
+        f"(default: {README.relative_to(README.parents[2])})",
+    )
+    args = parser.parse_args(argv)
+    if args.write is None:
+        print(config_table(), end="")
+        return
+    for path in args.write or [README]:
+        try:
+            changed = update_readme(path)
+        except (OSError, ValueError) as error:
+            parser.error(f"argument --write: {error}")
+        print(f"{path}: {'updated' if changed else 'up to date'}")
