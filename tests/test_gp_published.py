@@ -20,7 +20,7 @@ SIZE = 8
 def _records(n_per_class=2, size=SIZE, label_type=int):
     rng = np.random.default_rng(0)
     records = []
-    for i in range(n_per_class):
+    for _ in range(n_per_class):
         for label in range(4):
             image = rng.standard_normal((size, size)).astype(np.float32)
             records.append([image, label_type(label)])

@@ -978,8 +978,9 @@ class _Machine:
     def make_array(
         self, dtype_value: Any, shape: Any, raw: Any, order: str
     ) -> np.ndarray:
-        """A numeric array from validated parts; nothing large exists before
-        every check has passed.
+        """A numeric array from validated parts.
+
+        Nothing large exists before every check has passed.
         """
         if (
             type(shape) is not tuple
@@ -1101,8 +1102,10 @@ class _Machine:
 
 
 def _latin1(text: str) -> bytes | bytearray:
-    """``text.encode('latin-1')``; long results as a bytearray that an array
-    can use as its memory without a copy (see ``_Machine.make_array``).
+    """``text.encode('latin-1')``.
+
+    Long results come as a bytearray that an array can use as its memory
+    without a copy (see ``_Machine.make_array``).
     """
     if len(text) >= _BUFFER:
         return bytearray(text, "latin-1")
@@ -1110,8 +1113,9 @@ def _latin1(text: str) -> bytes | bytearray:
 
 
 def _one_of(value: Any, options: tuple) -> bool:
-    """``value in options`` for the file's scalars only: comparing an array
-    with ``in`` would raise instead of answering.
+    """``value in options`` for the file's scalars only.
+
+    Comparing an array with ``in`` would raise instead of answering.
     """
     return type(value) in (bool, int, str, bytes) and value in options
 
