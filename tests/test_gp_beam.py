@@ -51,7 +51,7 @@ TWO_WORKERS = (
 
 
 def _version_dir(data_dir: Path, config: GpTexturesConfig) -> Path:
-    return data_dir / "gp_textures" / config.name / "1.0.0"
+    return data_dir / "gp_textures" / config.name / "2.0.0"
 
 
 def _canonical_records(path: Path) -> list[bytes]:

@@ -52,6 +52,56 @@ def test_spectrum_is_dft_of_wrapped_kernel(size, cl):
     assert np.all(lam >= 0)  # underflows to 0 at high frequency, never negative
 
 
+@pytest.mark.parametrize(
+    "size, cl", [(8, 0.5), (9, 0.7), (32, 4.0), (31, 6.0), (256, 9.5)]
+)
+def test_frequency_space_noise_is_a_valid_half_spectrum(size, cl):
+    # Completing the half spectrum by Hermitian symmetry must give a full
+    # spectrum whose inverse FFT is real and equals irfft2 of the half: a
+    # self-conjugate column that were not Hermitian would leave an
+    # imaginary part that irfft2 silently drops (a wrong covariance).
+    rows, cols, block = g._field_spectrum(cl, size, np.random.default_rng(2))
+    half = np.zeros((size, size // 2 + 1), np.complex128)
+    half[rows, :cols] = block
+    full = np.zeros((size, size), np.complex128)
+    full[:, : size // 2 + 1] = half
+    mirror = np.arange(size // 2 + 1, size)
+    full[:, mirror] = np.conj(half[(-np.arange(size)) % size][:, size - mirror])
+    direct = np.fft.ifft2(full)
+    scale = np.max(np.abs(direct.real))
+    assert np.max(np.abs(direct.imag)) < 1e-12 * scale
+    np.testing.assert_allclose(
+        direct.real, np.fft.irfft2(half, s=(size, size)), atol=1e-12 * scale
+    )
+
+
+@pytest.mark.parametrize(
+    "size, cl", [(128, 1.1875), (1024, 9.5), (1024, 140.0), (8192, 0.5)]
+)
+def test_truncated_frequencies_carry_less_than_float64_round_off(size, cl):
+    # The frequencies left out (amplitude below TRUNCATION of the peak) hold
+    # a share of the field's variance whose square root is below float64's
+    # epsilon: leaving them out changes the field by less than round-off.
+    lam = g.spectrum_1d(cl, size)
+    k = g._cutoff(np.sqrt(lam))
+    freq = np.abs(np.fft.fftfreq(size) * size)
+    kept = freq <= k
+    # The 2-D spectrum is lam[ky] * lam[kx]; a pair is dropped when either
+    # frequency is (summed directly: a difference of totals would cancel).
+    s_kept, s_dropped = lam[kept].sum(), lam[~kept].sum()
+    dropped = 2 * s_kept * s_dropped + s_dropped**2
+    assert math.sqrt(dropped / lam.sum() ** 2) < np.finfo(np.float64).eps
+
+
+def test_raw_field_covariance_is_wrapped_kernel_on_an_odd_grid():
+    # Odd sizes have no Nyquist row or column: another Hermitian layout.
+    size, cl = 31, 6.0
+    ac = _mean_autocorrelation(cl, size, 2500, seed=4, normalize=False)
+    lags = np.arange(size // 2 + 1)
+    assert np.max(np.abs(ac[0, lags] - _wrapped_kernel(cl, size, lags))) < 0.05
+    assert np.max(np.abs(ac[lags, 0] - _wrapped_kernel(cl, size, lags))) < 0.05
+
+
 # --- statistics of generated fields ------------------------------------------
 #
 # For a field of correlation length cl on an N x N torus, the lag-d
@@ -315,19 +365,86 @@ def test_examples_do_not_depend_on_generation_order():
         )
 
 
+def _reference_example(recipe, split, index):
+    """The documented recipe written out plainly: per scale, a block of
+    normals in the order drawn, a full Hermitian spectrum, a complex inverse
+    FFT, normalisation in pixel space; then the weighted sum."""
+    gp_class = recipe.classes[index % recipe.num_classes]
+    rng = g.example_rng(recipe.seed, split, index)
+    size = recipe.size
+    total = np.zeros((size, size))
+    for cl, power in zip(gp_class.cls, recipe.powers, strict=True):
+        amp = np.sqrt(g.spectrum_1d(cl, size))
+        k = g._cutoff(amp)
+        freqs = np.fft.fftfreq(size) * size
+        rows = [r for r in range(size) if abs(freqs[r]) <= k]
+        rows.sort(key=lambda r: (freqs[r] < 0, r))  # 0..k, then -k..-1
+        noise = rng.standard_normal((len(rows), k + 1, 2))
+        spectrum = np.zeros((size, size), np.complex128)
+        for i, r in enumerate(rows):
+            for c in range(k + 1):
+                z = complex(noise[i, c, 0], noise[i, c, 1]) * size / math.sqrt(2)
+                spectrum[r, c] = z * amp[r] * amp[c]
+        for c in range(size // 2 + 1):
+            mirror_c = (-c) % size
+            for r in range(size):
+                mirror_r = (-r) % size
+                if c == mirror_c and r == mirror_r:  # self-conjugate: real
+                    spectrum[r, c] = spectrum[r, c].real * math.sqrt(2)
+                elif c == mirror_c and r > size // 2:  # lower half mirrors upper
+                    spectrum[r, c] = np.conj(spectrum[mirror_r, c])
+                elif c != mirror_c:
+                    spectrum[mirror_r, mirror_c] = np.conj(spectrum[r, c])
+        x = np.fft.ifft2(spectrum)
+        assert np.max(np.abs(x.imag)) < 1e-9
+        x = x.real - x.real.mean()
+        total += power * x / x.std()
+    return total.astype(np.float32), gp_class
+
+
+# Odd size and lengths long enough that high frequencies are left out.
+TRUNCATED = g.GpRecipe(
+    size=63,
+    scales=[[1.0], [10.0, 12.0]],
+    powers=[0.5, 1.0],
+    train_per_class=1,
+    test_per_class=1,
+    seed=3,
+)
+
+
+@pytest.mark.parametrize(
+    "recipe, split, index",
+    [
+        (TINY, "train", 0),
+        (TINY, "train", 6),
+        (TINY, "test", 3),
+        (TRUNCATED, "train", 1),
+    ],
+)
+def test_examples_follow_the_documented_recipe(recipe, split, index):
+    if recipe is TRUNCATED:
+        amp = np.sqrt(g.spectrum_1d(10.0, recipe.size))
+        assert g._cutoff(amp) < recipe.size // 2  # the case is truncated
+    image, gp_class = g.example(recipe, split, index)
+    expected, expected_class = _reference_example(recipe, split, index)
+    assert gp_class == expected_class
+    np.testing.assert_allclose(image, expected, atol=1e-5)
+
+
 def test_golden_values():
-    # Pins the random stream and the synthesis: a change of either (or of
-    # the seed derivation) changes these numbers.  Float32 round-off across
-    # platforms is far below the tolerance.
+    # Pins the random stream and the synthesis of dataset version 2.0.0: a
+    # change of either (or of the seed derivation) changes these numbers.
+    # Float32 round-off across platforms is far below the tolerance.
     image, gp_class = g.example(TINY, "train", 0)
     assert gp_class.name == "1-3"
     np.testing.assert_allclose(
-        image[0, :4], [1.2655749, 1.5802704, 0.7002175, -0.2407603], atol=1e-5
+        image[0, :4], [-2.4010775, -1.5510540, -1.7874539, -1.6469709], atol=1e-5
     )
     image, gp_class = g.example(TINY, "test", 3)
     assert gp_class.name == "1.5-4"
     np.testing.assert_allclose(
-        image[0, :4], [-1.2643497, -1.4064171, -1.4437830, -1.1284417], atol=1e-5
+        image[0, :4], [-2.1433775, -1.0830996, 0.0599983, 0.6750214], atol=1e-5
     )
 
 

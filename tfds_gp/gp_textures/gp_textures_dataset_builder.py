@@ -344,8 +344,16 @@ def _check_builder_config(config: object) -> None:
 class GpTextures(tfds.core.GeneratorBasedBuilder):
     """Multi-scale Gaussian-process textures (Golkar and Cranmer, Backdrop)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: exact FFT synthesis on the torus."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "2.0.0": (
+            "Faster synthesis, new arrays: the white noise is drawn in "
+            "frequency space (one inverse FFT per sample, no forward FFT), "
+            "so every image differs from 1.0.0; the covariance, the per-field "
+            "normalisation, the classes and the splits are unchanged."
+        ),
+        "1.0.0": "Initial release: exact FFT synthesis on the torus.",
+    }
     BUILDER_CONFIGS = list(BUILT_IN_CONFIGS)
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
 Only the `published` config needs a manual download. Download `dataset.zip`
