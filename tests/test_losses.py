@@ -6,6 +6,7 @@ The values and gradients against hand-computed numbers are in
 backend, what a user of `model.compile` relies on.
 """
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -171,9 +172,7 @@ _WITHOUT_TENSORFLOW = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(
-    __import__("importlib").util.find_spec("jax") is None, reason="needs jax"
-)
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
 def test_losses_run_on_jax_without_tensorflow():
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
