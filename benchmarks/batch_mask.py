@@ -1,9 +1,10 @@
 """Batch-axis masking for a non-decomposable loss: step time ratio.
 
-The paper's second use: a loss over the whole batch (here a soft F1,
-which is not a sum of per-sample terms) with `BackdropMasking` on the
-batch axis of the per-sample outputs, so the loss sees every sample and
-the gradient flows back through a random subset. The step time is
+The paper's second use: a loss over the whole batch (here
+`keras_backdrop.losses.SoftF1` on logits, which is not a sum of
+per-sample terms) with `BackdropMasking` on the batch axis of the
+per-sample outputs, so the loss sees every sample and the gradient flows
+back through a random subset. The step time is
 compared with the same network and loss without the mask, for both ways
 of choosing the subset (`mask_prob`, a Bernoulli draw; `keep_count`, a
 top-k of uniforms) and with and without `jit_compile`.
@@ -22,7 +23,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-
 from _common import (
     format_table,
     interleaved_times,
@@ -30,7 +30,9 @@ from _common import (
     make_train_step,
     ratio_stats,
 )
+
 from keras_backdrop import BackdropMasking
+from keras_backdrop.losses import SoftF1
 
 NAME = "batch_mask"
 N_FEATURES = 64
@@ -40,20 +42,6 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "mask_prob=0.9": {"mask_prob": 0.9},
     "keep_count=32": {"keep_count": 32},
 }
-
-
-def soft_f1_loss(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """1 - soft F1 over the whole batch (non-decomposable).
-
-    Both tensors are flattened first: pairing `(batch,)` labels with
-    `(batch, 1)` outputs would broadcast to `(batch, batch)` silently.
-    """
-    y = tf.reshape(tf.cast(y, tf.float32), [-1])
-    p = tf.sigmoid(tf.reshape(logits, [-1]))
-    tp = tf.reduce_sum(p * y)
-    fp = tf.reduce_sum(p * (1.0 - y))
-    fn = tf.reduce_sum((1.0 - p) * y)
-    return 1.0 - 2.0 * tp / (2.0 * tp + fp + fn + 1e-7)
 
 
 def build_mlp(mask_args: dict[str, Any] | None, seed: int = 0) -> keras.Model:
@@ -88,7 +76,8 @@ def measure(batch: int, jit: bool, rounds: int, calls: int) -> list[dict]:
     y = tf.constant(rng.random(batch) < 0.1, tf.float32)
     steps = {}
     for name, args in VARIANTS.items():
-        step = make_train_step(build_mlp(args), soft_f1_loss, jit_compile=jit)
+        loss = SoftF1(from_logits=True)
+        step = make_train_step(build_mlp(args), loss, jit_compile=jit)
         steps[name] = lambda step=step: step(x, y)
     times = interleaved_times(steps, rounds=rounds, calls_per_round=calls)
     base = times["none"]
@@ -110,7 +99,7 @@ def run(quick: bool) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for jit, batch in itertools.product(cfg["jit"], cfg["batches"]):
         rows.extend(measure(batch, jit, cfg["rounds"], cfg["calls"]))
-        print(format_table(rows[1 - len(VARIANTS):], COLUMNS), flush=True)
+        print(format_table(rows[1 - len(VARIANTS) :], COLUMNS), flush=True)
     return {
         "name": NAME,
         "quick": quick,

@@ -13,9 +13,11 @@ import textwrap
 
 import numpy as np
 import pytest
-
-from examples import distributed_losses as dl
+from cli_errors import command_line_outcomes
 from loopback_workers import run_workers
+
+from keras_backdrop import distributed as dl
+from keras_backdrop.experiments.strategies import make_strategy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,8 +30,10 @@ SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from examples import distributed_losses as dl
-    from examples.nondecomposable import LOSSES, build_model
+    from keras_backdrop import distributed as dl
+    from keras_backdrop import mask_gradient
+    from keras_backdrop.experiments.nondecomposable import (
+        LOSSES, build_model, make_loss, train_distributed)
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     default = tf.distribute.get_strategy()
@@ -50,7 +54,7 @@ SCRIPT = textwrap.dedent(
         with tf.GradientTape() as tape:
             z = model(x, training=True)
             if mask is not None:
-                z = dl.mask_gradient(z, tf.reshape(mask, [-1, 1]))
+                z = mask_gradient(z, tf.reshape(mask, [-1, 1]))
             loss = loss_fn(y, z)
         return float(loss), tape.gradient(loss, model.trainable_variables)
 
@@ -64,7 +68,8 @@ SCRIPT = textwrap.dedent(
                           strategy.experimental_local_results(xd)]
 
     # (1) loss values and (2) gradients, no mask.
-    for name, loss_fn in LOSSES.items():
+    for name in LOSSES:
+        loss_fn = make_loss(name)
         loss, grads = dl.make_gradient_fn(strategy, dist_model, loss_fn)(xd, yd)
         ref_loss, ref_grads = reference_grads(single_model, loss_fn)
         naive = strategy.run(
@@ -77,7 +82,7 @@ SCRIPT = textwrap.dedent(
         }
 
     # (2) with the mask pinned to sample 7 (in replica 1's rows).
-    loss_fn = LOSSES["soft_f1"]
+    loss_fn = make_loss("soft_f1")
     with strategy.scope():
         pinned = dl.GlobalBatchMask(keep_count=1, seed=0, pinned_index=7)
     _, grads = dl.make_gradient_fn(strategy, dist_model, loss_fn, pinned)(xd, yd)
@@ -133,9 +138,9 @@ SCRIPT = textwrap.dedent(
     # (3) training on the digits task: finite, and the same as one device.
     runs = {}
     for label, strat in (("mirrored", strategy), ("single", default)):
-        runs[label] = dl.train(strat, "pairwise_auc", {"keep_count": 32},
-                               steps=20, seed=0, lr=1e-3)
-        runs[label + "_mask_prob"] = dl.train(
+        runs[label] = train_distributed(strat, "pairwise_auc", {"keep_count": 32},
+                                        steps=20, seed=0, lr=1e-3)
+        runs[label + "_mask_prob"] = train_distributed(
             strat, "soft_f1", {"mask_prob": 0.9}, steps=20, seed=0, lr=1e-3)
     out["train"] = runs
     print(json.dumps(out))
@@ -219,8 +224,18 @@ def test_two_multiworker_workers_match_one_device(report):
     the 1 / replicas scaling and the seeded global mask (mask_prob, drawn
     independently but identically by each worker) all have to agree.
     """
-    argv = ["-m", "examples.distributed_losses", "--strategy", "multiworker",
-            "--loss", "soft_f1", "--mask-prob", "0.9", "--steps", "20"]
+    argv = [
+        "-m",
+        "examples.distributed_losses",
+        "--strategy",
+        "multiworker",
+        "--loss",
+        "soft_f1",
+        "--mask-prob",
+        "0.9",
+        "--steps",
+        "20",
+    ]
     procs = run_workers(lambda index: argv, cwd=REPO)
     outputs = []
     for proc in procs:
@@ -238,41 +253,62 @@ def test_two_multiworker_workers_match_one_device(report):
         assert result["test_auc"] == pytest.approx(single["test_auc"], abs=1e-3)
 
 
-@pytest.mark.parametrize(
-    "argv, name",
-    [
-        (["--strategy", "ring"], "strategy"),
-        (["--loss", "f2"], "loss"),
-        (["--replicas", "0"], "replicas"),
-        (["--steps", "-3"], "steps"),
-        (["--lr", "nan"], "lr"),
-        (["--seed", "x"], "seed"),
-        (["--mask-prob", "1.5"], "mask_prob"),
-        (["--keep-count", "100000"], "keep_count"),
-        (["--keep-count", "4", "--mask-prob", "0.5"], "keep_count"),
-    ],
-)
-def test_bad_command_line_values_raise_value_error(argv, name):
-    with pytest.raises(ValueError, match=f"`{name}"):
-        dl.parse_args(argv)
+BAD_COMMAND_LINES = [
+    (["--strategy", "ring"], "--strategy"),
+    (["--loss", "f2"], "--loss"),
+    (["--replicas", "0"], "--replicas"),
+    (["--strategy", "none", "--replicas", "2"], "--replicas"),
+    (["--strategy", "multiworker"], "--strategy"),  # no TF_CONFIG
+    (["--steps", "-3"], "--steps"),
+    (["--lr", "nan"], "--lr"),
+    (["--seed", "x"], "--seed"),
+    (["--mask-prob", "1.5"], "--mask-prob"),
+    (["--keep-count", "100000"], "--keep-count"),
+    (["--keep-count", "4", "--mask-prob", "0.5"], "--mask-prob"),
+    (["--no-mask", "--keep-count", "4"], "--keep-count"),
+]
+
+
+def test_bad_command_line_values_exit_through_the_parser():
+    cases = [argv for argv, _ in BAD_COMMAND_LINES]
+    outcomes = command_line_outcomes("examples.distributed_losses", cases)
+    for (argv, option), (code, stderr) in zip(BAD_COMMAND_LINES, outcomes, strict=True):
+        assert code == 2, (argv, code, stderr)
+        error = stderr.strip().splitlines()[-1]
+        assert f"error: argument {option}" in error, (argv, error)
+        # The value received (or the clash) is named too.
+        assert argv[-1] in error or "not allowed" in error, (argv, error)
 
 
 def test_replicas_only_for_mirrored():
     with pytest.raises(ValueError, match="`replicas`"):
-        dl.make_strategy("none", 2)
-    with pytest.raises(ValueError, match="`strategy`"):
-        dl.make_strategy("tpu", None)
+        make_strategy("none", 2)
+    with pytest.raises(ValueError, match="`name`"):
+        make_strategy("tpu", None)
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
+    "kwargs, error, name",
     [
-        ({"keep_count": 2, "seed": None}, "seed"),
-        ({"keep_count": 2, "pinned_index": -1}, "pinned_index"),
-        ({"mask_prob": 0.5, "keep_count": 2}, "mask_prob"),
-        ({"mask_prob": "0.5"}, "mask_prob"),
+        ({"keep_count": 2, "seed": None}, TypeError, "seed"),
+        ({"keep_count": 2, "seed": "0"}, TypeError, "seed"),
+        ({"keep_count": 2, "pinned_index": -1}, ValueError, "pinned_index"),
+        ({"keep_count": 2, "pinned_index": 1.0}, TypeError, "pinned_index"),
+        ({"mask_prob": 0.5, "keep_count": 2}, ValueError, "mask_prob"),
+        ({"mask_prob": "0.5"}, TypeError, "mask_prob"),
+        ({"mask_prob": 1.5}, ValueError, "mask_prob"),
+        ({"keep_count": 0}, ValueError, "keep_count"),
+        ({"keep_count": 2, "normalize": "sum"}, ValueError, "normalize"),
     ],
 )
-def test_bad_mask_arguments_raise_value_error(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+def test_bad_mask_arguments_raise(kwargs, error, name):
+    with pytest.raises(error, match=f"`{name}`"):
         dl.GlobalBatchMask(**kwargs)
+
+
+def test_global_batch_mask_accepts_numpy_integers():
+    mask = dl.GlobalBatchMask(
+        keep_count=np.int64(2), seed=np.int64(3), pinned_index=np.int32(1)
+    )
+    assert (mask.keep_count, mask.seed, mask.pinned_index) == (2, 3, 1)
+    assert all(type(v) is int for v in (mask.keep_count, mask.seed, mask.pinned_index))

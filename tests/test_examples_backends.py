@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from examples import nondecomposable, texture_classification
+from examples import texture_classification
+from keras_backdrop.experiments import nondecomposable
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = [0, 1]

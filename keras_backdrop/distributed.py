@@ -1,0 +1,395 @@
+"""Batch-level losses and backdrop under a `tf.distribute` strategy.
+
+TensorFlow only: this module imports TensorFlow (and is not imported by
+``import keras_backdrop``). Use it with the TensorFlow Keras backend.
+
+A batch-level loss such as `keras_backdrop.losses.SoftF1` or
+`keras_backdrop.losses.PairwiseAUC` is not a sum of per-sample terms, so
+under a data-parallel strategy it must not be computed per replica and
+averaged: the F1 of two half batches is not the F1 of the batch, and a half
+batch of an imbalanced task may hold no positive at all. Here every replica
+gathers the logits and labels of all replicas (`ReplicaContext.all_gather`)
+and computes the loss on the *global* batch.
+
+The gradient scaling. `all_gather`'s gradient is the **sum over replicas**
+of the upstream gradients with respect to the gathered tensor, sliced back
+to the replica's own rows. Every replica computes the same global loss
+`L`, so replica `r` receives `R * dL/dz_r` for its logits `z_r` (`R`
+replicas). The strategy then sums the replicas' weight gradients (Keras
+optimizers all-reduce with SUM). Dividing the loss by `R` on each replica
+therefore gives exactly `dL/dw`, the single-device full-batch gradient:
+`sum_r (1/R) * R * dL/dz_r * dz_r/dw = dL/dw`. The tests check this
+numerically against one device on the same global batch.
+
+The backdrop mask on the batch axis. Two designs were possible:
+
+* A: each replica masks its local part of the batch, with its own mask
+  (what `BackdropMasking(mask_axes=(0,))` on the model's logits does under a
+  strategy: the replica id is folded into the seed). The count rule is then
+  per replica: `keep_count=k` keeps `k * R` samples of the global batch, and
+  `normalize="count"` rescales over the local samples only.
+* B (implemented): gather first, then mask the *global* logits with one
+  mask over the global batch, identical on every replica. Because every
+  replica back-propagates through the same mask, the summed gradient is the
+  single-device backdrop gradient for that mask (`keep_count=k` keeps `k`
+  samples of the global batch, the count rule runs over the global batch).
+  Were the masks different per replica, the sum of the gathered gradients
+  would average the masks into a non-binary weight, which is neither
+  backdrop nor design A.
+
+B is chosen because it equals the single-device backdrop on the same
+global batch: the same seed gives the same masks with one device or many.
+`GlobalBatchMask` draws the mask once per step in cross-replica context
+(`merge_call`), where `draw_mask` does not fold in a replica id, from a
+seeded `keras.random.SeedGenerator`; every replica receives the same mask,
+and under MultiWorkerMirroredStrategy every worker advances an identically
+seeded generator, so the workers draw the same masks too. The model itself
+then has no `BackdropMasking` layer: the mask is applied in the loss, after
+the gather.
+
+Keras 3's `fit` does not run under MultiWorkerMirroredStrategy
+(keras-team/keras#20585), which is one reason `make_train_step` is a
+custom loop. `examples/distributed_losses.py` trains the digits task of
+`keras_backdrop.experiments.nondecomposable` with it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_backdrop.masks import draw_mask, mask_gradient, mix_seed, validate_mask_args
+
+__all__ = [
+    "GlobalBatchMask",
+    "distribute_full_batch",
+    "gather_global_batch",
+    "global_batch_loss",
+    "make_gradient_fn",
+    "make_train_step",
+]
+
+LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+class GlobalBatchMask:
+    """One backdrop mask over the global batch, the same on every replica.
+
+    Design B of the module docstring. `draw(global_size)` is called in
+    replica context (inside `strategy.run`); it draws the mask once, in
+    cross-replica context through `merge_call`, so no replica id is folded
+    into the seed and every replica gets the same mask. With one device
+    (no strategy) the same seed gives the same sequence of masks, which is
+    what makes the distributed run equal the single-device one.
+
+    Create it inside `strategy.scope()`: the generator's state is then a
+    mirrored variable, advanced once per step for all local replicas.
+
+    Args:
+        mask_prob: Probability that a sample's gradient is dropped. Exactly
+            one of `mask_prob` and `keep_count` must be given.
+        keep_count: Alternative: exactly this many samples of the *global*
+            batch carry gradient at each step.
+        normalize: `"count"` (the reference), `"expected"` or `None`; see
+            `keras_backdrop.draw_mask`.
+        seed: Integer, required: workers of a MultiWorkerMirroredStrategy
+            draw the same masks only from the same seed.
+        pinned_index: Optional diagnostic: the single surviving sample, as
+            an index into the global batch (replica 0's rows first). It is
+            read when the training step is traced.
+
+    Raises:
+        TypeError: if an argument has the wrong type (naming it and the
+            value received).
+        ValueError: if an argument has a bad value.
+    """
+
+    def __init__(
+        self,
+        mask_prob: float | None = None,
+        keep_count: int | None = None,
+        normalize: str | None = "count",
+        seed: int = 0,
+        pinned_index: int | None = None,
+    ):
+        self.mask_prob, self.keep_count = validate_mask_args(
+            mask_prob, keep_count, normalize
+        )
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(
+                "Invalid type for argument `seed`: expected an integer "
+                "(workers share masks only through a shared seed). "
+                f"Received: seed={seed!r} (type {type(seed).__name__})"
+            )
+        if pinned_index is not None:
+            if isinstance(pinned_index, bool) or not isinstance(
+                pinned_index, numbers.Integral
+            ):
+                raise TypeError(
+                    "Invalid type for argument `pinned_index`: expected None "
+                    f"or an integer >= 0. Received: pinned_index={pinned_index!r} "
+                    f"(type {type(pinned_index).__name__})"
+                )
+            if pinned_index < 0:
+                raise ValueError(
+                    "Invalid value for argument `pinned_index`: expected None "
+                    f"or an integer >= 0. Received: pinned_index={pinned_index!r}"
+                )
+            pinned_index = int(pinned_index)
+        seed = int(seed)
+        self.normalize = normalize
+        self.seed = seed
+        self.pinned_index = pinned_index
+        # Hashed as the layer hashes its seed, so that the same seed gives
+        # the layer's masks.
+        self.seed_generator = keras.random.SeedGenerator(mix_seed(seed))
+
+    def _draw_here(self, size: tf.Tensor) -> tf.Tensor:
+        pinned = -1 if self.pinned_index is None else self.pinned_index
+        tf.debugging.assert_less(
+            tf.constant(pinned, tf.int32),
+            size,
+            message="`pinned_index` is outside the global batch",
+        )
+        return draw_mask(
+            tf.reshape(size, [1]),
+            mask_prob=self.mask_prob,
+            keep_count=self.keep_count,
+            normalize=self.normalize,
+            seed=self.seed_generator,
+            pinned_flat_index=pinned,
+        )
+
+    def draw(self, global_size: tf.Tensor | int) -> tf.Tensor:
+        """The mask for this step, in replica or cross-replica context.
+
+        Args:
+            global_size: The number of samples of the global batch.
+
+        Returns:
+            A float32 tensor of shape `(global_size,)`, the same on every
+            replica.
+        """
+        size = tf.cast(global_size, tf.int32)
+        context = tf.distribute.get_replica_context()
+        if context is None:  # Already in cross-replica context.
+            return self._draw_here(size)
+        # merge_call runs the function once for the local replicas, in
+        # cross-replica context, and hands its result to each of them.
+        return context.merge_call(lambda _strategy: self._draw_here(size))
+
+
+def gather_global_batch(
+    y_true: tf.Tensor, logits: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Labels and logits of all replicas, concatenated in replica order.
+
+    Called in replica context. The labels carry no gradient and are
+    gathered on their own (`stop_gradient`), so that only the logits go
+    through `all_gather`'s gradient. Outside a strategy this returns its
+    inputs.
+
+    Every replica then holds the whole global batch of logits and computes
+    the loss on it: cheap for per-sample logits, though the pairwise AUC
+    surrogate costs `O(global_batch ** 2)` on each replica.
+
+    Args:
+        y_true: This replica's labels.
+        logits: This replica's logits, `(local_batch, ...)`.
+
+    Returns:
+        `(y_all, logits_all)`, the global batch.
+
+    Raises:
+        RuntimeError: if called in cross-replica context.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        raise RuntimeError(
+            "gather_global_batch must run in replica context (inside "
+            "strategy.run); it was called in cross-replica context."
+        )
+    if context.num_replicas_in_sync == 1:
+        return y_true, logits
+    y_all = context.all_gather(tf.stop_gradient(y_true), axis=0)
+    z_all = context.all_gather(logits, axis=0)
+    return y_all, z_all
+
+
+def global_batch_loss(
+    loss_fn: LossFn,
+    y_true: tf.Tensor,
+    logits: tf.Tensor,
+    mask: GlobalBatchMask | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The batch-level loss on the global batch, and its per-replica share.
+
+    Args:
+        loss_fn: A batch-level loss `loss_fn(y_true, logits)` returning a
+            scalar on logits, e.g. `keras_backdrop.losses.SoftF1(
+            from_logits=True)`.
+        y_true: This replica's labels, one per sample.
+        logits: This replica's logits, `(local_batch, ...)`.
+        mask: Optional `GlobalBatchMask`: backdrop on the batch axis of the
+            gathered logits (identity forward, masked gradient backward).
+
+    Returns:
+        `(scaled, loss)`: `loss` is the loss of the global batch (the same
+        value on every replica); `scaled = loss / num_replicas_in_sync` is
+        what each replica differentiates, so that the strategy's sum of the
+        replicas' gradients is the single-device full-batch gradient (see
+        the module docstring for why).
+    """
+    y_all, z_all = gather_global_batch(y_true, logits)
+    if mask is not None:
+        global_size = tf.shape(z_all)[0]
+        batch_mask = mask.draw(global_size)
+        # One entry per sample, broadcast along the feature axes.
+        rank = len(z_all.shape)
+        batch_mask = tf.reshape(batch_mask, [-1] + [1] * (rank - 1))
+        z_all = mask_gradient(z_all, batch_mask)
+    loss = loss_fn(y_all, z_all)
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    return loss / replicas, loss
+
+
+def distribute_full_batch(
+    strategy: tf.distribute.Strategy, x: np.ndarray, y: np.ndarray
+) -> tuple[Any, Any]:
+    """Splits one global batch into contiguous per-replica parts.
+
+    Replica `r` (global id, across workers) gets the `r`-th of
+    `num_replicas_in_sync` contiguous chunks (`np.array_split`, so sizes
+    may differ by one). Gathering in replica order then restores the
+    original order, which is what makes a pinned index or a seeded mask
+    refer to the same samples as on one device. Every worker must hold
+    the same `x` and `y`.
+
+    Args:
+        strategy: The `tf.distribute.Strategy`.
+        x: The global batch's inputs, one row per sample.
+        y: Its labels, one per sample.
+
+    Returns:
+        `(x, y)` as per-replica values for `strategy.run`.
+
+    Raises:
+        ValueError: if `x` and `y` differ in length or hold fewer samples
+            than there are replicas.
+    """
+    if len(x) != len(y):
+        raise ValueError(
+            "Invalid value for argument `y`: expected one label per row of "
+            f"x ({len(x)}). Received: y with {len(y)} entries"
+        )
+    replicas = strategy.num_replicas_in_sync
+    if len(x) < replicas:
+        raise ValueError(
+            f"Invalid value for argument `x`: the global batch must have at "
+            f"least one sample per replica ({replicas}). Received: "
+            f"{len(x)} samples"
+        )
+    x_parts = np.array_split(np.asarray(x, np.float32), replicas)
+    y_parts = np.array_split(np.asarray(y, np.float32), replicas)
+
+    def part(parts: list[np.ndarray]) -> Any:
+        return strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group])
+        )
+
+    return part(x_parts), part(y_parts)
+
+
+def _replica_loss_and_grads(
+    model: keras.Model,
+    loss_fn: LossFn,
+    x: tf.Tensor,
+    y: tf.Tensor,
+    mask: GlobalBatchMask | None,
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """One replica's global loss and its gradient of the scaled share."""
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        scaled, loss = global_batch_loss(loss_fn, y, logits, mask)
+    grads = tape.gradient(scaled, model.trainable_variables)
+    return loss, grads
+
+
+def make_gradient_fn(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    loss_fn: LossFn,
+    mask: GlobalBatchMask | None = None,
+) -> Callable[[Any, Any], tuple[tf.Tensor, list[tf.Tensor]]]:
+    """A `tf.function` returning `(global loss, summed gradients)`.
+
+    The gradients are summed over replicas, as the optimizer would apply
+    them; no weight changes. It is the check of the scaling: the result
+    equals the single-device gradient of `loss_fn` on the global batch.
+
+    Args:
+        strategy: The `tf.distribute.Strategy`.
+        model: A model built under `strategy.scope()`, returning logits.
+        loss_fn: A batch-level loss on logits.
+        mask: Optional `GlobalBatchMask`, created under `strategy.scope()`.
+
+    Returns:
+        `gradient_fn(x, y)` for per-replica `x` and `y`.
+    """
+
+    @tf.function
+    def gradient_fn(x, y):
+        loss, grads = strategy.run(
+            _replica_loss_and_grads, args=(model, loss_fn, x, y, mask)
+        )
+        summed = [strategy.reduce("SUM", g, axis=None) for g in grads]
+        # Every replica holds the same global loss: the mean is that value.
+        return strategy.reduce("MEAN", loss, axis=None), summed
+
+    return gradient_fn
+
+
+def make_train_step(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss_fn: LossFn,
+    mask: GlobalBatchMask | None = None,
+) -> Callable[[Any, Any], tf.Tensor]:
+    """A distributed training step: `step(x, y)` returns the global loss.
+
+    `x` and `y` are per-replica values (e.g. from `distribute_full_batch`).
+    Each replica computes the global-batch loss, differentiates its share
+    and hands its gradients to the optimizer, whose all-reduce (SUM) makes
+    the update the single-device full-batch update. Works with the default
+    strategy, MirroredStrategy and MultiWorkerMirroredStrategy. Create the
+    model, the optimizer and the mask inside `strategy.scope()`, and build
+    the optimizer (`optimizer.build(model.trainable_variables)`) there too.
+
+    Args:
+        strategy: The `tf.distribute.Strategy`.
+        model: The model, returning logits.
+        optimizer: A built Keras optimizer.
+        loss_fn: A batch-level loss on logits.
+        mask: Optional `GlobalBatchMask` (backdrop on the global batch).
+
+    Returns:
+        `train_step(x, y)`, a `tf.function` returning the global loss.
+    """
+
+    def replica_step(x, y):
+        loss, grads = _replica_loss_and_grads(model, loss_fn, x, y, mask)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function
+    def train_step(x, y):
+        loss = strategy.run(replica_step, args=(x, y))
+        return strategy.reduce("MEAN", loss, axis=None)
+
+    return train_step
