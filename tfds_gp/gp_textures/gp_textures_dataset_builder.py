@@ -350,7 +350,10 @@ class GpTextures(tfds.core.GeneratorBasedBuilder):
             "Faster synthesis, new arrays: the white noise is drawn in "
             "frequency space (one inverse FFT per sample, no forward FFT), "
             "so every image differs from 1.0.0; the covariance, the per-field "
-            "normalisation, the classes and the splits are unchanged."
+            "normalisation, the classes and the splits are unchanged. Images "
+            "are stored as raw float32 bytes (a Tensor feature) instead of a "
+            "PNG of their bits: as lossless, much faster to build and read, "
+            "about a fifth more disk."
         ),
         "1.0.0": "Initial release: exact FFT synthesis on the torus.",
     }
@@ -394,11 +397,17 @@ are built from it.
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(
                 {
-                    # float32 single-channel images are stored losslessly
-                    # (bit-cast to a 4-channel PNG), which also makes
-                    # tfds.show_examples work.
-                    "image": tfds.features.Image(
-                        shape=(size, size, 1), dtype=np.float32
+                    # float32 images stored as their raw bytes: lossless,
+                    # and about 250x cheaper to encode than the PNG of
+                    # their bits (version 1.0.0), which cost 20 times the
+                    # generation of a 1024 px image and saved 4 to 18 % of
+                    # the disk (random textures hardly compress).
+                    # tfds.show_examples needs an Image feature; plot
+                    # tfds.as_numpy's arrays instead.
+                    "image": tfds.features.Tensor(
+                        shape=(size, size, 1),
+                        dtype=np.float32,
+                        encoding=tfds.features.Encoding.BYTES,
                     ),
                     "label": tfds.features.ClassLabel(
                         names=[c.name for c in config.recipe.classes]
