@@ -60,8 +60,8 @@ def test_table_rows_follow_the_configs():
         "| `three_scale` | 1024x1024 | [[9.5, 10], [60, 80], [140, 200]] "
         "| [0.5, 1, 2] | 8 | 25 + 25 | 400, "
     )
-    # 12000 examples of 1024^2 pixels at 3.3 bytes a pixel: 41.5 GB.
-    assert "| 2500 + 500 | 12000, about 41.5 GB | 5 |" in table[-2]
+    # 12000 examples of 1024^2 pixels at 4 bytes a pixel: 50.3 GB.
+    assert "| 2500 + 500 | 12000, about 50.3 GB | 5 |" in table[-2]
 
 
 def test_custom_config_description():
@@ -73,14 +73,14 @@ def test_custom_config_description():
         test_per_class=0,
         seed=9,
     )
-    # 2 classes x 3 examples of 16 x 16 pixels at 3.3 bytes a pixel: 5 kB.
+    # 2 classes x 3 examples of 16 x 16 pixels at 4 bytes a pixel: 6 kB.
     assert config.description == (
         "16x16, scales [[1, 1.5], [3]], powers [0.5, 2], 2 classes, 3 train + 0 test "
-        "per class (6 examples, about 5 kB), seed 9."
+        "per class (6 examples, about 6 kB), seed 9."
     )
     assert describe.config_table([config]).splitlines()[2] == (
         f"| `{config.name}` | 16x16 | [[1, 1.5], [3]] | [0.5, 2] | 2 | 3 + 0 "
-        "| 6, about 5 kB | 9 |  |"
+        "| 6, about 6 kB | 9 |  |"
     )
 
 

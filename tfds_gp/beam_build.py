@@ -41,21 +41,20 @@ BEAM_COMMAND = (
     'direct_running_mode=multi_processing"'
 )
 
-# Stored bytes per pixel of an example: the float32 image is stored
-# losslessly as a 4-channel PNG of its bits, which barely compresses noise
-# (measured 3.29 bytes/pixel at 1024x1024; the label and lengths are noise).
-_BYTES_PER_PIXEL = 3.3
+# Stored bytes per pixel of an example: the float32 image's raw bytes (the
+# label and lengths are noise); measured 4.00 bytes/pixel for `paper`.
+_BYTES_PER_PIXEL = 4.0
 
 # Single-core seconds per megapixel to generate, encode and write an example.
-# Measured on a shared two-core machine: synthesising a 1024x1024 two-scale
-# sample takes about 0.16 s, and the single-process build of `small`
-# (400 examples of 256x256, 26 megapixels) spends about 20 s generating its
-# splits, 0.75 s per megapixel.  A rough guide only.
-_SECONDS_PER_MEGAPIXEL = 1.0
+# Measured on a shared two-core machine (benchmarks/dataset_build.py): the
+# single-process build of `paper` (200 examples of 1024x1024, 210
+# megapixels) takes about 4.2 s, that of `small` (26 megapixels) about
+# 0.8 s. A rough guide only.
+_SECONDS_PER_MEGAPIXEL = 0.03
 
 # Above this estimated size a build without Beam warns: it means hours of one
 # core and tens of gigabytes written by one process.  The paper-sized configs
-# (about 0.7 and 1.4 GB) stay below it.
+# (about 0.8 and 1.7 GB) stay below it.
 WARN_BYTES = 4e9
 
 
@@ -79,7 +78,7 @@ class BuildEstimate:
         return self.num_bytes > WARN_BYTES
 
     def describe(self) -> str:
-        """E.g. ``'12000 examples, about 41 GB, about 3.5 h on one core'``."""
+        """E.g. ``'12000 examples, about 50.3 GB, about 6 min on one core'``."""
         if self.seconds >= 3600.0:
             time = f"{self.seconds / 3600.0:.1f} h"
         elif self.seconds >= 60.0:
@@ -115,7 +114,7 @@ def estimate_build(
 
     Example:
     >>> estimate_build(generator.PRESETS["paper_large"]).describe()
-    '12000 examples, about 41.5 GB, about 3.5 h on one core'
+    '12000 examples, about 50.3 GB, about 6 min on one core'
     """
     generator._check_recipe(recipe)
     if max_examples_per_split is not None:

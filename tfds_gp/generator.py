@@ -1024,7 +1024,7 @@ PRESETS: dict[str, GpRecipe] = {
         seed=4,
     ),
     # The paper's recipe with a hundred times its training samples: 12000
-    # examples, about 41 GB.  Meant for a Beam build (many workers).
+    # examples, about 50 GB.  Meant for a Beam build (many workers).
     "paper_large": GpRecipe(
         size=1024,
         scales=PAPER_SCALES,

@@ -129,7 +129,7 @@ def description(
     ...     size=16, scales=[[1, 1.5]], powers=[1], train_per_class=3,
     ...     test_per_class=1, seed=7)
     >>> print(description(recipe, role="A tiny config"))
-    A tiny config: 16x16, scales [[1, 1.5]], powers [1], 2 classes, 3 train + 1 test per class (8 examples, about 7 kB), seed 7.
+    A tiny config: 16x16, scales [[1, 1.5]], powers [1], 2 classes, 3 train + 1 test per class (8 examples, about 8 kB), seed 7.
     """  # noqa: E501
     _check(recipe, source)
     if role is not None and not isinstance(role, str):
