@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -45,28 +46,35 @@ def draw_mask(
     pinned_flat_index: tf.Tensor | int | None,
 ) -> tf.Tensor:
     """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
-    mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
-    size = tf.reduce_prod(mask_shape)
+    # Static sizes stay Python numbers: every op saved here is executor time
+    # at every training step (benchmarks/layer_cost_breakdown.py).
+    static_shape = _static_dims(mask_shape)
+    if static_shape is not None:
+        size = math.prod(static_shape)
+        mask_shape = static_shape
+    else:
+        mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
+        size = tf.reduce_prod(mask_shape)
     # Philox explicitly: the automatic choice is several times slower under
     # XLA on CPU (benchmarks/README.md).
-    uniform = tf.random.stateless_uniform([size], seed=_step_seed(seed), alg="philox")
+    uniform = philox_uniform(size, _step_seed(seed))
     if keep_count is not None:
-        tf.debugging.assert_less_equal(
-            keep_count,
-            tf.where(size > 0, size, keep_count),  # An empty mask is allowed.
-            message=(
-                f"Invalid value for argument `keep_count`: {keep_count} "
-                "exceeds the number of mask entries (the product of the "
-                "masked axes' sizes)"
-            ),
+        message = (
+            f"Invalid value for argument `keep_count`: {keep_count} "
+            "exceeds the number of mask entries (the product of the "
+            "masked axes' sizes)"
         )
-
-        # The shape tensor is constant when its dimensions are static
-        # (mask_dims makes it so); its product op is not folded.
-        static_shape = tf.get_static_value(mask_shape)
-        static_size = None if static_shape is None else math.prod(static_shape)
-        if static_size is not None and static_size > 0:
-            keep = keep_exactly(uniform, keep_count, int(static_size))
+        if static_shape is None:
+            tf.debugging.assert_less_equal(
+                keep_count,
+                tf.where(size > 0, size, keep_count),  # An empty mask is allowed.
+                message=message,
+            )
+        elif 0 < size < keep_count:
+            # Known now: the same error the graph check gives, at trace time.
+            raise tf.errors.InvalidArgumentError(None, None, message)
+        if static_shape is not None and size > 0:
+            keep = keep_exactly(uniform, keep_count, size)
         else:  # Possibly an empty batch: top_k needs keep_count entries.
             keep = tf.cond(
                 size > 0,
@@ -74,15 +82,24 @@ def draw_mask(
                 lambda: tf.zeros([size], tf.float32),
             )
     else:
-        keep = tf.cast(uniform >= mask_prob, tf.float32)
         # A mask is never all zero: one uniformly chosen entry survives. When
         # nothing survived, the uniforms are i.i.d. below mask_prob, so the
         # position of the largest is uniform and no second draw is needed.
-        # The appended -1 is never the largest of a non-empty draw; it only
-        # gives an empty mask (an empty batch) an argmax, out of range, so
-        # one_hot gives the empty fallback.
-        largest = tf.argmax(tf.concat([uniform, [-1.0]], 0), output_type=tf.int32)
-        keep = tf.where(tf.reduce_any(keep > 0), keep, tf.one_hot(largest, size))
+        # Lowering the threshold to the largest uniform keeps exactly that
+        # entry then, and changes nothing otherwise: one comparison instead
+        # of an argmax, a one_hot and a select. (An empty mask's maximum is
+        # -inf: still empty.)
+        threshold = tf.minimum(
+            tf.constant(mask_prob, tf.float32), tf.reduce_max(uniform)
+        )
+        if pinned_flat_index is not None:
+            # A pin replaces the draw: its entry alone reaches the threshold.
+            pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
+            pinned = pinned_flat_index >= 0
+            uniform = tf.where(pinned, tf.one_hot(pinned_flat_index, size), uniform)
+            threshold = tf.where(pinned, 1.0, threshold)
+            pinned_flat_index = None
+        keep = tf.cast(uniform >= threshold, tf.float32)
     if pinned_flat_index is not None:
         pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
         keep = tf.where(
@@ -97,6 +114,16 @@ def draw_mask(
         else:
             keep = keep / (1.0 - mask_prob)
     return tf.reshape(keep, mask_shape)
+
+
+def _static_dims(mask_shape: Any) -> tuple[int, ...] | None:
+    """The shape as Python ints where every dimension is known, else None."""
+    if isinstance(mask_shape, (list, tuple)) and all(
+        isinstance(d, int) for d in mask_shape
+    ):
+        return tuple(mask_shape)
+    value = tf.get_static_value(mask_shape)
+    return None if value is None else tuple(int(d) for d in value)
 
 
 def keep_exactly(
@@ -167,7 +194,7 @@ def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
     """
     static = [inputs.shape[a] for a in axes]
     if all(d is not None for d in static):
-        return tf.constant(static, tf.int32)
+        return tuple(static)
     in_shape = tf.shape(inputs)
     return tf.stack([in_shape[a] for a in axes])
 
@@ -178,8 +205,24 @@ def pinned_flat_index(
     layer_name: str,
     axes: Sequence[int],
 ) -> tf.Tensor:
-    """The flat index of the pinned entry, or -1 when nothing is pinned."""
+    """The flat index of the pinned entry, or a negative one when unpinned."""
     index = tf.convert_to_tensor(pinned_var)
+    if isinstance(dims, tuple):
+        # Static dimensions: the strides are constants, and an unpinned
+        # index (all -1) is below every dimension and gives a negative flat
+        # index, so neither the check nor the result needs a select. The
+        # check still runs: `set_weights` may bring a pin that does not fit
+        # into a compiled step (XLA drops it, see the README).
+        tf.debugging.assert_less(
+            index,
+            tf.constant(dims, index.dtype),
+            message=(
+                f"`pinned_index` of layer '{layer_name}' is outside the "
+                f"mask over axes {tuple(axes)} of this input"
+            ),
+        )
+        strides = [math.prod(dims[i + 1 :]) for i in range(len(dims))]
+        return tf.reduce_sum(index * tf.constant(strides, index.dtype))
     pinned = index[0] >= 0
     # At run time: the batch axis may be dynamic, and `set_weights` or a
     # shared layer may bring a pin that does not fit this input. An error
@@ -206,16 +249,51 @@ def broadcast_mask(
     shape = [1] * rank
     for position, axis in enumerate(axes):
         shape[axis] = dims[position]
-    return tf.reshape(mask, tf.stack(shape))
+    return tf.reshape(mask, shape if isinstance(dims, tuple) else tf.stack(shape))
+
+
+# The key with which TensorFlow scrambles a stateless Philox seed
+# (`random_ops_util._philox_scramble_seed`, core/kernels/stateless_random_ops.cc).
+_PHILOX_SCRAMBLE_KEY = 0x02461E293EC8F720
+_PHILOX = 1  # tf.random.Algorithm.PHILOX
+
+
+def philox_uniform(size: int | tf.Tensor, step_seed: tf.Tensor) -> tf.Tensor:
+    """`tf.random.stateless_uniform([size], step_seed, alg="philox")`, bit for bit.
+
+    TensorFlow turns the seed into Philox's key and counter with a draw of
+    four uint32 split and reassembled into two uint64 (about ten small
+    ops); one uint64 draw gives the same two words (the same key and
+    counter, hence the same uniforms) in four. At every training step, on
+    the CPU without XLA, each op is executor time.
+    """
+    words = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        shape=[2],
+        key=tf.constant([_PHILOX_SCRAMBLE_KEY], tf.uint64),
+        counter=tf.cast(step_seed, tf.uint64),
+        alg=_PHILOX,
+        dtype=tf.uint64,
+    )
+    return tf.raw_ops.StatelessRandomUniformV2(
+        shape=[size] if isinstance(size, int) else tf.reshape(size, [1]),
+        key=words[:1],
+        counter=words * tf.constant([0, 1], tf.uint64),  # [0, words[1]]
+        alg=_PHILOX,
+        dtype=tf.float32,
+    )
 
 
 def _step_seed(seed: int | keras.random.SeedGenerator | None) -> tf.Tensor:
-    """A stateless seed (int32, shape [2]) for this draw on this replica."""
+    """A stateless seed (shape [2], int32 or int64) for this draw on this replica.
+
+    Its values are those of an int32 seed either way.
+    """
     if isinstance(seed, keras.random.SeedGenerator):
         state = seed.next()
-        # Stateless ops under XLA want int32 seeds; the generator's state is
-        # int64.
-        step_seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+        # The generator's state is int64; TensorFlow's stateless seeds are
+        # int32 values (the cast to int32 is left to the fold-in below,
+        # which needs it; the Philox draw takes the int64 as it is).
+        step_seed = tf.math.floormod(state, tf.int32.max - 1)
     elif seed is None:
         step_seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
     else:
@@ -225,6 +303,6 @@ def _step_seed(seed: int | keras.random.SeedGenerator | None) -> tf.Tensor:
         # Replicas share the generator's state; folding in the replica id
         # keeps their masks independent yet reproducible.
         step_seed = tf.random.experimental.stateless_fold_in(
-            step_seed, context.replica_id_in_sync_group
+            tf.cast(step_seed, tf.int32), context.replica_id_in_sync_group
         )
     return step_seed
