@@ -411,7 +411,7 @@ def _build_model(
     args: argparse.Namespace,
 ) -> Any:
     """The texture network of one variant and seed (seeds Keras first)."""
-    from examples import texture_model
+    from keras_backdrop.experiments import texture_network as texture_model
 
     keras.utils.set_random_seed(seed)
     num_classes = math.prod(len(s) for s in scales)
@@ -434,7 +434,7 @@ def _crop_side(
     size: int, scales: Sequence[Sequence[float]], args: argparse.Namespace
 ) -> int:
     """The random-crop side: ``--crop``, or half the image, checked."""
-    from examples import texture_model
+    from keras_backdrop.experiments import texture_network as texture_model
 
     crop = args.crop or size // 2
     _, coarse = texture_model.mask_depths(size, scales)
@@ -790,7 +790,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         + f"); Keras backend {backend}",
         flush=True,
     )
-    from examples import texture_model
+    from keras_backdrop.experiments import texture_network as texture_model
 
     fine, coarse = texture_model.mask_depths(size, scales)
     print(f"masks after conv {fine} ({2**fine} px cells) and conv {coarse} "
