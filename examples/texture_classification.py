@@ -37,12 +37,13 @@ comes from TFDS when ``tensorflow_datasets`` imports, streamed by
 backend), else from the NumPy generator (`tfds_gp.load_numpy`, the same
 arrays, held in memory, nothing written to ``--data-dir``) through a
 `keras.utils.PyDataset` that reshuffles (and, for ``random_crops``,
-re-crops) every epoch from a NumPy generator keyed by (seed, epoch). ``--strategy mirrored`` and
-``multiworker`` are `tf.distribute` and need the TensorFlow backend.
-``results.json`` records the backend and the data source. TFDS stores the
-examples in hashed-key order and the generator gives them in index order,
-so the two sources hold the same images but batch them differently: the
-per-seed numbers of a run depend on the source as well as the backend.
+re-crops) every epoch from a NumPy generator keyed by (seed, epoch).
+``--strategy mirrored`` and ``multiworker`` are `tf.distribute` and need
+the TensorFlow backend. ``results.json`` records the backend and the data
+source. TFDS stores the examples in hashed-key order and the generator
+gives them in index order, so the two sources hold the same images but
+batch them differently: the per-seed numbers of a run depend on the source
+as well as the backend.
 
 Distributed training (``--strategy``):
 
@@ -57,14 +58,14 @@ Distributed training (``--strategy``):
   per worker, the cluster read from the ``TF_CONFIG`` environment variable.
   Keras 3's ``fit`` does not run under this strategy
   (keras-team/keras#20585), so every variant is trained with a small custom
-  loop instead (`keras_backdrop.experiments.texture.train_one_custom`): ``strategy.run`` in a ``tf.function``,
-  the summed cross-entropy divided by the global batch's size, Adam, the
-  same data pipeline and the same per-epoch test evaluation. Only the chief
-  (task ``chief``, or ``worker`` 0 when the cluster has no chief) writes
-  ``--out-dir``. Every worker generates or reads the dataset itself: with
-  a shared ``--data-dir``, build it once first (e.g. a ``--strategy none``
-  run with the same ``--config``), since concurrent TFDS builds into one
-  directory can collide.
+  loop instead (`keras_backdrop.experiments.texture.train_one_custom`):
+  ``strategy.run`` in a ``tf.function``, the summed cross-entropy divided by
+  the global batch's size, Adam, the same data pipeline and the same
+  per-epoch test evaluation. Only the chief (task ``chief``, or ``worker`` 0
+  when the cluster has no chief) writes ``--out-dir``. Every worker
+  generates or reads the dataset itself: with a shared ``--data-dir``, build
+  it once first (e.g. a ``--strategy none`` run with the same ``--config``),
+  since concurrent TFDS builds into one directory can collide.
 
 Under both strategies each replica draws its own backdrop masks: the layer
 folds the replica id into the step's mask seed (`keras_backdrop.masks`), so

@@ -231,10 +231,13 @@ def load_data(config: Any, data_dir: str | None = None) -> TextureData:
         return TextureData("numpy", train, test, len(train[1]), test[1])
     import tensorflow_datasets as tfds
 
-    train, test = load_tfds(config, "train", data_dir), load_tfds(config, "test", data_dir)
-    y_test = np.concatenate(
-        [y for _, y in tfds.as_numpy(test.batch(1024))]
-    ).astype(np.int64)
+    train, test = (
+        load_tfds(config, "train", data_dir),
+        load_tfds(config, "test", data_dir),
+    )
+    y_test = np.concatenate([y for _, y in tfds.as_numpy(test.batch(1024))]).astype(
+        np.int64
+    )
     n_train = int(train.cardinality())
     if n_train < 0:
         n_train = sum(1 for _ in train)
@@ -479,9 +482,7 @@ def train_one(
     fit_kwargs = {} if steps is None else {"steps_per_epoch": steps}
     eval_batch = _eval_batch(size)
     if data.source == "numpy":
-        fit_kwargs.update(
-            validation_data=data.test, validation_batch_size=eval_batch
-        )
+        fit_kwargs.update(validation_data=data.test, validation_batch_size=eval_batch)
     else:
         fit_kwargs["validation_data"] = data.test.batch(eval_batch)
     started = time.time()
@@ -707,9 +708,7 @@ def run(exp: TextureExperiment) -> dict[str, Any]:
         for seed in exp.seeds:
             print(f"--- {variant}, seed {seed}", flush=True)
             if exp.strategy == "multiworker":
-                one = train_one_custom(
-                    variant, seed, data, size, scales, exp, strategy
-                )
+                one = train_one_custom(variant, seed, data, size, scales, exp, strategy)
             else:
                 one = train_one(variant, seed, data, size, scales, exp, strategy)
             results[variant][str(seed)] = one
@@ -734,9 +733,7 @@ def run(exp: TextureExperiment) -> dict[str, Any]:
     hidden = ("out_dir", "data_dir") + (
         ("strategy", "replicas") if strategy is None else ()
     )
-    settings = {
-        k: v for k, v in dataclasses.asdict(exp).items() if k not in hidden
-    }
+    settings = {k: v for k, v in dataclasses.asdict(exp).items() if k not in hidden}
     if strategy is not None:
         settings["replicas"] = strategy.num_replicas_in_sync
     summary = {

@@ -86,9 +86,7 @@ def _scale_lengths(scales: Sequence[Sequence[float]]) -> list[float]:
     return lengths
 
 
-def depth_for_length(
-    length: float, cell_per_length: float = CELL_PER_LENGTH
-) -> int:
+def depth_for_length(length: float, cell_per_length: float = CELL_PER_LENGTH) -> int:
     """The depth whose cell side ``2**d`` is log-closest to c * length."""
     if not length > 0:
         raise ValueError(
@@ -210,16 +208,20 @@ def build_texture_model(
         ``(batch, num_classes)`` logits.
     """
     fine, coarse = mask_depths(input_size, scales, cell_per_length)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or (
-        num_classes < 2
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or (num_classes < 2)
     ):
         raise ValueError(
             "Invalid value for argument `num_classes`: expected an integer "
             f">= 2. Received: num_classes={num_classes!r}"
         )
     for name, value in (("fine_prob", fine_prob), ("coarse_prob", coarse_prob)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            not 0.0 <= value <= 1.0
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (not 0.0 <= value <= 1.0)
         ):
             raise ValueError(
                 f"Invalid value for argument `{name}`: expected a float in "
@@ -330,6 +332,4 @@ def mask_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
     For the texture network: ``[fine, coarse]``, or ``[]`` without masks.
     """
-    return [
-        layer for layer in model.layers if layer.name.startswith("backdrop_after_")
-    ]
+    return [layer for layer in model.layers if layer.name.startswith("backdrop_after_")]
