@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from examples import texture_model
-from keras_backdrop import BackdropMasking
+from keras_backdrop import BackdropMasking, cell_sizes, insert_masks
+from keras_backdrop.experiments import texture_network as texture_model
 
 PAPER_SCALES = [[9.5, 10.0], [80.0, 140.0]]
 
@@ -35,12 +36,64 @@ def test_mask_depths(size, scales, expected):
 
 def test_paper_placement_in_the_built_network():
     model = texture_model.build_texture_model(1024, PAPER_SCALES, 4)
-    assert _conv_before(model, "fine_mask") == "conv5"
-    assert _conv_before(model, "coarse_mask") == "conv8"
+    assert _conv_before(model, "backdrop_after_conv5") == "conv5"
+    assert _conv_before(model, "backdrop_after_conv8") == "conv8"
+    assert texture_model.feature_sizes(1024, PAPER_SCALES) == (32, 256)
     # Depth d means a cell covers 2**d pixels: 1024 / 2**8 = 4 coarse cells.
-    out = model.get_layer("coarse_mask").output
+    sides = {n: c.stride for n, c in cell_sizes(model).items()}
+    assert sides["conv5"] == (32, 32) and sides["conv8"] == (256, 256)
+    out = model.get_layer("backdrop_after_conv8").output
     assert model.get_layer("conv8").strides == (2, 2)
     assert out.shape[-1] == 32
+
+
+def test_insert_masks_on_the_unmasked_network_gives_the_same_places():
+    # The rule of the issue: sizes [32, 256] go after conv5 and conv8 (the
+    # "gap" head: with the "cell" head its 1x1 convolution ties with conv8
+    # and, the deeper, would take the coarse mask).
+    plain = texture_model.build_texture_model(
+        1024, PAPER_SCALES, 4, masks=False, head="gap", seed=0
+    )
+    masked = insert_masks(plain, [32, 256], mask_prob=[0.3, 0.95])
+    assert _conv_before(masked, "backdrop_after_conv5") == "conv5"
+    assert _conv_before(masked, "backdrop_after_conv8") == "conv8"
+    built = texture_model.build_texture_model(1024, PAPER_SCALES, 4, head="gap")
+    assert [layer.name for layer in masked.layers][:11] == [
+        layer.name for layer in built.layers
+    ][:11]  # up to the automatically named pooling
+
+
+def test_mask_seeds_and_settings_as_before():
+    model = texture_model.build_texture_model(
+        256, [[2.375, 2.5], [20.0, 35.0]], 4, seed=2, fine_prob=0.2, mask_axes="batch"
+    )
+    fine, coarse = texture_model.mask_layers(model)
+    assert (fine.name, coarse.name) == ("backdrop_after_conv3", "backdrop_after_conv6")
+    # seed * 1000 + 100 + depth: the seeds the masks always had.
+    assert (fine.seed, coarse.seed) == (2103, 2106)
+    assert (fine.mask_prob, coarse.mask_prob) == (0.2, 0.95)
+    assert fine.mask_axes == coarse.mask_axes == (1, 2)
+
+
+def test_another_mask_layer_at_the_same_places():
+    made = []
+
+    def layer(mask_prob, mask_axes, seed, name):
+        made.append((mask_prob, mask_axes, seed, name))
+        return keras.layers.SpatialDropout2D(mask_prob, seed=seed, name=name)
+
+    model = texture_model.build_texture_model(
+        128, [[1.1875, 1.25], [10.0, 17.5]], 4, seed=1, mask_layer=layer
+    )
+    assert made == [
+        (0.3, (0, 1, 2), 1102, "backdrop_after_conv2"),
+        (0.95, (0, 1, 2), 1105, "backdrop_after_conv5"),
+    ]
+    assert [type(m) for m in texture_model.mask_layers(model)] == [
+        keras.layers.SpatialDropout2D
+    ] * 2
+    with pytest.raises(TypeError, match="argument `mask_layer`"):
+        texture_model.build_texture_model(128, GEO_SCALES, 4, mask_layer="dropout")
 
 
 def test_placement_caps_keep_two_coarse_cells_and_fine_shallower():
@@ -74,14 +127,15 @@ def test_baseline_has_no_backdrop_and_same_weights():
     scales = [[2.375, 2.5], [20.0, 35.0]]
     masked = texture_model.build_texture_model(256, scales, 4, seed=1)
     plain = texture_model.build_texture_model(256, scales, 4, masks=False, seed=1)
-    assert not any(isinstance(l, BackdropMasking) for l in plain.layers)
-    assert [l.name for l in texture_model.mask_layers(masked)] == [
-        "fine_mask",
-        "coarse_mask",
+    assert not any(isinstance(layer, BackdropMasking) for layer in plain.layers)
+    assert [layer.name for layer in texture_model.mask_layers(masked)] == [
+        "backdrop_after_conv3",
+        "backdrop_after_conv6",
     ]
+    assert texture_model.mask_layers(plain) == []
     assert masked.count_params() - plain.count_params() == 6  # pinned vars
     # Same seed, same initial weights: the two differ only by the masks.
-    for a, b in zip(masked.trainable_weights, plain.trainable_weights):
+    for a, b in zip(masked.trainable_weights, plain.trainable_weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     x = np.random.default_rng(1).standard_normal((2, 256, 256, 1)).astype("float32")
     np.testing.assert_allclose(
@@ -154,7 +208,9 @@ def _interiors_nonzero(grad, cell: int) -> np.ndarray:
     out = np.zeros((n, n), bool)
     for j in range(n):
         for i in range(n):
-            block = grad[j * cell + 2 : (j + 1) * cell - 1, i * cell + 2 : (i + 1) * cell - 1]
+            block = grad[
+                j * cell + 2 : (j + 1) * cell - 1, i * cell + 2 : (i + 1) * cell - 1
+            ]
             out[j, i] = np.any(block != 0)
     return out
 
@@ -197,7 +253,7 @@ def test_random_masks_nest_and_inference_has_no_masked_zeros():
     # Zero-by-mask means: outside every surviving fine patch, nothing.
     fine_up = np.kron(fine_alive, np.ones((8, 8), bool))
     covered = np.zeros_like(grad, bool)
-    for j, i in zip(*np.nonzero(fine_alive)):
+    for j, i in zip(*np.nonzero(fine_alive), strict=True):
         covered[_patch(j, i, 8)] = True
     assert np.all(grad[~covered] == 0)
     assert fine_up.sum() < covered.sum()
@@ -225,7 +281,9 @@ def test_head_norm_adds_batch_normalization_before_the_head():
         128, [[1.1875, 1.25], [10.0, 17.5]], 4, head_norm=True, seed=0
     )
     names = [layer.name for layer in model.layers]
-    assert names.index("coarse_mask") < names.index("head_norm") < names.index(
-        "cell_logits"
+    assert (
+        names.index("backdrop_after_conv5")
+        < names.index("head_norm")
+        < names.index("cell_logits")
     )
     assert model(np.zeros((2, 128, 128, 1), "float32")).shape == (2, 4)

@@ -14,7 +14,8 @@ JSON-able results; ``python -m examples.texture_classification`` is its
 command line.
 
 Data: from TFDS when ``tensorflow_datasets`` imports, streamed by
-``tfds.load(..., as_supervised=True)`` into ``fit`` (on any backend), else
+``tfds.load(..., as_supervised=True)`` into ``fit`` (on any backend; read
+into memory first under a `tf.distribute` strategy), else
 generated in memory by `tfds_gp.load_numpy` and fed by `TrainBatches`, a
 `keras.utils.PyDataset` (on JAX or PyTorch without TensorFlow). Both give
 the same images, in another order: TFDS stores the examples in
@@ -212,9 +213,10 @@ def load_tfds(config: Any, split: str, data_dir: str | None = None) -> Any:
 class TextureData:
     """The training and test data of a run, streamed or in memory.
 
-    With ``source="tfds"``, `train` and `test` are `tf.data.Dataset` of
-    single ``(image, label)`` pairs; with ``source="numpy"`` they are
-    ``(images, labels)`` arrays. `y_test` holds the test labels in order.
+    `train` and `test` are either `tf.data.Dataset` of single ``(image,
+    label)`` pairs (streamed from TFDS) or ``(images, labels)`` arrays (in
+    memory). `source` is where they come from, ``"tfds"`` or ``"numpy"``
+    (`data_source`); `y_test` holds the test labels in order.
     """
 
     source: str
@@ -223,12 +225,26 @@ class TextureData:
     n_train: int
     y_test: np.ndarray
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the splits are arrays rather than datasets."""
+        return isinstance(self.train, tuple)
 
-def load_data(config: Any, data_dir: str | None = None) -> TextureData:
-    """The data of one config (see the module docstring)."""
-    if data_source() == "numpy":
-        train, test = load_split(config, "train"), load_split(config, "test")
-        return TextureData("numpy", train, test, len(train[1]), test[1])
+
+def load_data(
+    config: Any, data_dir: str | None = None, *, in_memory: bool = False
+) -> TextureData:
+    """The data of one config (see the module docstring).
+
+    Args:
+        config: A dataset config (`dataset_configs`).
+        data_dir: TFDS data directory.
+        in_memory: Read both splits into arrays even where TFDS streams.
+    """
+    if data_source() == "numpy" or in_memory:
+        train = load_split(config, "train", data_dir)
+        test = load_split(config, "test", data_dir)
+        return TextureData(data_source(), train, test, len(train[1]), test[1])
     import tensorflow_datasets as tfds
 
     train, test = (
@@ -356,14 +372,14 @@ def train_dataset(
     `TrainBatches` over all epochs, with its steps per epoch.
     """
     crop = crop_side(size, scales, exp.crop) if variant == "random_crops" else None
-    if data.source == "numpy" and keras.backend.backend() != "tensorflow":
+    if data.in_memory and keras.backend.backend() != "tensorflow":
         train = TrainBatches(*data.train, exp.batch_size, exp.epochs, seed, crop)
         return train, train.steps_per_epoch
 
     import tensorflow as tf
 
     source = data.train
-    if data.source == "numpy":
+    if data.in_memory:
         source = tf.data.Dataset.from_tensor_slices(data.train)
     train = source.shuffle(data.n_train, seed=seed, reshuffle_each_iteration=True)
     if crop is None:
@@ -390,7 +406,7 @@ def _eval_batch(size: int) -> int:
 
 def _test_batches(data: TextureData, eval_batch: int) -> Any:
     """The test images in batches, in order (NumPy arrays or a dataset)."""
-    if data.source == "numpy":
+    if data.in_memory:
         x = data.test[0]
         return (x[i : i + eval_batch] for i in range(0, len(x), eval_batch))
     return data.test.map(lambda x, y: x).batch(eval_batch)
@@ -481,7 +497,7 @@ def train_one(
     train, steps = train_dataset(variant, seed, data, size, scales, exp)
     fit_kwargs = {} if steps is None else {"steps_per_epoch": steps}
     eval_batch = _eval_batch(size)
-    if data.source == "numpy":
+    if data.in_memory:
         fit_kwargs.update(validation_data=data.test, validation_batch_size=eval_batch)
     else:
         fit_kwargs["validation_data"] = data.test.batch(eval_batch)
@@ -677,7 +693,11 @@ def run(exp: TextureExperiment) -> dict[str, Any]:
         )
     config = dataset_configs()[exp.config]
     t0 = time.time()
-    data = load_data(config, exp.data_dir)
+    # Under a tf.distribute strategy the splits are read into memory: with
+    # TensorFlow 2.21, MirroredStrategy fails on a TFDS stream's last,
+    # partial batch (an AddN of per-replica shapes [16, ...] and [0, ...]),
+    # which it splits fine from arrays.
+    data = load_data(config, exp.data_dir, in_memory=strategy is not None)
     data_seconds = time.time() - t0
     recipe = recipe_of(config)
     size, scales = recipe.size, [list(s) for s in recipe.scales]
@@ -688,9 +708,11 @@ def run(exp: TextureExperiment) -> dict[str, Any]:
         f"{data.n_train} train / {len(data.y_test)} test images "
         f"(loaded in {data_seconds:.0f} s, "
         + (
-            "streamed from TFDS"
-            if data.source == "tfds"
-            else "generated by tfds_gp.load_numpy: tensorflow_datasets not importable"
+            "generated by tfds_gp.load_numpy: tensorflow_datasets not importable"
+            if data.source == "numpy"
+            else "read from TFDS"
+            if data.in_memory
+            else "streamed from TFDS"
         )
         + f"); Keras backend {backend}",
         flush=True,
