@@ -51,7 +51,6 @@ import tensorflow as tf
 
 from _common import (
     FILTERS,
-    N_CLASSES,
     format_table,
     interleaved_times,
     main,
