@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_backdrop import BackdropMasking  # noqa: E402
+from keras_backdrop.experiments import texture_network  # noqa: E402
 
 # The framework-free helpers live in `_core` (the per-backend benchmark's
 # children use them without TensorFlow); re-exported for the scripts here.
@@ -97,21 +98,30 @@ class StopGradientMasking(keras.layers.Layer):
         }
 
 
-def _mask_layer(variant: str, mask_prob: float, seed: int, name: str):
-    """The layer placed at one mask position, or `None` for the baseline."""
+def mask_layer_factory(variant: str) -> Callable[..., keras.layers.Layer] | None:
+    """What goes at the two mask places, as `build_texture_model` takes it.
+
+    A callable ``(mask_prob, mask_axes, seed, name) -> layer``, or None for
+    the baseline (no layer at all).
+    """
     if variant == "none":
         return None
     if variant == "backdrop":
-        return BackdropMasking(
-            mask_prob=mask_prob, mask_axes=(1, 2), seed=seed, name=name
-        )
+        return BackdropMasking
     if variant == "stop_gradient":
-        return StopGradientMasking(mask_prob, seed=seed, name=name)
+        return lambda mask_prob, mask_axes, seed, name: StopGradientMasking(
+            mask_prob, seed=seed, name=name
+        )
     if variant == "spatial_dropout":
         # Same position and rate; it drops whole channels per sample, so
         # its forward pass differs: a cost peer, not a behavioural one.
-        return keras.layers.SpatialDropout2D(mask_prob, seed=seed, name=name)
-    raise ValueError(f"Unknown variant {variant!r}; expected {TEXTURE_VARIANTS}")
+        return lambda mask_prob, mask_axes, seed, name: keras.layers.SpatialDropout2D(
+            mask_prob, seed=seed, name=name
+        )
+    raise ValueError(
+        f"Invalid value for argument `variant`: expected one of "
+        f"{TEXTURE_VARIANTS}. Received: variant={variant!r}"
+    )
 
 
 def texture_conv_plan(size: int) -> tuple[int, int, int]:
@@ -132,36 +142,50 @@ def texture_conv_plan(size: int) -> tuple[int, int, int]:
     return n_convs, fine_after, n_convs
 
 
-def build_texture_model(
-    size: int, variant: str = "none", seed: int = 0
-) -> keras.Model:
-    """The paper's texture network (design section 3) at a CPU-sized input.
+def texture_scales(size: int) -> list[list[float]]:
+    """Correlation lengths that place the package's masks per the plan.
 
-    A 5x5 stride-2 convolution, then 2x2 stride-2 convolutions with 64
-    filters, with the two mask positions of `texture_conv_plan`, and a 1x1
-    convolution per coarse cell averaged into class logits.
+    The package's network places its masks from the lengths (a cell of
+    `CELL_PER_LENGTH` lengths); a length of ``2**d / CELL_PER_LENGTH``
+    puts a mask after convolution ``d``.
     """
-    n_convs, fine_after, coarse_after = texture_conv_plan(size)
+    _, fine_after, coarse_after = texture_conv_plan(size)
+    per_length = texture_network.CELL_PER_LENGTH
+    return [[2**fine_after / per_length], [2**coarse_after / per_length]]
+
+
+def build_texture_model(
+    size: int,
+    variant: str = "none",
+    seed: int = 0,
+    *,
+    mask_layer: Callable[..., keras.layers.Layer] | None = None,
+) -> keras.Model:
+    """The package's texture network at a CPU-sized input, fixed shape.
+
+    `keras_backdrop.experiments.texture_network.build_texture_model`: a 5x5
+    stride-2 convolution, then 2x2 stride-2 convolutions with 64 filters,
+    masks at the two places of `texture_conv_plan` (one spatial mask
+    shared by the batch, the reference's), a 1x1 convolution per coarse
+    cell averaged into class logits. `variant` picks what sits at the mask
+    places (`mask_layer_factory`); `mask_layer` puts any other layer there.
+    """
+    if mask_layer is None:
+        mask_layer = mask_layer_factory(variant)
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((size, size, 1))
-    x = inputs
-    for i in range(1, n_convs + 1):
-        kernel = 5 if i == 1 else 2
-        x = keras.layers.Conv2D(
-            FILTERS, kernel, strides=2, padding="same", activation="relu",
-            name=f"conv{i}",
-        )(x)
-        if i == fine_after:
-            layer = _mask_layer(variant, FINE_MASK_PROB, seed + 1, "fine_mask")
-            x = layer(x) if layer is not None else x
-        if i == coarse_after:
-            layer = _mask_layer(
-                variant, COARSE_MASK_PROB, seed + 2, "coarse_mask"
-            )
-            x = layer(x) if layer is not None else x
-    x = keras.layers.Conv2D(N_CLASSES, 1, name="cell_logits")(x)
-    outputs = keras.layers.GlobalAveragePooling2D(name="average")(x)
-    return keras.Model(inputs, outputs, name=f"texture_{size}_{variant}")
+    return texture_network.build_texture_model(
+        size,
+        texture_scales(size),
+        N_CLASSES,
+        masks=mask_layer is not None,
+        fine_prob=FINE_MASK_PROB,
+        coarse_prob=COARSE_MASK_PROB,
+        mask_axes="batch",
+        filters=FILTERS,
+        seed=seed,
+        variable_size=False,
+        **({} if mask_layer is None else {"mask_layer": mask_layer}),
+    )
 
 
 def texture_batch(

@@ -2,19 +2,19 @@
 
 For each of TensorFlow, JAX and PyTorch that is installed, a child process
 with `KERAS_BACKEND` set builds the texture network of
-`examples/texture_model.py` with and without its two `BackdropMasking`
-layers (same weights; the example's defaults: 128 px, 32 filters, crisp
-2x2 kernels, fine mask 0.3 after conv 2 and coarse mask 0.75 after conv 5,
-per-sample masks, a 1x1 convolution per coarse cell) and compiles both as
-`examples/texture_classification.py` does (Adam, sparse cross-entropy on
-logits, accuracy), with `jit_compile` off and on. Steps are
-`model.train_on_batch` calls on a fixed batch, the way a user trains;
-Keras' per-call bookkeeping is the same for both models. Masked and
-unmasked calls alternate in rounds whose order is drawn at random per
-round; the first calls (tracing, XLA or `torch.compile`) and a warm-up are
-not timed. Reported per backend and `jit_compile`: each model's median
-step time (best of a few calls per round) and the paired masked/unmasked
-ratio with its quartiles, as in the other scripts.
+`keras_backdrop.experiments.texture_network` with and without its two
+`BackdropMasking` layers (same weights; the example's defaults: 128 px, 32
+filters, crisp 2x2 kernels, fine mask 0.3 after conv 2 and coarse mask 0.75
+after conv 5, per-sample masks, a 1x1 convolution per coarse cell) and
+compiles both as `keras_backdrop.experiments.texture` does (Adam, sparse
+cross-entropy on logits, accuracy), with `jit_compile` off and on. Steps are
+`model.train_on_batch` calls on a fixed batch, the way a user trains; Keras'
+per-call bookkeeping is the same for both models. Masked and unmasked calls
+alternate in rounds whose order is drawn at random per round; the first
+calls (tracing, XLA or `torch.compile`) and a warm-up are not timed.
+Reported per backend and `jit_compile`: each model's median step time (best
+of a few calls per round) and the paired masked/unmasked ratio with its
+quartiles, as in the other scripts.
 
 Why one child per backend: Keras fixes its backend at import, and
 importing TensorFlow before Keras under `KERAS_BACKEND=torch` can abort
@@ -63,7 +63,7 @@ NAME = "backends"
 TARGET = 1.03
 BACKENDS = ("tensorflow", "jax", "torch")
 
-# The texture example's default network (examples/texture_classification.py,
+# The texture example's default network (keras_backdrop.experiments.texture,
 # config "default": the paper's lengths x 1/8 at 128 px, four classes).
 SCALES = ((1.1875, 1.25), (10.0, 17.5))
 N_CLASSES = 4
@@ -139,7 +139,7 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
     backend_module = importlib.import_module(backend)
     sys.path.insert(0, str(REPO))
     import keras_backdrop
-    from examples.texture_model import build_texture_model
+    from keras_backdrop.experiments.texture_network import build_texture_model
 
     from _core import interleaved_times, ratio_stats
 

@@ -51,12 +51,12 @@ import tensorflow as tf
 
 from _common import (
     FILTERS,
-    N_CLASSES,
     format_table,
     interleaved_times,
     main,
     make_train_step,
     sparse_ce,
+    build_texture_model,
     texture_batch,
     texture_conv_plan,
 )
@@ -89,33 +89,31 @@ class UnpinnedBackdrop(BackdropMasking):
         return None
 
 
-def _layer(variant: str, mask_prob: float, seed: int):
+def _layer(variant: str, mask_prob: float, seed: int, name: str | None = None):
     if variant == "grad_only":
-        return GradOnly()
+        return GradOnly(name=name)
     if variant == "draw_unpinned":
-        return UnpinnedBackdrop(mask_prob=mask_prob, mask_axes=(1, 2), seed=seed)
+        return UnpinnedBackdrop(
+            mask_prob=mask_prob, mask_axes=(1, 2), seed=seed, name=name
+        )
     if variant == "backdrop":
-        return BackdropMasking(mask_prob=mask_prob, mask_axes=(1, 2), seed=seed)
+        return BackdropMasking(
+            mask_prob=mask_prob, mask_axes=(1, 2), seed=seed, name=name
+        )
     return None
 
 
 def build(size: int, variant: str, seed: int = 0) -> keras.Model:
-    """The texture network of `_common`, with an ablated layer."""
-    n_convs, fine_after, coarse_after = texture_conv_plan(size)
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((size, size, 1))
-    x = inputs
-    for i in range(1, n_convs + 1):
-        x = keras.layers.Conv2D(
-            FILTERS, 5 if i == 1 else 2, strides=2, padding="same",
-            activation="relu",
-        )(x)
-        for position, prob in ((fine_after, 0.3), (coarse_after, 0.95)):
-            if i == position:
-                layer = _layer(variant, prob, seed + i)
-                x = layer(x) if layer is not None else x
-    x = keras.layers.Conv2D(N_CLASSES, 1)(x)
-    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    """The package's texture network (`_common`), with an ablated layer."""
+    if variant == "none":
+        return build_texture_model(size, "none", seed)
+    return build_texture_model(
+        size,
+        seed=seed,
+        mask_layer=lambda mask_prob, mask_axes, seed, name: _layer(
+            variant, mask_prob, seed, name
+        ),
+    )
 
 
 def step_op_counts(step, x, y) -> collections.Counter:

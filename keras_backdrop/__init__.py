@@ -3,11 +3,21 @@
 `BackdropMasking` is the layer; `mask_gradient` and `draw_mask` are the same
 mechanism as functions, for custom training loops. They run on the
 TensorFlow, JAX and PyTorch backends; TensorFlow is imported only when it is
-the backend.
+the backend. `insert_masks` places masks in an existing convolutional model
+by feature size; `cell_sizes` reports the geometry it reads.
 """
 
 from keras_backdrop.layer import BackdropMasking
 from keras_backdrop.masks import draw_mask, mask_gradient
+from keras_backdrop.placement import CellSize, cell_sizes, insert_masks
 from keras_backdrop.version import __version__
 
-__all__ = ["BackdropMasking", "__version__", "draw_mask", "mask_gradient"]
+__all__ = [
+    "BackdropMasking",
+    "CellSize",
+    "__version__",
+    "cell_sizes",
+    "draw_mask",
+    "insert_masks",
+    "mask_gradient",
+]

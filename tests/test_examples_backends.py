@@ -8,7 +8,6 @@ it. The NumPy input classes are backend-independent and tested in-process.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -20,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from examples import texture_classification
-from keras_backdrop.experiments import nondecomposable
+from keras_backdrop.experiments import nondecomposable, texture
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = [0, 1]
@@ -61,7 +59,7 @@ def _check_texture_payload(payload: dict, backend: str, source: str) -> None:
     assert settings["jit_compile"] is False
     # The tf.distribute flags are recorded only when a strategy runs.
     assert "strategy" not in settings
-    assert set(payload["results"]) == set(texture_classification.VARIANTS)
+    assert set(payload["results"]) == set(texture.VARIANTS)
     for variant, runs in payload["results"].items():
         assert set(runs) == {str(s) for s in SEEDS}, variant
         for run in runs.values():
@@ -93,7 +91,7 @@ def test_texture_classification_fast_on_backend(backend, tmp_path):
     source = "tfds" if _tfds_importable() else "numpy"
     _check_texture_payload(payload, backend, source)
     assert f"backend {backend})" in output  # the table's header line
-    for variant in texture_classification.VARIANTS:
+    for variant in texture.VARIANTS:
         assert f"| {variant} |" in output
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -112,9 +110,10 @@ _WITHOUT_TENSORFLOW = textwrap.dedent("""
             return None
 
     sys.meta_path.insert(0, RefuseTensorFlow())
-    from examples import texture_classification
+    import runpy
 
-    texture_classification.main(sys.argv[1:])
+    sys.argv[0] = "texture_classification"
+    runpy.run_module("examples.texture_classification", run_name="__main__")
     loaded = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
     print("TENSORFLOW_MODULES", json.dumps(loaded))
 """)
@@ -142,15 +141,15 @@ def test_texture_classification_on_jax_without_tensorflow(tmp_path):
 # Both strategies in one process: each start of JAX and TensorFlow costs
 # seconds. Prints, per strategy, the exit code and argparse's message.
 _PARSE_STRATEGIES = textwrap.dedent("""
-    import contextlib, io, json, sys
-    from examples import texture_classification
+    import contextlib, io, json, runpy, sys
 
+    script = runpy.run_module("examples.texture_classification")
     outcomes = {}
     for strategy in sys.argv[1:]:
         stderr = io.StringIO()
         try:
             with contextlib.redirect_stderr(stderr):
-                texture_classification.parse_args(["--fast", "--strategy", strategy])
+                script["parse_args"](["--fast", "--strategy", strategy])
             outcomes[strategy] = ["accepted", ""]
         except SystemExit as exit:
             outcomes[strategy] = [exit.code, stderr.getvalue()]
@@ -220,7 +219,7 @@ def _numbered_images(n: int, size: int) -> np.ndarray:
 def test_texture_train_batches_reshuffle_each_epoch_and_repeat_by_seed():
     n, size, batch, epochs = 10, 8, 4, 3
     x, y = _numbered_images(n, size), np.arange(n)
-    data = texture_classification.TrainBatches(x, y, batch, epochs, seed=7)
+    data = texture.TrainBatches(x, y, batch, epochs, seed=7)
     assert data.steps_per_epoch == 3 and len(data) == 9
     orders = []
     for epoch in range(epochs):
@@ -234,10 +233,10 @@ def test_texture_train_batches_reshuffle_each_epoch_and_repeat_by_seed():
             np.testing.assert_array_equal(images, x[labels_s])
     assert not np.array_equal(orders[0], orders[1])
     # The same seed repeats the batches, in any fetch order; another differs.
-    again = texture_classification.TrainBatches(x, y, batch, epochs, seed=7)
+    again = texture.TrainBatches(x, y, batch, epochs, seed=7)
     for index in reversed(range(len(data))):
         np.testing.assert_array_equal(again[index][1], data[index][1])
-    other = texture_classification.TrainBatches(x, y, batch, epochs, seed=8)
+    other = texture.TrainBatches(x, y, batch, epochs, seed=8)
     assert not np.array_equal(other[0][1], data[0][1])
     with pytest.raises(IndexError):
         data[len(data)]
@@ -246,7 +245,7 @@ def test_texture_train_batches_reshuffle_each_epoch_and_repeat_by_seed():
 def test_texture_train_batches_random_crops_are_windows_of_the_images():
     n, size, crop, epochs = 12, 16, 8, 2
     x, y = _numbered_images(n, size), np.arange(n)
-    data = texture_classification.TrainBatches(x, y, 5, epochs, seed=3, crop=crop)
+    data = texture.TrainBatches(x, y, 5, epochs, seed=3, crop=crop)
     corners = {}
     for index in range(len(data)):
         images, labels = data[index]
@@ -271,12 +270,12 @@ def test_texture_train_dataset_on_tensorflow_is_tf_data():
     # results' input); the PyDataset is for the other backends only.
     import tensorflow as tf
 
-    args = argparse.Namespace(batch_size=4, epochs=2, crop=None)
-    data = {"x_train": _numbered_images(6, 32), "y_train": np.arange(6)}
+    exp = texture.TextureExperiment(batch_size=4, epochs=2, crop=None)
+    x, y = _numbered_images(6, 32), np.arange(6)
+    data = texture.TextureData("numpy", (x, y), (x, y), 6, y)
     scales = [[1.0, 1.5], [4.0, 6.0]]
     for variant in ("no_mask", "random_crops"):
-        train, _ = texture_classification._train_dataset(
-            variant, 0, data, 32, scales, args)
+        train, _ = texture.train_dataset(variant, 0, data, 32, scales, exp)
         assert isinstance(train, tf.data.Dataset), variant
 
 

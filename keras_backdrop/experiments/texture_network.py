@@ -1,5 +1,7 @@
 """The paper's texture network, with two backdrop masks placed by scale.
 
+The one texture network of the examples, the benchmarks and the tests.
+
 The network (Golkar and Cranmer, arXiv:1806.01337, texture demo) is a stack
 of stride-2 convolutions: a 5x5 first layer, then 2x2 kernels with stride 2,
 so that a cell of the feature map after the ``d``-th convolution covers a
@@ -19,16 +21,23 @@ placement. Any factor between about 2.4 and 3.2 reproduces it; 3 is in the
 middle. The coarse depth is then capped so that the coarse map keeps at
 least 2x2 cells (a mask over a single cell would do nothing), and the fine
 depth is kept strictly shallower than the coarse one.
+
+The masks themselves are placed by `keras_backdrop.insert_masks` on the
+stack of convolutions, with the feature sizes ``2**fine`` and
+``2**coarse`` (`feature_sizes`), so they are named
+``backdrop_after_conv<depth>``; the head is added after them and reads the
+coarse mask's output.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 
-from keras_backdrop import BackdropMasking
+from keras_backdrop import BackdropMasking, insert_masks
 
 #: Cell side in input pixels per correlation length, for mask placement.
 CELL_PER_LENGTH = 3.0
@@ -77,9 +86,7 @@ def _scale_lengths(scales: Sequence[Sequence[float]]) -> list[float]:
     return lengths
 
 
-def depth_for_length(
-    length: float, cell_per_length: float = CELL_PER_LENGTH
-) -> int:
+def depth_for_length(length: float, cell_per_length: float = CELL_PER_LENGTH) -> int:
     """The depth whose cell side ``2**d`` is log-closest to c * length."""
     if not length > 0:
         raise ValueError(
@@ -122,6 +129,23 @@ def mask_depths(
     return max(fine, 1), max(coarse, 2)
 
 
+def feature_sizes(
+    input_size: int,
+    scales: Sequence[Sequence[float]],
+    cell_per_length: float = CELL_PER_LENGTH,
+) -> tuple[int, int]:
+    """The (fine, coarse) cell sides, in pixels, after which the masks go.
+
+    ``2**d`` for the depths of `mask_depths`: the feature sizes given to
+    `keras_backdrop.insert_masks`.
+
+    >>> feature_sizes(1024, [[9.5, 10.0], [80.0, 140.0]])
+    (32, 256)
+    """
+    fine, coarse = mask_depths(input_size, scales, cell_per_length)
+    return 2**fine, 2**coarse
+
+
 def build_texture_model(
     input_size: int,
     scales: Sequence[Sequence[float]],
@@ -138,6 +162,7 @@ def build_texture_model(
     variable_size: bool = True,
     cell_per_length: float = CELL_PER_LENGTH,
     head_norm: bool = False,
+    mask_layer: Callable[..., keras.layers.Layer] = BackdropMasking,
 ) -> keras.Model:
     """Builds the two-mask texture network (or its unmasked baseline).
 
@@ -145,9 +170,10 @@ def build_texture_model(
     layer, then 2x2 kernels (``kernel="crisp"``, each cell sees a sharp
     non-overlapping input patch) or 3x3 kernels with "same" padding
     (``kernel="blurred"``, neighbouring cells overlap, blurring the patch
-    edges). `BackdropMasking` layers named ``"fine_mask"`` and
-    ``"coarse_mask"`` follow the convolutions at the depths given by
-    `mask_depths`; the head works on the coarse map.
+    edges). Two `BackdropMasking` layers, placed by
+    `keras_backdrop.insert_masks` and so named ``backdrop_after_conv<d>``,
+    follow the convolutions at the depths given by `mask_depths`; the head
+    works on the coarse map. `mask_layers` returns them, fine first.
 
     Args:
         input_size: Image side in pixels (power of two >= 8); it fixes the
@@ -172,22 +198,30 @@ def build_texture_model(
         cell_per_length: Placement factor, see `mask_depths`.
         head_norm: If true, batch normalisation of the coarse map before
             the head.
+        mask_layer: The layer class (or a callable returning a layer) put
+            at the two mask places, called as ``mask_layer(mask_prob=...,
+            mask_axes=..., seed=..., name=...)``; benchmarks pass other
+            masking layers here to compare them at the same places.
 
     Returns:
         An uncompiled `keras.Model` mapping ``(batch, H, W, 1)`` images to
         ``(batch, num_classes)`` logits.
     """
     fine, coarse = mask_depths(input_size, scales, cell_per_length)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or (
-        num_classes < 2
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or (num_classes < 2)
     ):
         raise ValueError(
             "Invalid value for argument `num_classes`: expected an integer "
             f">= 2. Received: num_classes={num_classes!r}"
         )
     for name, value in (("fine_prob", fine_prob), ("coarse_prob", coarse_prob)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            not 0.0 <= value <= 1.0
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (not 0.0 <= value <= 1.0)
         ):
             raise ValueError(
                 f"Invalid value for argument `{name}`: expected a float in "
@@ -218,6 +252,11 @@ def build_texture_model(
             "Invalid value for argument `seed`: expected an integer or None. "
             f"Received: seed={seed!r}"
         )
+    if not callable(mask_layer):
+        raise TypeError(
+            "Invalid type for argument `mask_layer`: expected a layer class or "
+            f"a callable returning a layer. Received: mask_layer={mask_layer!r}"
+        )
 
     side = None if (variable_size and head != "flatten") else input_size
     inputs = keras.Input((side, side, 1), name="image")
@@ -244,14 +283,25 @@ def build_texture_model(
             kernel_initializer=init(depth),
             name=f"conv{depth}",
         )(x)
-        if masks and depth in (fine, coarse):
-            which = "fine" if depth == fine else "coarse"
-            x = BackdropMasking(
-                mask_prob=float(fine_prob if which == "fine" else coarse_prob),
-                mask_axes=MASK_AXES[mask_axes],
-                seed=None if seed is None else seed * 1000 + 100 + depth,
-                name=f"{which}_mask",
-            )(x)
+    if masks:
+        # The masks' seeds depend on the depth, as they always have, so
+        # that seeded runs repeat across versions.
+        seeds = {
+            f"backdrop_after_conv{d}": None if seed is None else seed * 1000 + 100 + d
+            for d in (fine, coarse)
+        }
+
+        def make_mask(*, name: str, **kwargs: Any) -> keras.layers.Layer:
+            return mask_layer(name=name, seed=seeds[name], **kwargs)
+
+        trunk = insert_masks(
+            keras.Model(inputs, x),
+            [2**fine, 2**coarse],
+            mask_prob=[float(fine_prob), float(coarse_prob)],
+            layer_class=make_mask,
+            mask_axes=MASK_AXES[mask_axes],
+        )
+        inputs, x = trunk.inputs[0], trunk.outputs[0]
 
     if head_norm:
         x = keras.layers.BatchNormalization(name="head_norm")(x)
@@ -277,6 +327,9 @@ def build_texture_model(
     return keras.Model(inputs, outputs, name=name)
 
 
-def mask_layers(model: keras.Model) -> list[BackdropMasking]:
-    """The model's `BackdropMasking` layers, in depth order."""
-    return [l for l in model.layers if isinstance(l, BackdropMasking)]
+def mask_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's mask layers (named ``backdrop_after_*``), in depth order.
+
+    For the texture network: ``[fine, coarse]``, or ``[]`` without masks.
+    """
+    return [layer for layer in model.layers if layer.name.startswith("backdrop_after_")]
