@@ -28,7 +28,9 @@ def main(
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument(
-        "--out", type=Path, default=default_out,
+        "--out",
+        type=Path,
+        default=default_out,
         help="write the result as JSON here",
     )
     args = parser.parse_args()

@@ -28,9 +28,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_backdrop import BackdropMasking  # noqa: E402
-from keras_backdrop.experiments import texture_network  # noqa: E402
-
 # The framework-free helpers live in `_core` (the per-backend benchmark's
 # children use them without TensorFlow); re-exported for the scripts here.
 from _core import (  # noqa: E402,F401
@@ -41,6 +38,9 @@ from _core import (  # noqa: E402,F401
     time_calls,
     write_json,
 )
+
+from keras_backdrop import BackdropMasking  # noqa: E402
+from keras_backdrop.experiments import texture_network  # noqa: E402
 
 # Each variant has its own `tf.function`; TF counts them as retraces of one
 # function and warns, which would bury the tables.
@@ -188,9 +188,7 @@ def build_texture_model(
     )
 
 
-def texture_batch(
-    size: int, batch: int, seed: int = 0
-) -> tuple[tf.Tensor, tf.Tensor]:
+def texture_batch(size: int, batch: int, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
     """A fixed random batch: timing does not depend on the pixel values."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, size, size, 1)).astype(np.float32)

@@ -100,9 +100,7 @@ def interleaved_times(
             shift = r % len(names)
             round_order = names[shift:] + names[:shift]
         for name in round_order:
-            times[name].append(
-                time_calls(fns[name], calls_per_round[name], best=best)
-            )
+            times[name].append(time_calls(fns[name], calls_per_round[name], best=best))
     return times
 
 
@@ -127,8 +125,7 @@ def ratio_stats(
         "ratio": statistics.median(ratios),
         "ratio_q25": q[0],
         "ratio_q75": q[-1],
-        "ratio_of_medians": statistics.median(candidate)
-        / statistics.median(baseline),
+        "ratio_of_medians": statistics.median(candidate) / statistics.median(baseline),
         # Interference only adds time: the best rounds are the least
         # disturbed, so their ratio is a second, load-robust estimate.
         "ratio_of_minima": min(candidate) / min(baseline),
@@ -168,12 +165,18 @@ def repo_commit() -> str:
     repo = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=repo,
-            capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "keras_backdrop"],
-            cwd=repo, capture_output=True, text=True, check=True,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -138,10 +138,10 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
         )
     backend_module = importlib.import_module(backend)
     sys.path.insert(0, str(REPO))
+    from _core import interleaved_times, ratio_stats
+
     import keras_backdrop
     from keras_backdrop.experiments.texture_network import build_texture_model
-
-    from _core import interleaved_times, ratio_stats
 
     import_s = time.perf_counter() - start
     size, batch = cfg["size"], cfg["batch"]
@@ -193,10 +193,7 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
         )
         if not same:
             raise RuntimeError("masked and unmasked models got different weights")
-        fns = {
-            name: (lambda m=m: m.train_on_batch(x, y))
-            for name, m in models.items()
-        }
+        fns = {name: (lambda m=m: m.train_on_batch(x, y)) for name, m in models.items()}
         compiling = backend == "torch" and jit
         _emit(
             "phase",
@@ -209,7 +206,7 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
             t = time.perf_counter()
             fn()
             first_s[name] = time.perf_counter() - t
-        for name, fn in fns.items():
+        for fn in fns.values():
             for _ in range(cfg["warmup"]):
                 fn()
         _emit("phase", phase="timing", jit_compile=jit, cap_s=None)
@@ -283,13 +280,22 @@ def run_backend(backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
         "KERAS_BACKEND": backend,
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child",
-           json.dumps([backend, cfg])]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        json.dumps([backend, cfg]),
+    ]
     load_before = _loadavg()
     start = time.monotonic()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, cwd=REPO, start_new_session=True,
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
     )
     lines: queue.Queue = queue.Queue()
     stderr_tail: deque = deque(maxlen=40)
@@ -297,15 +303,17 @@ def run_backend(backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
     def pump_stdout() -> None:
         for line in proc.stdout:
             if line.startswith(MARK):
-                lines.put(json.loads(line[len(MARK):]))
+                lines.put(json.loads(line[len(MARK) :]))
         lines.put(None)
 
     def pump_stderr() -> None:
         for line in proc.stderr:
             stderr_tail.append(line.rstrip())
 
-    threads = [threading.Thread(target=pump_stdout, daemon=True),
-               threading.Thread(target=pump_stderr, daemon=True)]
+    threads = [
+        threading.Thread(target=pump_stdout, daemon=True),
+        threading.Thread(target=pump_stderr, daemon=True),
+    ]
     for t in threads:
         t.start()
 
@@ -322,11 +330,15 @@ def run_backend(backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
             event = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             if phase_deadline and time.monotonic() >= phase_deadline:
-                killed = (f"{phase['phase']} exceeded its {phase['cap_s']} s cap"
-                          " (child killed)")
+                killed = (
+                    f"{phase['phase']} exceeded its {phase['cap_s']} s cap"
+                    " (child killed)"
+                )
             else:
-                killed = (f"child exceeded its {cfg['child_cap_s']} s cap "
-                          f"during {phase['phase']} (killed)")
+                killed = (
+                    f"child exceeded its {cfg['child_cap_s']} s cap "
+                    f"during {phase['phase']} (killed)"
+                )
             _kill(proc)
             break
         if event is None:
@@ -359,7 +371,7 @@ def run_backend(backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
             if jit != phase.get("jit_compile"):
                 reason = f"not reached: jit_compile={phase.get('jit_compile')} {killed}"
         else:
-            last = next((l for l in reversed(stderr_tail) if l.strip()), "")
+            last = next((ln for ln in reversed(stderr_tail) if ln.strip()), "")
             reason = f"child exited with status {returncode}: {last.strip()}"
         skipped.append({"backend": backend, "jit_compile": jit, "reason": reason})
     for row in rows:
@@ -386,23 +398,28 @@ def run(quick: bool) -> dict[str, Any]:
     children = {}
     for backend in BACKENDS:
         if importlib.util.find_spec(backend) is None:
-            skipped.append({
-                "backend": backend,
-                "jit_compile": None,
-                "reason": f"Python module {backend!r} is not installed",
-            })
+            skipped.append(
+                {
+                    "backend": backend,
+                    "jit_compile": None,
+                    "reason": f"Python module {backend!r} is not installed",
+                }
+            )
             continue
         print(f"-- {backend}", file=sys.stderr, flush=True)
         result = run_backend(backend, cfg)
-        children[backend] = {k: v for k, v in result.items()
-                             if k not in ("rows", "skipped")}
+        children[backend] = {
+            k: v for k, v in result.items() if k not in ("rows", "skipped")
+        }
         rows.extend(result["rows"])
         skipped.extend(result["skipped"])
         if result["rows"]:
             print(format_table(result["rows"], COLUMNS), flush=True)
         for s in result["skipped"]:
-            print(f"skipped {backend} jit_compile={s['jit_compile']}: "
-                  f"{s['reason']}", flush=True)
+            print(
+                f"skipped {backend} jit_compile={s['jit_compile']}: {s['reason']}",
+                flush=True,
+            )
     jit_rows = [r for r in rows if r["jit_compile"]]
     table = format_table(rows, COLUMNS)
     if skipped:
@@ -417,10 +434,14 @@ def run(quick: bool) -> dict[str, Any]:
         "quick": quick,
         "provenance": _provenance(children, cfg),
         "settings": cfg,
-        "model": {"scales": SCALES, "num_classes": N_CLASSES, "seed": SEED,
-                  **MODEL_KWARGS},
+        "model": {
+            "scales": SCALES,
+            "num_classes": N_CLASSES,
+            "seed": SEED,
+            **MODEL_KWARGS,
+        },
         "target": f"masked/unmasked ratio <= {TARGET} with jit_compile on "
-                  "every backend",
+        "every backend",
         "target_met": bool(jit_rows)
         and not any(s["jit_compile"] in (None, True) for s in skipped)
         and all(r["ratio"] <= TARGET for r in jit_rows),
@@ -444,11 +465,15 @@ def _provenance(children: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> str
         def load(v: float | None) -> str:
             return "?" if v is None else f"{v:.1f}"
 
-        text += (f", load {load(c['load_before'])} -> {load(c['load_after'])}"
-                 f", {c['seconds']:.0f} s")
+        text += (
+            f", load {load(c['load_before'])} -> {load(c['load_after'])}"
+            f", {c['seconds']:.0f} s"
+        )
         parts.append(text)
     keras_versions = sorted({c["info"].get("keras", "?") for c in children.values()})
-    policies = sorted({str(c["info"].get("omp_wait_policy")) for c in children.values()})
+    policies = sorted(
+        {str(c["info"].get("omp_wait_policy")) for c in children.values()}
+    )
     return (
         f"Texture network at {cfg['size']} px, batch {cfg['batch']}, "
         f"{cfg['rounds']} rounds of best-of-{cfg['calls']} `train_on_batch` "

@@ -27,7 +27,6 @@ import time
 from typing import Any
 
 import tensorflow as tf
-
 from _common import (
     build_texture_model,
     format_table,

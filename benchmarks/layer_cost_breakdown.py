@@ -48,18 +48,18 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-
 from _common import (
     FILTERS,
+    build_texture_model,
     format_table,
     interleaved_times,
     main,
     make_train_step,
     sparse_ce,
-    build_texture_model,
     texture_batch,
     texture_conv_plan,
 )
+
 from keras_backdrop import BackdropMasking, mask_gradient
 
 NAME = "layer_cost_breakdown"
@@ -162,10 +162,7 @@ def layers_only_fn(variant: str, shapes, jit: bool):
     """
     xs = [tf.random.normal(shape) for shape in shapes]
     ws = [tf.random.normal(shape) for shape in shapes]
-    layers = [
-        _layer(variant, prob, seed=i + 1)
-        for i, prob in enumerate((0.3, 0.95))
-    ]
+    layers = [_layer(variant, prob, seed=i + 1) for i, prob in enumerate((0.3, 0.95))]
     for layer, shape in zip(layers, shapes):
         if layer is not None:
             layer.build(shape)
@@ -204,9 +201,7 @@ def measure(
     step_ms = 1000 * min(step_times)
     shapes = mask_shapes(size, batch)
     fns = {v: layers_only_fn(v, shapes, jit) for v in VARIANTS}
-    times = interleaved_times(
-        fns, rounds=cfg["rounds"], calls_per_round=cfg["calls"]
-    )
+    times = interleaved_times(fns, rounds=cfg["rounds"], calls_per_round=cfg["calls"])
     rows = []
     for variant in VARIANTS[1:]:
         added = [1000 * (c - b) for c, b in zip(times[variant], times["none"])]
@@ -235,7 +230,7 @@ def run(quick: bool) -> dict[str, Any]:
     for jit in cfg["jit"]:
         for size, batch in cfg["points"]:
             rows.extend(measure(size, batch, jit, cfg))
-            print(format_table(rows[1 - len(VARIANTS):], COLUMNS), flush=True)
+            print(format_table(rows[1 - len(VARIANTS) :], COLUMNS), flush=True)
     return {
         "name": NAME,
         "quick": quick,

@@ -18,7 +18,6 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-
 from _common import (
     build_texture_model,
     format_table,
@@ -72,9 +71,7 @@ def check_inference_graph(size: int) -> dict[str, Any]:
     training = op_counts(masked_model, size, training=True)
     assert any("Random" in op for op in training), sorted(training)
     assert "IdentityN" in training, sorted(training)
-    mask_ops = sorted(
-        op for op in masked if any(m in op for m in MASK_OP_MARKERS)
-    )
+    mask_ops = sorted(op for op in masked if any(m in op for m in MASK_OP_MARKERS))
     assert not mask_ops, f"mask ops in the inference graph: {mask_ops}"
     assert masked == plain, (
         f"inference graphs differ; ops only with the masks: "
@@ -126,8 +123,7 @@ def run(quick: bool) -> dict[str, Any]:
         "target": "ratio 1.00 within noise; no mask op in the inference graph",
         # Within noise: 1.00 lies inside the quartile band of the ratios.
         "target_met": all(
-            r["ratio_q25"] <= 1.0 + 0.01 and r["ratio_q75"] >= 1.0 - 0.01
-            for r in rows
+            r["ratio_q25"] <= 1.0 + 0.01 and r["ratio_q75"] >= 1.0 - 0.01 for r in rows
         )
         and all(g["identical_op_counts"] for g in graphs),
         "graph_checks": graphs,

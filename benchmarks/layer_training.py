@@ -82,9 +82,7 @@ def run(quick: bool) -> dict[str, Any]:
     """Runs the grid; returns rows, the table and whether the target held."""
     cfg = settings(quick)
     rows: list[dict[str, Any]] = []
-    for jit, size, batch in itertools.product(
-        cfg["jit"], cfg["sizes"], cfg["batches"]
-    ):
+    for jit, size, batch in itertools.product(cfg["jit"], cfg["sizes"], cfg["batches"]):
         rows.extend(measure(size, batch, jit, cfg["rounds"], cfg["calls"]))
         print(format_table(rows[-3:], COLUMNS), flush=True)
     backdrop = [r for r in rows if r["variant"] == "backdrop"]

@@ -24,10 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import tensorflow as tf
-
 from _common import format_table, interleaved_times, main, ratio_stats
-from keras_backdrop import draw_mask
-from keras_backdrop import _tensorflow_impl
+
+from keras_backdrop import _tensorflow_impl, draw_mask
 
 NAME = "mask_draw"
 
@@ -68,6 +67,7 @@ def _product_functions(side: int, jit: bool) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict[str, Any]:
+    """Times the draws and products; returns the rows and the table."""
     rounds = 3 if quick else 15
     draw_side = 512 if quick else 4096
     rows = []
@@ -110,8 +110,15 @@ def run(quick: bool) -> dict[str, Any]:
                 }
             )
     columns = [
-        "what", "jit_compile", "variant", "baseline", "baseline_ms",
-        "variant_ms", "ratio", "ratio_q25", "ratio_q75",
+        "what",
+        "jit_compile",
+        "variant",
+        "baseline",
+        "baseline_ms",
+        "variant_ms",
+        "ratio",
+        "ratio_q25",
+        "ratio_q75",
     ]
     return {
         "name": NAME,

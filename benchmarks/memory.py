@@ -69,8 +69,7 @@ def _reset_peak() -> bool:
 
 def child(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
     """Runs in the subprocess: builds, warms up, then measures the steps."""
-    from _common import build_texture_model, make_train_step, sparse_ce
-    from _common import texture_batch
+    from _common import build_texture_model, make_train_step, sparse_ce, texture_batch
 
     x, y = texture_batch(size, batch)
     model = build_texture_model(size, variant)
@@ -102,9 +101,7 @@ def _spawn(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
         json.dumps([variant, size, batch, jit, steps]),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    out = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, check=False
-    )
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"memory child failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -130,13 +127,8 @@ def run(quick: bool) -> dict[str, Any]:
         for r in range(cfg["repeats"]):
             order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
             for variant in order:
-                peaks[variant].append(
-                    _spawn(variant, size, batch, jit, cfg["steps"])
-                )
-        med = {
-            v: statistics.median(p["peak_mb"] for p in peaks[v])
-            for v in VARIANTS
-        }
+                peaks[variant].append(_spawn(variant, size, batch, jit, cfg["steps"]))
+        med = {v: statistics.median(p["peak_mb"] for p in peaks[v]) for v in VARIANTS}
         # What the steps themselves add on top of the memory held once the
         # model is built and traced: the step's own working set.
         step_mb = {
@@ -146,8 +138,7 @@ def run(quick: bool) -> dict[str, Any]:
             for v in VARIANTS
         }
         spread = {
-            v: max(p["peak_mb"] for p in peaks[v])
-            - min(p["peak_mb"] for p in peaks[v])
+            v: max(p["peak_mb"] for p in peaks[v]) - min(p["peak_mb"] for p in peaks[v])
             for v in VARIANTS
         }
         rows.append(

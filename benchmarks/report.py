@@ -32,13 +32,16 @@ def render(combined: dict[str, Any]) -> str:
         lines.append(f"### {name}")
         lines.append("")
         if result.get("status") != "ok":
-            lines.append(f"{result.get('status')}: "
-                         f"{result.get('error') or result.get('reason')}")
+            lines.append(
+                f"{result.get('status')}: {result.get('error') or result.get('reason')}"
+            )
         else:
             if "target" in result:
                 met = result.get("target_met")
-                verdict = "" if met is None else (
-                    " (met)" if met else " (not met, see below)"
+                verdict = (
+                    ""
+                    if met is None
+                    else (" (met)" if met else " (not met, see below)")
                 )
                 lines.append(f"Target: {result['target']}{verdict}.")
                 lines.append("")
@@ -53,6 +56,7 @@ def render(combined: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> None:
+    """Prints the table of the combined results file (default: the latest)."""
     path = Path(argv[0]) if argv else DEFAULT
     print(render(json.loads(path.read_text())))
 

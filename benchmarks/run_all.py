@@ -97,8 +97,10 @@ def run_all(
             print(result.get("table", ""), flush=True)
         else:
             print(result.get("error") or result.get("reason"), flush=True)
-        print(f"   {name}: {result['status']}, "
-              f"{result.get('seconds', 0.0):.1f} s", flush=True)
+        print(
+            f"   {name}: {result['status']}, {result.get('seconds', 0.0):.1f} s",
+            flush=True,
+        )
     combined["seconds"] = time.perf_counter() - t0
     write_json(combined, out_dir / "results.json")
     return combined
@@ -118,9 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     combined = run_all(args.quick, out_dir, args.only)
     print(f"total {combined['seconds']:.1f} s; wrote {out_dir / 'results.json'}")
-    failed = [
-        n for n, r in combined["benchmarks"].items() if r["status"] == "error"
-    ]
+    failed = [n for n, r in combined["benchmarks"].items() if r["status"] == "error"]
     return 1 if failed else 0
 
 

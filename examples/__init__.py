@@ -1,0 +1,1 @@
+"""The example scripts: each parses its options and calls the package."""

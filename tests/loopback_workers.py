@@ -76,7 +76,9 @@ def run_workers(
             out.seek(0)
             err.seek(0)
             results.append(
-                subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+                subprocess.CompletedProcess(
+                    proc.args, proc.returncode, out.read(), err.read()
+                )
             )
         return results
     finally:

@@ -125,15 +125,22 @@ def test_backends_row_per_installed_backend_and_jit(quick_results):
     for backend in ("tensorflow", "jax", "torch"):
         if importlib.util.find_spec(backend) is None:
             # A missing backend is listed with its reason, never dropped.
-            assert [s for s in skipped if s["backend"] == backend
-                    and s["jit_compile"] is None and s["reason"]], backend
+            assert [
+                s
+                for s in skipped
+                if s["backend"] == backend and s["jit_compile"] is None and s["reason"]
+            ], backend
             assert not [r for r in rows if r["backend"] == backend]
             continue
         for jit in (False, True):
-            found = [r for r in rows
-                     if r["backend"] == backend and r["jit_compile"] == jit]
-            skips = [s for s in skipped
-                     if s["backend"] == backend and s["jit_compile"] == jit]
+            found = [
+                r for r in rows if r["backend"] == backend and r["jit_compile"] == jit
+            ]
+            skips = [
+                s
+                for s in skipped
+                if s["backend"] == backend and s["jit_compile"] == jit
+            ]
             if backend == "torch" and jit and skips:
                 # torch.compile outlasts quick mode's warm-up cap on slow
                 # machines; then it must say so, and nothing else may.
@@ -154,5 +161,9 @@ def test_mask_draw_rows_cover_both_costs_and_jit(quick_results):
     rows = quick_results["benchmarks"]["mask_draw"]["rows"]
     keys = {(r["variant"], r["jit_compile"]) for r in rows}
     for jit in (False, True):
-        assert {("keep_count", jit), ("top_k_over_all", jit), ("multiply_no_nan", jit)} <= keys
+        assert {
+            ("keep_count", jit),
+            ("top_k_over_all", jit),
+            ("multiply_no_nan", jit),
+        } <= keys
     assert all(r["baseline_ms"] > 0 and r["variant_ms"] > 0 for r in rows)

@@ -42,8 +42,12 @@ def _run(backend: str, args: list[str]) -> str:
     """Runs ``python *args`` from the repository root; its stdout + stderr."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=env, capture_output=True,
-        text=True, timeout=600,
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
@@ -83,10 +87,20 @@ def _tfds_importable() -> bool:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_texture_classification_fast_on_backend(backend, tmp_path):
     out = tmp_path / "out"
-    output = _run(backend, [
-        "-m", "examples.texture_classification", "--fast", "--out-dir",
-        str(out), "--data-dir", str(tmp_path / "tfds"), "--verbose", "0",
-    ])
+    output = _run(
+        backend,
+        [
+            "-m",
+            "examples.texture_classification",
+            "--fast",
+            "--out-dir",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "tfds"),
+            "--verbose",
+            "0",
+        ],
+    )
     payload = json.loads((out / "results.json").read_text())
     source = "tfds" if _tfds_importable() else "numpy"
     _check_texture_payload(payload, backend, source)
@@ -122,10 +136,20 @@ _WITHOUT_TENSORFLOW = textwrap.dedent("""
 @_needs("jax")
 def test_texture_classification_on_jax_without_tensorflow(tmp_path):
     out, data_dir = tmp_path / "out", tmp_path / "tfds"
-    output = _run("jax", [
-        "-c", _WITHOUT_TENSORFLOW, "--fast", "--out-dir", str(out),
-        "--data-dir", str(data_dir), "--verbose", "0",
-    ])
+    output = _run(
+        "jax",
+        [
+            "-c",
+            _WITHOUT_TENSORFLOW,
+            "--fast",
+            "--out-dir",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+            "--verbose",
+            "0",
+        ],
+    )
     loaded = json.loads(output.split("TENSORFLOW_MODULES", 1)[1].splitlines()[0])
     assert loaded == []
     payload = json.loads((out / "results.json").read_text())
@@ -181,10 +205,20 @@ def test_tf_distribute_strategies_are_refused_off_tensorflow():
     ],
 )
 def test_nondecomposable_fast_on_backend(backend, loss, tmp_path):
-    output = _run(backend, [
-        "-m", "examples.nondecomposable", "--fast", "--seeds",
-        *map(str, SEEDS), "--losses", loss, "--out-dir", str(tmp_path),
-    ])
+    output = _run(
+        backend,
+        [
+            "-m",
+            "examples.nondecomposable",
+            "--fast",
+            "--seeds",
+            *map(str, SEEDS),
+            "--losses",
+            loss,
+            "--out-dir",
+            str(tmp_path),
+        ],
+    )
     report = json.loads((tmp_path / "results.json").read_text())
     assert report["backend"] == backend
     assert f"Keras backend {backend}," in output
@@ -224,7 +258,7 @@ def test_texture_train_batches_reshuffle_each_epoch_and_repeat_by_seed():
     orders = []
     for epoch in range(epochs):
         labels = [data[epoch * 3 + s][1] for s in range(3)]
-        assert [len(l) for l in labels] == [4, 4, 2]  # last batch short
+        assert [len(batch) for batch in labels] == [4, 4, 2]  # last batch short
         order = np.concatenate(labels)
         assert sorted(order) == list(range(n))  # each image once per epoch
         orders.append(order)
@@ -257,7 +291,7 @@ def test_texture_train_batches_random_crops_are_windows_of_the_images():
             assert top_left // 10_000 == label
             r, c = divmod(top_left % 10_000, 100)
             assert 0 <= r <= size - crop and 0 <= c <= size - crop
-            np.testing.assert_array_equal(image, x[label, r:r + crop, c:c + crop])
+            np.testing.assert_array_equal(image, x[label, r : r + crop, c : c + crop])
             corners[epoch, int(label)] = (r, c)
     assert len(corners) == n * epochs
     # Fresh windows every epoch, and not all at one place.

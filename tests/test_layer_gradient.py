@@ -223,7 +223,12 @@ def test_stacked_random_masks_are_nested():
 def test_any_shape_mask_sums_to_its_size_and_broadcasts(shape, mask_prob, data):
     rank = len(shape)
     axes = data.draw(
-        st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank, unique_by=lambda a: a % rank)
+        st.lists(
+            st.integers(-rank, rank - 1),
+            min_size=1,
+            max_size=rank,
+            unique_by=lambda a: a % rank,
+        )
     )
     x = np.ones(shape, np.float32)
     layer = BackdropMasking(mask_prob=mask_prob, mask_axes=axes, seed=0)
