@@ -295,6 +295,33 @@ def _normalised(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def _canvas(size: int, side: int) -> np.ndarray:
+    """Zeros over every pixel a patch of ``side`` can reach, in image tiles.
+
+    A patch's corner lies in the image, so it reaches at most ``size + side
+    - 1`` pixels along an axis; the canvas is whole tiles (see `_fold`).
+    """
+    tiles = -(-(size + side - 1) // size)
+    return np.zeros((tiles * size, tiles * size))
+
+
+def _add_patches(canvas: np.ndarray, patches: np.ndarray, corners: np.ndarray) -> None:
+    """Adds ``patches[i]`` to ``canvas`` with its top-left pixel at ``corners[i]``."""
+    side = patches.shape[1]
+    for (row, col), patch in zip(corners, patches, strict=True):
+        canvas[row : row + side, col : col + side] += patch
+
+
+def _fold(canvas: np.ndarray, size: int) -> np.ndarray:
+    """Sums the canvas's tiles onto one tile, the image.
+
+    Pixel ``(r, c)`` of the canvas lands on ``(r mod size, c mod size)``,
+    which wraps every patch on the torus.
+    """
+    tiles = canvas.shape[0] // size
+    return canvas.reshape(tiles, size, tiles, size).sum(axis=(0, 2))
+
+
 def _small_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     side = int(PATCH_GRID * _upscale(cl))
     ratio = size / (PATCH_EFFECTIVE * _upscale(cl))
@@ -305,17 +332,14 @@ def _small_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     # Patches are added unwrapped to a canvas of whole tiles of the image,
     # which is then folded onto one tile: the same sums as wrapping each
     # patch, for one slice addition per patch.
-    tiles = -(-(size + side - 1) // size)
-    canvas = np.zeros((tiles * size, tiles * size))
+    canvas = _canvas(size, side)
     for start in range(0, count, _CHUNK):
         stop = min(start + _CHUNK, count)
         z = rng.standard_normal((stop - start, PATCH_GRID, PATCH_GRID))
         patches = _sandwich(operator, z)
         patches *= window
-        for (row, col), patch in zip(corners[start:stop], patches, strict=True):
-            canvas[row : row + side, col : col + side] += patch
-    image = canvas.reshape(tiles, size, tiles, size).sum(axis=(0, 2))
-    return _normalised(image)
+        _add_patches(canvas, patches, corners[start:stop])
+    return _normalised(_fold(canvas, size))
 
 
 def _large_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
