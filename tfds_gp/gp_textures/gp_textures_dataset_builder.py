@@ -370,7 +370,9 @@ class GpTextures(tfds.core.GeneratorBasedBuilder):
             "normalisation, the classes and the splits are unchanged. Images "
             "are stored as raw float32 bytes (a Tensor feature) instead of a "
             "PNG of their bits: as lossless, much faster to build and read, "
-            "about a fifth more disk."
+            "about a fifth more disk. The construction option and the "
+            "reference config (the authors' construction, tfds_gp.reference) "
+            "add data without changing any existing config's arrays."
         ),
         "1.0.0": "Initial release: exact FFT synthesis on the torus.",
     }
