@@ -372,15 +372,22 @@ def test_config_option_name_and_numpy_path():
 
 
 def test_tiny_reference_build_stores_the_generated_images(tmp_path):
+    # A plain build. The Beam build makes its records with the same
+    # records.keyed_record from the pickled recipe, which
+    # test_examples_are_deterministic_and_order_independent checks; a Beam
+    # build here would cost 10 to 30 s (tests/test_gp_beam.py runs one).
     tfds = pytest.importorskip("tensorflow_datasets")
     from tfds_gp.gp_textures import GpTexturesConfig
 
     config = GpTexturesConfig(**TINY, construction="reference")
     builder = tfds.builder("gp_textures", config=config, data_dir=str(tmp_path))
     builder.download_and_prepare()
-    images, labels = tfds_gp.load_numpy(config, "train")
-    got = {
-        r["image"].tobytes(): int(r["label"])
-        for r in tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False))
-    }
-    assert got == {im.tobytes(): int(lb) for im, lb in zip(images, labels, strict=True)}
+    for split in ("train", "test"):
+        images, labels = tfds_gp.load_numpy(config, split)
+        got = {
+            r["image"].tobytes(): int(r["label"])
+            for r in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
+        }
+        assert got == {
+            im.tobytes(): int(lb) for im, lb in zip(images, labels, strict=True)
+        }
