@@ -17,6 +17,11 @@ absolute times are noisy on a shared machine):
   '9.5-80' (the most frequencies to draw), with ``scipy.fft.set_workers(N)``
   for N = 1, 2 and the machine's cores: the noise is drawn on one thread,
   the inverse FFT on N.
+* ``reference field`` / ``reference sample``: the authors' construction
+  (``construction='reference'``, :mod:`tfds_gp.reference`), without george:
+  a small-length field (cl = 9.5, 4957 enveloped patches), a large-length
+  field (cl = 80, a 128-grid GP upscaled x8) and a sample of the
+  ``reference`` config, class '9.5-80', on one thread.
 * ``george dense, n x n``: the reference's method, ``george.GP.sample`` on a
   grid (dense covariance and factorisation), measured on grids it handles.
 * ``george dense, scaled to 1024^2``: the largest measured grid extrapolated
@@ -50,7 +55,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from tfds_gp import generator  # noqa: E402
+from tfds_gp import generator, reference  # noqa: E402
 
 SIZE = 1024
 
@@ -193,6 +198,11 @@ def run(quick: bool) -> dict:
         "fft2": lambda: np.fft.fft2(z),
         "old": lambda: _sample_1_0_0(gp_class.cls, paper.powers, SIZE, rng),
         "field": lambda: generator.field(9.5, SIZE, rng),
+        "reference_small": lambda: reference.field(9.5, SIZE, rng),
+        "reference_large": lambda: reference.field(80.0, SIZE, rng),
+        "reference_sample": lambda: reference.sample(
+            gp_class.cls, paper.powers, SIZE, rng
+        ),
     }
     for n in _thread_counts():
         fns[f"sample_{n}"] = sample_with(n)
@@ -212,6 +222,18 @@ def run(quick: bool) -> dict:
                 "threads": n,
             }
         )
+    rows += [
+        {
+            "row": f"tfds_gp reference field, cl=9.5 ({reference.patch_count(9.5, SIZE)}"
+            " patches)",
+            "seconds": times["reference_small"],
+        },
+        {"row": "tfds_gp reference field, cl=80", "seconds": times["reference_large"]},
+        {
+            "row": f"tfds_gp reference sample, 2 scales '{gp_class.name}'",
+            "seconds": times["reference_sample"],
+        },
+    ]
     rows += _george_rows(quick, repeats)
     t_field = times["field"]
     for row in rows:
@@ -226,6 +248,7 @@ def run(quick: bool) -> dict:
         "sample_1_0_0_over_two_irfft2": times["old"] / (2 * t_inv),
         "field_over_irfft2": t_field / t_inv,
         "speedup_over_1_0_0": times["old"] / times["sample_1"],
+        "reference_sample_over_sample": times["reference_sample"] / times["sample_1"],
     }
     for n in _thread_counts()[1:]:
         ratios[f"sample_over_two_irfft2_{n}_threads"] = times[f"sample_{n}"] / (

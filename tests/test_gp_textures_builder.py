@@ -129,6 +129,7 @@ def test_builder_configs_and_default():
         "paper",
         "three_scale",
         "published",
+        "reference",
         "paper_large",
         "paper_2048",
     ]

@@ -5,8 +5,9 @@
 
 The generator itself (:mod:`tfds_gp.generator`), the example records
 (:mod:`tfds_gp.records`), the Apache Beam helpers (:mod:`tfds_gp.beam_build`,
-which import Beam only when a Beam build is asked for) and the safe reader of
-the authors' published file (:mod:`tfds_gp.published`) need only NumPy: if
+which import Beam only when a Beam build is asked for), the safe reader of
+the authors' published file (:mod:`tfds_gp.published`) and the authors'
+construction of the data (:mod:`tfds_gp.reference`) need only NumPy: if
 ``tensorflow_datasets`` is not installed, this package still imports and
 only the builder is missing.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tfds_gp import beam_build, generator, published, records
+from tfds_gp import beam_build, generator, published, records, reference
 from tfds_gp.beam_build import beam_download_config
 from tfds_gp.generator import (
     PRESETS,
@@ -42,7 +43,8 @@ def load_numpy(
 
     Args:
       config: a built-in name (``'small'``, ``'medium'``, ``'paper'``,
-        ``'three_scale'``, ``'paper_large'``, ``'paper_2048'``), a
+        ``'three_scale'``, ``'reference'``, ``'paper_large'``,
+        ``'paper_2048'``), a
         :class:`tfds_gp.generator.GpRecipe` or a ``GpTexturesConfig`` with
         ``source='generated'``.
       split: ``'train'`` or ``'test'``.
@@ -99,6 +101,7 @@ __all__ = [
     "load_numpy",
     "published",
     "records",
+    "reference",
     "sample",
     "split_arrays",
 ]

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tfds_gp import generator
+from tfds_gp import generator, reference
 
 __all__ = [
     "BEAM_INSTALL",
@@ -51,6 +51,12 @@ _BYTES_PER_PIXEL = 4.0
 # megapixels) takes about 4.2 s, that of `small` (26 megapixels) about
 # 0.8 s. A rough guide only.
 _SECONDS_PER_MEGAPIXEL = 0.03
+
+# Extra single-core seconds per megapixel of each patch-made field of the
+# authors' construction (construction='reference', a length below 50 px):
+# about 0.3 s for the 4957 patches of a 1024x1024 field of length 9.5
+# (benchmarks/generator.py); a coarse upscaled field costs milliseconds.
+_REFERENCE_SECONDS_PER_MEGAPIXEL = 0.3
 
 # Above this estimated size a build without Beam warns: it means hours of one
 # core and tens of gigabytes written by one process.  The paper-sized configs
@@ -130,10 +136,17 @@ def estimate_build(
         counts = [min(n, max_examples_per_split) for n in counts]
     n = sum(counts)
     pixels = recipe.size * recipe.size
+    per_megapixel = _SECONDS_PER_MEGAPIXEL
+    if recipe.construction == "reference":
+        # Each scale adds the share of its lengths that are made of patches.
+        per_megapixel += _REFERENCE_SECONDS_PER_MEGAPIXEL * sum(
+            sum(cl < reference.SMALL_LIMIT for cl in choices) / len(choices)
+            for choices in recipe.scales
+        )
     return BuildEstimate(
         num_examples=n,
         num_bytes=n * pixels * _BYTES_PER_PIXEL,
-        seconds=n * pixels / 1e6 * _SECONDS_PER_MEGAPIXEL,
+        seconds=n * pixels / 1e6 * per_megapixel,
     )
 
 

@@ -80,6 +80,7 @@ __all__ = [
     "MAX_SEED",
     "MAX_ARRAY_BYTES",
     "SPLIT_IDS",
+    "CONSTRUCTIONS",
     "GpClass",
     "GpRecipe",
     "PRESETS",
@@ -109,6 +110,12 @@ MAX_CL_FRACTION = 0.25
 
 # Stream identifiers of the splits; part of every example's seed sequence.
 SPLIT_IDS = {"train": 0, "test": 1}
+
+#: How a recipe's fields are made: ``'stationary'`` (exact FFT synthesis of
+#: the stated covariance on the torus, this module) or ``'reference'`` (the
+#: authors' construction, :mod:`tfds_gp.reference`: enveloped GP patches for
+#: lengths below 50 pixels, an upscaled coarse GP above).
+CONSTRUCTIONS = ("stationary", "reference")
 
 # Number of aliases p on each side in the Poisson sum.  For cl >= MIN_CL the
 # first omitted term is below exp(-2 pi^2 0.25 7.5^2) ~ 1e-120.
@@ -724,6 +731,11 @@ class GpRecipe:
         pixels.
       seed: root of every example's random stream, an integer from 0 to
         ``MAX_SEED`` (2**64 - 1).
+      construction: how the fields are made, one of ``CONSTRUCTIONS``:
+        ``'stationary'`` (default; :func:`sample`, stationary fields of the
+        stated covariance) or ``'reference'`` (:func:`tfds_gp.reference.
+        sample`, the authors' construction).  Same classes, labels, splits
+        and per-example streams either way.
 
     NumPy scalars are accepted wherever Python numbers are; bools, strings
     and None are refused with a TypeError, values out of range with a
@@ -736,6 +748,7 @@ class GpRecipe:
     train_per_class: int
     test_per_class: int
     seed: int = 0
+    construction: str = "stationary"
 
     def __post_init__(self) -> None:
         size = _check_size(self.size)
@@ -761,6 +774,7 @@ class GpRecipe:
             for name in ("train_per_class", "test_per_class")
         }
         seed = _check_int(self.seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
+        _check_construction(self.construction)
         if per_class["train_per_class"] + per_class["test_per_class"] == 0:
             raise _value_error(
                 "train_per_class",
@@ -810,6 +824,15 @@ class GpRecipe:
         return per_class * self.num_classes
 
 
+def _check_construction(construction: object) -> str:
+    expected = f"expected one of {list(CONSTRUCTIONS)} (how the fields are made)"
+    if not isinstance(construction, str):
+        raise _type_error("construction", expected, construction)
+    if construction not in CONSTRUCTIONS:
+        raise _value_error("construction", expected, construction)
+    return construction
+
+
 def _check_split(split: object) -> int:
     expected = f"expected one of {sorted(SPLIT_IDS)}"
     if not isinstance(split, str):
@@ -855,7 +878,9 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
 
     Labels cycle through the classes (``label = index % num_classes``), one
     example of each class in turn as in the reference files, so any prefix of
-    a split is (nearly) balanced.
+    a split is (nearly) balanced.  The image is :func:`sample` of the
+    class's lengths, or :func:`tfds_gp.reference.sample` for a recipe with
+    ``construction='reference'``, drawn from :func:`example_rng`.
 
     Args:
       recipe: the dataset recipe.
@@ -888,6 +913,10 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
     index = int(index)
     gp_class = recipe.classes[index % recipe.num_classes]
     rng = example_rng(recipe.seed, split, index)
+    if recipe.construction == "reference":
+        from tfds_gp import reference  # noqa: PLC0415 (it imports this module)
+
+        return reference.sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
     return sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
 
 
@@ -1043,5 +1072,16 @@ PRESETS: dict[str, GpRecipe] = {
         train_per_class=250,
         test_per_class=50,
         seed=6,
+    ),
+    # The paper's recipe made the authors' way (tfds_gp.reference): the
+    # `paper` config's parameters with construction="reference", its own seed.
+    "reference": GpRecipe(
+        size=1024,
+        scales=PAPER_SCALES,
+        powers=PAPER_POWERS,
+        train_per_class=25,
+        test_per_class=25,
+        seed=7,
+        construction="reference",
     ),
 }

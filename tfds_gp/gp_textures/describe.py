@@ -44,6 +44,7 @@ BUILT_IN_ROLES = {
     "paper": "The paper's recipe (its training set size), plus a held-out test split",
     "three_scale": "The reference's three-scale demonstration",
     "published": "The paper's dataset as its authors published it",
+    "reference": "The paper's recipe made the way its authors made their data",
     "paper_large": "The paper's recipe with a hundred times its training samples",
     "paper_2048": "The paper's lengths and powers on twice the image side "
     "(four times the small-scale realisations per image)",
@@ -57,6 +58,11 @@ END = "<!-- END generated config table -->"
 _PUBLISHED_NOTE = (
     "train split read from the authors' dataset.zip (Zenodo "
     "10.5281/zenodo.1252464) in the manual directory; test split generated"
+)
+_REFERENCE_NOTE = (
+    "authors' construction (tfds_gp.reference): lengths below 50 px are sums "
+    "of randomly placed, Gaussian-enveloped 50x50 GP patches upscaled by cl/8, "
+    "longer ones a GP on a size/8 grid upscaled x8"
 )
 _BEAM_NOTE = (
     "meant for an Apache Beam build (--beam_pipeline_options); without Beam it warns"
@@ -94,6 +100,8 @@ def _check(recipe: object, source: object) -> None:
 
 def _notes(recipe: generator.GpRecipe, source: str) -> list[str]:
     notes = []
+    if recipe.construction == "reference":
+        notes.append(_REFERENCE_NOTE)
     if source == "published":
         notes.append(_PUBLISHED_NOTE)
     if beam_build.estimate_build(recipe).large:
@@ -115,8 +123,9 @@ def description(
 
     Returns:
       The description: the role, the parameters, the number of examples and
-      the estimated stored size, then notes (the published train split, a
-      Beam build for configs that :mod:`tfds_gp.beam_build` deems large).
+      the estimated stored size, then notes (the authors' construction, the
+      published train split, a Beam build for configs that
+      :mod:`tfds_gp.beam_build` deems large).
 
     Raises:
       TypeError: ``recipe`` is not a ``GpRecipe``, ``source`` or ``role`` not

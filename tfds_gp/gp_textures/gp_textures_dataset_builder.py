@@ -8,7 +8,8 @@ Built-in configs: :data:`BUILT_IN_CONFIGS` (the first, ``small``, is the
 default): ``small``, ``medium``, ``paper``, ``three_scale``, ``published``
 (the train split is the authors' ``dataset.zip``, placed by the user in the
 TFDS manual directory and read by :mod:`tfds_gp.published` without ever
-unpickling it), ``paper_large`` and ``paper_2048`` (meant for a Beam
+unpickling it), ``reference`` (the ``paper`` recipe made with the authors'
+construction, :mod:`tfds_gp.reference`), ``paper_large`` and ``paper_2048`` (meant for a Beam
 build).  Their descriptions are generated from their parameters by
 :mod:`tfds_gp.gp_textures.describe`, which also writes the table of them in
 ``tfds_gp/gp_textures/README.md``.
@@ -168,6 +169,11 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
       source: ``'generated'`` (default) or ``'published'`` (train split read
         from the authors' ``dataset.zip`` in the manual directory; it must hold
         ``train_per_class`` examples per class of size ``size``).
+      construction: how generated fields are made: ``'stationary'`` (default,
+        stationary fields of the stated covariance) or ``'reference'`` (the
+        authors' construction, :mod:`tfds_gp.reference`).  It enters the
+        derived name only when it is not the default, so the names of
+        existing configs are unchanged.
 
     The limits are those of :class:`tfds_gp.generator.GpRecipe`; a bad
     argument raises TypeError (wrong type) or ValueError (wrong value) naming
@@ -182,6 +188,7 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
     test_per_class: int = 50
     seed: int = 0
     source: str = SOURCE_GENERATED
+    construction: str = "stationary"
 
     # Set (last) by __post_init__; from then on no attribute can change.
     _frozen: ClassVar[bool] = False
@@ -194,6 +201,7 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             train_per_class=self.train_per_class,
             test_per_class=self.test_per_class,
             seed=self.seed,
+            construction=self.construction,
         )
         sources = (SOURCE_GENERATED, SOURCE_PUBLISHED)
         expected = f"expected {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
@@ -266,8 +274,13 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
         return self._recipe
 
     def parameters(self) -> dict:
-        """The parameters that determine the data, as plain JSON values."""
-        return {
+        """The parameters that determine the data, as plain JSON values.
+
+        ``construction`` is included only when it is not ``'stationary'``
+        (the default, and the only construction before it existed), so the
+        fingerprints and derived names of stationary configs are unchanged.
+        """
+        parameters = {
             "size": self.size,
             "scales": _lists(self.scales),
             "powers": list(self.powers),
@@ -276,6 +289,9 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
             "seed": self.seed,
             "source": self.source,
         }
+        if self.construction != "stationary":
+            parameters["construction"] = self.construction
+        return parameters
 
     def fingerprint(self) -> str:
         """SHA-256 of :meth:`parameters`; equal iff the data is equal."""
@@ -309,6 +325,7 @@ BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
     _preset("paper"),
     _preset("three_scale"),
     _preset("published", recipe="paper", source=SOURCE_PUBLISHED),
+    _preset("reference"),
     _preset("paper_large"),
     _preset("paper_2048"),
 )
@@ -353,7 +370,9 @@ class GpTextures(tfds.core.GeneratorBasedBuilder):
             "normalisation, the classes and the splits are unchanged. Images "
             "are stored as raw float32 bytes (a Tensor feature) instead of a "
             "PNG of their bits: as lossless, much faster to build and read, "
-            "about a fifth more disk."
+            "about a fifth more disk. The construction option and the "
+            "reference config (the authors' construction, tfds_gp.reference) "
+            "add data without changing any existing config's arrays."
         ),
         "1.0.0": "Initial release: exact FFT synthesis on the torus.",
     }
