@@ -221,8 +221,8 @@ def bootstrap_interval(
     The values are resampled with replacement (``numpy.random.default_rng
     (seed)``); with one value the interval is that value.
 
-    >>> bootstrap_interval([0.1, 0.1, 0.1])
-    (0.1, 0.1)
+    >>> bootstrap_interval([0.25, 0.25, 0.25])
+    (0.25, 0.25)
     >>> low, high = bootstrap_interval([0.0, 1.0])
     >>> (low, high)
     (0.0, 1.0)
