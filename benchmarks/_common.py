@@ -28,16 +28,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-# The framework-free helpers live in `_core` (the per-backend benchmark's
-# children use them without TensorFlow); re-exported for the scripts here.
-from _core import (  # noqa: E402,F401
-    format_table,
-    host_info,
-    interleaved_times,
-    ratio_stats,
-    time_calls,
-    write_json,
-)
+# The framework-free helpers (timing, ratios, tables, JSON) live in `_core`,
+# which the per-backend benchmark's children use without TensorFlow; the
+# scripts import them from there, and what needs TensorFlow from here.
+from _core import host_info, write_json  # noqa: E402
 
 from keras_backdrop import BackdropMasking  # noqa: E402
 from keras_backdrop.experiments import texture_network  # noqa: E402
@@ -222,6 +216,13 @@ def make_train_step(
         return loss
 
     return step
+
+
+def texture_train_step(
+    model: keras.Model, jit_compile: bool = False
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """`make_train_step` of a texture network: `sparse_ce` on its logits."""
+    return make_train_step(model, sparse_ce, jit_compile=jit_compile)
 
 
 def sparse_ce(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

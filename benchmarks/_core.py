@@ -16,6 +16,7 @@ import platform
 import random
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -132,6 +133,49 @@ def ratio_stats(
     }
 
 
+#: The columns of `ratio_stats` that the tables show, in this order.
+RATIO_COLUMNS = ("ratio", "ratio_q25", "ratio_q75", "ratio_of_minima")
+
+
+def ratio_row(
+    candidate: Sequence[float], baseline: Sequence[float]
+) -> dict[str, float]:
+    """`ratio_stats` preceded by `baseline_ms`, the baseline's median round.
+
+    The median is the upper one for an even count (no interpolation
+    between two rounds), in milliseconds.
+    """
+    return {
+        "baseline_ms": 1000 * sorted(baseline)[len(baseline) // 2],
+        **ratio_stats(candidate, baseline),
+    }
+
+
+# --------------------------------------------------------------------------
+# Child processes
+
+
+def child_command(script: str | Path, arguments: list[Any]) -> list[str]:
+    """The command that runs `script` in a fresh interpreter on `arguments`.
+
+    The arguments travel as JSON after `--child`; the child reads them back
+    with `child_arguments`.
+    """
+    return [
+        sys.executable,
+        str(Path(script).resolve()),
+        "--child",
+        json.dumps(arguments),
+    ]
+
+
+def child_arguments() -> list[Any] | None:
+    """The `arguments` of `child_command` in the child; None elsewhere."""
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        return json.loads(sys.argv[2])
+    return None
+
+
 # --------------------------------------------------------------------------
 # Output
 
@@ -198,6 +242,34 @@ def format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def benchmark_result(
+    name: str,
+    quick: bool,
+    settings: dict[str, Any],
+    rows: list[dict[str, Any]],
+    columns: Sequence[str],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A benchmark's result: its name, mode, settings, `extra`, rows, table.
+
+    The keys come in that order (`extra`'s between the settings and the
+    rows), the table being `format_table(rows, columns)`.
+    """
+    return {
+        "name": name,
+        "quick": quick,
+        "settings": settings,
+        **extra,
+        "rows": rows,
+        "table": format_table(rows, columns),
+    }
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Prints `format_table(rows, columns)` at once: progress of a grid."""
+    print(format_table(rows, columns), flush=True)
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:

@@ -57,7 +57,14 @@ REPO = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _core import format_table, host_info  # noqa: E402
+from _core import (  # noqa: E402
+    RATIO_COLUMNS,
+    child_arguments,
+    child_command,
+    format_table,
+    host_info,
+    print_table,
+)
 
 NAME = "backends"
 TARGET = 1.03
@@ -82,39 +89,30 @@ SEED = 0
 MARK = "@@backends "
 
 
+# Every setting as (quick mode, full run). Quick mode is for CI: 32 px,
+# batch 2. The full run: 128 px is the example's image size; batch 8 is the
+# example's and the larger of layer_training.py's. The caps are in seconds:
+# the first calls plus warm-up of both models of one setting, torch.compile
+# of the two models, and each child as a whole. `torch.compile` needs over
+# a minute for the two models even at 32 px on the project's CPUs, so quick
+# mode skips it by its cap (and so exercises the cap) unless the machine is
+# much faster; at 128 px it took about 2.5 min here.
+_SETTINGS = {
+    "size": (32, 128),
+    "batch": (2, 8),
+    "jit": ((False, True), (False, True)),
+    "rounds": (3, 21),
+    "calls": (1, 5),
+    "warmup": (1, 3),
+    "warmup_cap_s": (120, 300),
+    "torch_compile_cap_s": (10, 480),
+    "child_cap_s": (300, 1800),
+}
+
+
 def settings(quick: bool) -> dict[str, Any]:
     """Sizes, repetition counts and time caps; quick mode is for CI."""
-    if quick:
-        return {
-            "size": 32,
-            "batch": 2,
-            "jit": (False, True),
-            "rounds": 3,
-            "calls": 1,
-            "warmup": 1,
-            # Caps in seconds: the first calls plus warm-up of both models
-            # of one setting, and each child as a whole. `torch.compile`
-            # needs over a minute for the two models even at this size on
-            # the project's CPUs, so quick mode skips it by its cap (and
-            # so exercises the cap) unless the machine is much faster.
-            "warmup_cap_s": 120,
-            "torch_compile_cap_s": 10,
-            "child_cap_s": 300,
-        }
-    return {
-        # 128 px is the example's image size; batch 8 is the example's and
-        # the larger of layer_training.py's.
-        "size": 128,
-        "batch": 8,
-        "jit": (False, True),
-        "rounds": 21,
-        "calls": 5,
-        "warmup": 3,
-        "warmup_cap_s": 300,
-        # torch.compile of the two models took about 2.5 min here.
-        "torch_compile_cap_s": 480,
-        "child_cap_s": 1800,
-    }
+    return {key: pair[0] if quick else pair[1] for key, pair in _SETTINGS.items()}
 
 
 # --------------------------------------------------------------------------
@@ -280,12 +278,7 @@ def run_backend(backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
         "KERAS_BACKEND": backend,
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        json.dumps([backend, cfg]),
-    ]
+    cmd = child_command(__file__, [backend, cfg])
     load_before = _loadavg()
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -414,7 +407,7 @@ def run(quick: bool) -> dict[str, Any]:
         rows.extend(result["rows"])
         skipped.extend(result["skipped"])
         if result["rows"]:
-            print(format_table(result["rows"], COLUMNS), flush=True)
+            print_table(result["rows"], COLUMNS)
         for s in result["skipped"]:
             print(
                 f"skipped {backend} jit_compile={s['jit_compile']}: {s['reason']}",
@@ -490,18 +483,15 @@ COLUMNS = (
     "batch",
     "unmasked_ms",
     "masked_ms",
-    "ratio",
-    "ratio_q25",
-    "ratio_q75",
-    "ratio_of_minima",
+    *RATIO_COLUMNS,
     "first_call_s_unmasked",
     "first_call_s_masked",
 )
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        backend_name, child_cfg = json.loads(sys.argv[2])
-        child(backend_name, child_cfg)
+    arguments = child_arguments()
+    if arguments is not None:
+        child(*arguments)
     else:
         from _cli import main
 

@@ -23,12 +23,13 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from _common import (
-    format_table,
+from _common import main, make_train_step
+from _core import (
+    RATIO_COLUMNS,
+    benchmark_result,
     interleaved_times,
-    main,
-    make_train_step,
-    ratio_stats,
+    print_table,
+    ratio_row,
 )
 
 from keras_backdrop import BackdropMasking
@@ -86,8 +87,7 @@ def measure(batch: int, jit: bool, rounds: int, calls: int) -> list[dict]:
             "batch": batch,
             "jit_compile": jit,
             "variant": name,
-            "baseline_ms": 1000 * sorted(base)[len(base) // 2],
-            **ratio_stats(times[name], base),
+            **ratio_row(times[name], base),
         }
         for name in list(VARIANTS)[1:]
     ]
@@ -99,28 +99,13 @@ def run(quick: bool) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for jit, batch in itertools.product(cfg["jit"], cfg["batches"]):
         rows.extend(measure(batch, jit, cfg["rounds"], cfg["calls"]))
-        print(format_table(rows[1 - len(VARIANTS) :], COLUMNS), flush=True)
-    return {
-        "name": NAME,
-        "quick": quick,
-        "settings": cfg,
-        # The issue sets no number for this one; it is reported, not judged.
-        "target": "reported (no numeric target)",
-        "rows": rows,
-        "table": format_table(rows, COLUMNS),
-    }
+        print_table(rows[1 - len(VARIANTS) :], COLUMNS)
+    # The issue sets no number for this one; it is reported, not judged.
+    target = "reported (no numeric target)"
+    return benchmark_result(NAME, quick, cfg, rows, COLUMNS, target=target)
 
 
-COLUMNS = (
-    "batch",
-    "jit_compile",
-    "variant",
-    "baseline_ms",
-    "ratio",
-    "ratio_q25",
-    "ratio_q75",
-    "ratio_of_minima",
-)
+COLUMNS = ("batch", "jit_compile", "variant", "baseline_ms", *RATIO_COLUMNS)
 
 if __name__ == "__main__":
     main(NAME, run)

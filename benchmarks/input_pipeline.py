@@ -27,15 +27,8 @@ import time
 from typing import Any
 
 import tensorflow as tf
-from _common import (
-    build_texture_model,
-    format_table,
-    interleaved_times,
-    main,
-    make_train_step,
-    sparse_ce,
-    texture_batch,
-)
+from _common import build_texture_model, main, texture_batch, texture_train_step
+from _core import benchmark_result, interleaved_times
 
 NAME = "input_pipeline"
 TARGET = 5.0
@@ -110,8 +103,7 @@ def run(quick: bool) -> dict[str, Any]:
         x, y = texture_batch(size, batch)
         steps = {}
         for jit in cfg["jit"]:
-            model = build_texture_model(size, "backdrop")
-            step = make_train_step(model, sparse_ce, jit_compile=jit)
+            step = texture_train_step(build_texture_model(size, "backdrop"), jit)
             steps[f"step_jit={jit}"] = lambda step=step: step(x, y)
         fns = {"pipeline_epoch": epoch, **steps}
         # One round times one epoch and as many steps as the epoch has
@@ -156,17 +148,17 @@ def _summarise(
         "ratio_min_round": paired[0],
         "ratio_max_round": paired[-1],
     }
-    return {
-        "name": NAME,
-        "quick": not isinstance(cfg["config"], str),
-        "settings": {**cfg, "batches_per_epoch": n_batches},
-        "dataset_build_seconds": build_seconds,
-        "step_examples_per_s": step_eps,
-        "target": f"pipeline / step examples per second >= {TARGET}",
-        "target_met": row["ratio"] >= TARGET,
-        "rows": [row],
-        "table": format_table([row], COLUMNS),
-    }
+    return benchmark_result(
+        NAME,
+        not isinstance(cfg["config"], str),
+        {**cfg, "batches_per_epoch": n_batches},
+        [row],
+        COLUMNS,
+        dataset_build_seconds=build_seconds,
+        step_examples_per_s=step_eps,
+        target=f"pipeline / step examples per second >= {TARGET}",
+        target_met=row["ratio"] >= TARGET,
+    )
 
 
 COLUMNS = (

@@ -51,14 +51,12 @@ import tensorflow as tf
 from _common import (
     FILTERS,
     build_texture_model,
-    format_table,
-    interleaved_times,
     main,
-    make_train_step,
-    sparse_ce,
     texture_batch,
     texture_conv_plan,
+    texture_train_step,
 )
+from _core import benchmark_result, interleaved_times, print_table
 
 from keras_backdrop import BackdropMasking, mask_gradient
 
@@ -189,7 +187,7 @@ def measure(
     ops = {}
     base_step = None
     for variant in VARIANTS:
-        step = make_train_step(build(size, variant), sparse_ce, jit_compile=jit)
+        step = texture_train_step(build(size, variant), jit)
         ops[variant] = sum(step_op_counts(step, x, y).values())
         if variant == "none":
             base_step = step
@@ -230,14 +228,8 @@ def run(quick: bool) -> dict[str, Any]:
     for jit in cfg["jit"]:
         for size, batch in cfg["points"]:
             rows.extend(measure(size, batch, jit, cfg))
-            print(format_table(rows[1 - len(VARIANTS) :], COLUMNS), flush=True)
-    return {
-        "name": NAME,
-        "quick": quick,
-        "settings": cfg,
-        "rows": rows,
-        "table": format_table(rows, COLUMNS),
-    }
+            print_table(rows[1 - len(VARIANTS) :], COLUMNS)
+    return benchmark_result(NAME, quick, cfg, rows, COLUMNS)
 
 
 COLUMNS = (

@@ -18,13 +18,13 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from _common import (
-    build_texture_model,
-    format_table,
+from _common import build_texture_model, main, texture_batch
+from _core import (
+    RATIO_COLUMNS,
+    benchmark_result,
     interleaved_times,
-    main,
-    ratio_stats,
-    texture_batch,
+    print_table,
+    ratio_row,
 )
 
 NAME = "layer_inference"
@@ -103,8 +103,7 @@ def measure(size: int, batch: int, rounds: int, calls: int) -> dict[str, Any]:
     return {
         "size": size,
         "batch": batch,
-        "baseline_ms": 1000 * sorted(times["none"])[len(times["none"]) // 2],
-        **ratio_stats(times["backdrop"], times["none"]),
+        **ratio_row(times["backdrop"], times["none"]),
     }
 
 
@@ -115,32 +114,25 @@ def run(quick: bool) -> dict[str, Any]:
     rows = []
     for size, batch in itertools.product(cfg["sizes"], cfg["batches"]):
         rows.append(measure(size, batch, cfg["rounds"], cfg["calls"]))
-        print(format_table(rows[-1:], COLUMNS), flush=True)
-    return {
-        "name": NAME,
-        "quick": quick,
-        "settings": cfg,
-        "target": "ratio 1.00 within noise; no mask op in the inference graph",
-        # Within noise: 1.00 lies inside the quartile band of the ratios.
-        "target_met": all(
-            r["ratio_q25"] <= 1.0 + 0.01 and r["ratio_q75"] >= 1.0 - 0.01 for r in rows
-        )
-        and all(g["identical_op_counts"] for g in graphs),
-        "graph_checks": graphs,
-        "rows": rows,
-        "table": format_table(rows, COLUMNS),
-    }
+        print_table(rows[-1:], COLUMNS)
+    target = "ratio 1.00 within noise; no mask op in the inference graph"
+    # Within noise: 1.00 lies inside the quartile band of the ratios.
+    met = all(
+        r["ratio_q25"] <= 1.0 + 0.01 and r["ratio_q75"] >= 1.0 - 0.01 for r in rows
+    ) and all(g["identical_op_counts"] for g in graphs)
+    return benchmark_result(
+        NAME,
+        quick,
+        cfg,
+        rows,
+        COLUMNS,
+        target=target,
+        target_met=met,
+        graph_checks=graphs,
+    )
 
 
-COLUMNS = (
-    "size",
-    "batch",
-    "baseline_ms",
-    "ratio",
-    "ratio_q25",
-    "ratio_q75",
-    "ratio_of_minima",
-)
+COLUMNS = ("size", "batch", "baseline_ms", *RATIO_COLUMNS)
 
 if __name__ == "__main__":
     main(NAME, run)

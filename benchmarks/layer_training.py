@@ -18,13 +18,16 @@ from typing import Any
 from _common import (
     TEXTURE_VARIANTS,
     build_texture_model,
-    format_table,
-    interleaved_times,
     main,
-    make_train_step,
-    ratio_stats,
-    sparse_ce,
     texture_batch,
+    texture_train_step,
+)
+from _core import (
+    RATIO_COLUMNS,
+    benchmark_result,
+    interleaved_times,
+    print_table,
+    ratio_row,
 )
 
 NAME = "layer_training"
@@ -57,8 +60,7 @@ def measure(
     x, y = texture_batch(size, batch)
     steps = {}
     for variant in TEXTURE_VARIANTS:
-        model = build_texture_model(size, variant)
-        step = make_train_step(model, sparse_ce, jit_compile=jit)
+        step = texture_train_step(build_texture_model(size, variant), jit)
         # Bind per variant: a plain closure would see the last `step`.
         steps[variant] = lambda step=step: step(x, y)
     times = interleaved_times(steps, rounds=rounds, calls_per_round=calls)
@@ -71,8 +73,7 @@ def measure(
                 "batch": batch,
                 "jit_compile": jit,
                 "variant": variant,
-                "baseline_ms": 1000 * sorted(base)[len(base) // 2],
-                **ratio_stats(times[variant], base),
+                **ratio_row(times[variant], base),
             }
         )
     return rows
@@ -84,30 +85,15 @@ def run(quick: bool) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for jit, size, batch in itertools.product(cfg["jit"], cfg["sizes"], cfg["batches"]):
         rows.extend(measure(size, batch, jit, cfg["rounds"], cfg["calls"]))
-        print(format_table(rows[-3:], COLUMNS), flush=True)
-    backdrop = [r for r in rows if r["variant"] == "backdrop"]
-    return {
-        "name": NAME,
-        "quick": quick,
-        "settings": cfg,
-        "target": f"backdrop ratio <= {TARGET}",
-        "target_met": all(r["ratio"] <= TARGET for r in backdrop),
-        "rows": rows,
-        "table": format_table(rows, COLUMNS),
-    }
+        print_table(rows[-3:], COLUMNS)
+    target = f"backdrop ratio <= {TARGET}"
+    met = all(r["ratio"] <= TARGET for r in rows if r["variant"] == "backdrop")
+    return benchmark_result(
+        NAME, quick, cfg, rows, COLUMNS, target=target, target_met=met
+    )
 
 
-COLUMNS = (
-    "size",
-    "batch",
-    "jit_compile",
-    "variant",
-    "baseline_ms",
-    "ratio",
-    "ratio_q25",
-    "ratio_q75",
-    "ratio_of_minima",
-)
+COLUMNS = ("size", "batch", "jit_compile", "variant", "baseline_ms", *RATIO_COLUMNS)
 
 if __name__ == "__main__":
     main(NAME, run)

@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 import tensorflow as tf
-from _common import format_table, interleaved_times, main, ratio_stats
+from _common import main
+from _core import format_table, interleaved_times, ratio_stats
 
 from keras_backdrop import _tensorflow_impl, draw_mask
 

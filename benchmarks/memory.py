@@ -35,11 +35,10 @@ import os
 import resource
 import statistics
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-from _common import format_table, main
+from _common import main
+from _core import benchmark_result, child_arguments, child_command, print_table
 
 NAME = "memory"
 VARIANTS = ("none", "backdrop")
@@ -69,11 +68,10 @@ def _reset_peak() -> bool:
 
 def child(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
     """Runs in the subprocess: builds, warms up, then measures the steps."""
-    from _common import build_texture_model, make_train_step, sparse_ce, texture_batch
+    from _common import build_texture_model, texture_batch, texture_train_step
 
     x, y = texture_batch(size, batch)
-    model = build_texture_model(size, variant)
-    step = make_train_step(model, sparse_ce, jit_compile=jit)
+    step = texture_train_step(build_texture_model(size, variant), jit)
     for _ in range(3):
         step(x, y).numpy()
     rss_before = _status_kb("VmRSS")
@@ -94,12 +92,7 @@ def child(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
 
 def _spawn(variant: str, size: int, batch: int, jit: bool, steps: int) -> dict:
     """Runs `child` in a fresh interpreter and returns its JSON line."""
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        json.dumps([variant, size, batch, jit, steps]),
-    ]
+    cmd = child_command(__file__, [variant, size, batch, jit, steps])
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
@@ -159,15 +152,9 @@ def run(quick: bool) -> dict[str, Any]:
                 "runs": peaks,
             }
         )
-        print(format_table(rows[-1:], COLUMNS), flush=True)
-    return {
-        "name": NAME,
-        "quick": quick,
-        "settings": cfg,
-        "target": "no measurable increase of peak RSS with the masks",
-        "rows": rows,
-        "table": format_table(rows, COLUMNS),
-    }
+        print_table(rows[-1:], COLUMNS)
+    target = "no measurable increase of peak RSS with the masks"
+    return benchmark_result(NAME, quick, cfg, rows, COLUMNS, target=target)
 
 
 COLUMNS = (
@@ -184,7 +171,8 @@ COLUMNS = (
 )
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        print(json.dumps(child(*json.loads(sys.argv[2]))))
-    else:
+    arguments = child_arguments()
+    if arguments is None:
         main(NAME, run)
+    else:
+        print(json.dumps(child(*arguments)))

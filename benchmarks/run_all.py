@@ -32,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _common import machine_info, write_json  # noqa: E402
+from _common import machine_info  # noqa: E402
+from _core import write_json  # noqa: E402
 
 # Cheapest first, so that a quick run shows problems early; memory spawns
 # subprocesses and goes last of the layer benchmarks; backends spawns one

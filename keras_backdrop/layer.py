@@ -338,11 +338,7 @@ def _validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
             f"sequence of integers. Received: mask_axes={mask_axes!r}"
         )
     axes = tuple(int(a) for a in axes)
-    if len(set(axes)) != len(axes):
-        raise ValueError(
-            "Invalid value for argument `mask_axes`: axes must be distinct. "
-            f"Received: mask_axes={mask_axes!r}"
-        )
+    _check_distinct(axes, mask_axes)
     return axes
 
 
@@ -363,12 +359,17 @@ def _resolve_axes(
                 f"{rank - 1}. Received: mask_axes={mask_axes!r}"
             )
     resolved = tuple(sorted(a % rank for a in mask_axes))
-    if len(set(resolved)) != len(resolved):
-        raise ValueError(
-            "Invalid value for argument `mask_axes`: axes must be distinct "
-            f"for an input of rank {rank}. Received: mask_axes={mask_axes!r}"
-        )
+    _check_distinct(resolved, mask_axes, f" for an input of rank {rank}")
     return resolved
+
+
+def _check_distinct(axes: tuple[int, ...], mask_axes: Any, where: str = "") -> None:
+    """Refuses repeated `axes` (from `mask_axes`); `where` ends the message."""
+    if len(set(axes)) != len(axes):
+        raise ValueError(
+            "Invalid value for argument `mask_axes`: axes must be distinct"
+            f"{where}. Received: mask_axes={mask_axes!r}"
+        )
 
 
 def _validate_pinned_index(

@@ -217,7 +217,8 @@ class SoftF1(_BatchLoss):
         epsilon: Positive number added to the denominator, which is 0 for
             an all-negative batch predicted all-negative.
         reduction: Accepted for the Keras interface; the loss is one
-            scalar per batch, which every reduction leaves unchanged.
+            scalar per batch (sample weights enter TP, FP and FN), which
+            every reduction leaves unchanged.
         name: Optional name for the loss instance.
         dtype: The dtype of the loss's computations; default
             `keras.backend.floatx()`.
@@ -310,7 +311,8 @@ class PairwiseAUC(_BatchLoss):
         epsilon: The clipping of probabilities, in (0, 0.5); unused with
             `from_logits=True`.
         reduction: Accepted for the Keras interface; the loss is one
-            scalar per batch, which every reduction leaves unchanged.
+            scalar per batch (sample weights weight its pairs), which every
+            reduction leaves unchanged.
         name: Optional name for the loss instance.
         dtype: The dtype of the loss's computations; default
             `keras.backend.floatx()`.

@@ -148,13 +148,7 @@ def validate_mask_args(
             f"Received: mask_prob={mask_prob!r}, keep_count={keep_count!r}"
         )
     if mask_prob is not None:
-        if _is_bool(mask_prob) or not isinstance(mask_prob, numbers.Real):
-            raise TypeError(
-                "Invalid type for argument `mask_prob`: expected a float "
-                "in [0, 1]. "
-                f"Received: mask_prob={mask_prob!r} "
-                f"(type {type(mask_prob).__name__})"
-            )
+        _check_type("mask_prob", mask_prob, numbers.Real, "a float in [0, 1]")
         if math.isnan(mask_prob) or not 0.0 <= mask_prob <= 1.0:
             raise ValueError(
                 "Invalid value for argument `mask_prob`: expected a float "
@@ -162,13 +156,7 @@ def validate_mask_args(
             )
         mask_prob = float(mask_prob)
     if keep_count is not None:
-        if _is_bool(keep_count) or not isinstance(keep_count, numbers.Integral):
-            raise TypeError(
-                "Invalid type for argument `keep_count`: expected an "
-                "integer >= 1. "
-                f"Received: keep_count={keep_count!r} "
-                f"(type {type(keep_count).__name__})"
-            )
+        _check_type("keep_count", keep_count, numbers.Integral, "an integer >= 1")
         if not 1 <= keep_count <= MAX_MASK_SIZE:
             raise ValueError(
                 "Invalid value for argument `keep_count`: expected an "
@@ -200,16 +188,12 @@ def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
         return None
     if allow_generator and isinstance(seed, keras.random.SeedGenerator):
         return seed
-    if _is_bool(seed) or not isinstance(seed, numbers.Integral):
-        allowed = (
-            "a keras.random.SeedGenerator, an integer or None"
-            if allow_generator
-            else "an integer or None"
-        )
-        raise TypeError(
-            f"Invalid type for argument `seed`: expected {allowed}. "
-            f"Received: seed={seed!r} (type {type(seed).__name__})"
-        )
+    allowed = (
+        "a keras.random.SeedGenerator, an integer or None"
+        if allow_generator
+        else "an integer or None"
+    )
+    _check_type("seed", seed, numbers.Integral, allowed)
     return int(seed)
 
 
@@ -268,6 +252,15 @@ def _check_pinned_flat_index(index: Any, mask_shape: Any) -> None:
             "Invalid value for argument `pinned_flat_index`: it must be "
             f"below the mask's size, {size} for shape {tuple(mask_shape)} "
             f"(or negative: not pinned). Received: pinned_flat_index={index}"
+        )
+
+
+def _check_type(name: str, value: Any, kind: type, expected: str) -> None:
+    """Raises `TypeError` naming `name` unless `value` is a `kind`, not a bool."""
+    if _is_bool(value) or not isinstance(value, kind):
+        raise TypeError(
+            f"Invalid type for argument `{name}`: expected {expected}. "
+            f"Received: {name}={value!r} (type {type(value).__name__})"
         )
 
 

@@ -103,6 +103,18 @@ class TextureExperiment:
     out_dir: str = "results/texture"
     data_dir: str | None = None
 
+    def network_kwargs(self) -> dict[str, Any]:
+        """The settings that `texture_network.build_texture_model` takes.
+
+        Returns:
+            `NETWORK_FIELDS` and their values, as keyword arguments.
+        """
+        return {name: getattr(self, name) for name in NETWORK_FIELDS}
+
+
+#: The `TextureExperiment` fields that `network_kwargs` passes to the network.
+NETWORK_FIELDS = ("fine_prob", "coarse_prob", "mask_axes", "head", "filters", "kernel")
+
 
 # --------------------------------------------------------------------------
 # Data
@@ -129,28 +141,26 @@ def dataset_configs() -> dict[str, Any]:
     import tfds_gp
 
     cfg = tfds_gp.GpTexturesConfig if data_source() == "tfds" else tfds_gp.GpRecipe
+
+    def custom(size: int, scales: tuple, per_class: int, seed: int) -> Any:
+        # The paper's powers; as many test as training images per class.
+        return cfg(
+            size=size,
+            scales=scales,
+            powers=(0.75, 1.25),
+            train_per_class=per_class,
+            test_per_class=per_class,
+            seed=seed,
+        )
+
     return {
         # The sweep's setting (see TEXTURE_RESULTS.md): 128 x 128 with the
         # paper's lengths x 1/8, i.e. the paper's image geometry (blobs per
         # image side) at an eighth of the side, and more training samples
         # per class than the paper's 25.
-        "default": cfg(
-            size=128,
-            scales=((1.1875, 1.25), (10.0, 17.5)),
-            powers=(0.75, 1.25),
-            train_per_class=50,
-            test_per_class=50,
-            seed=11,
-        ),
+        "default": custom(128, ((1.1875, 1.25), (10.0, 17.5)), per_class=50, seed=11),
         # Seconds end to end: for tests and smoke runs.
-        "fast": cfg(
-            size=32,
-            scales=((1.0, 1.5), (4.0, 6.0)),
-            powers=(0.75, 1.25),
-            train_per_class=4,
-            test_per_class=4,
-            seed=12,
-        ),
+        "fast": custom(32, ((1.0, 1.5), (4.0, 6.0)), per_class=4, seed=12),
         "small": "small",
         "medium": "medium",
         "paper": "paper",
@@ -459,13 +469,8 @@ def build_variant_model(
         scales,
         num_classes,
         masks=variant == "backdrop",
-        fine_prob=exp.fine_prob,
-        coarse_prob=exp.coarse_prob,
-        mask_axes=exp.mask_axes,
-        head=exp.head,
-        filters=exp.filters,
-        kernel=exp.kernel,
         seed=seed,
+        **exp.network_kwargs(),
     )
 
 
