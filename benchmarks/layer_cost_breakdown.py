@@ -82,7 +82,7 @@ class UnpinnedBackdrop(BackdropMasking):
     are inherited, so this variant follows any change to the draw.
     """
 
-    def _pinned_flat_index(self, mask_dims):
+    def _pinned_flat_index(self, impl, dims):
         # `draw_mask(pinned_flat_index=None)` skips the pin altogether.
         return None
 

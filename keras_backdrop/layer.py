@@ -256,9 +256,7 @@ class BackdropMasking(keras.layers.Layer):
         impl = backend_impl()
         self._check_pinned_against(tuple(inputs.shape[a] for a in self._axes))
         dims = impl.mask_dims(inputs, self._axes)
-        pinned_flat = impl.pinned_flat_index(
-            self._pinned_var, dims, self.name, self._axes
-        )
+        pinned_flat = self._pinned_flat_index(impl, dims)
         # The backend's functions directly: the arguments were checked in
         # __init__, and PyTorch runs this at every step, not once per trace.
         mask = impl.draw_mask(
@@ -272,6 +270,14 @@ class BackdropMasking(keras.layers.Layer):
         # Size 1 on the unmasked axes: the mask broadcasts along them.
         mask = impl.broadcast_mask(mask, dims, self._axes, len(inputs.shape))
         return impl.mask_gradient(inputs, mask)
+
+    def _pinned_flat_index(self, impl: Any, dims: Any) -> Any:
+        """The pinned entry's flat index (negative when nothing is pinned).
+
+        A method, so that benchmarks/layer_cost_breakdown.py can measure the
+        layer without its diagnostic machinery.
+        """
+        return impl.pinned_flat_index(self._pinned_var, dims, self.name, self._axes)
 
     def _check_pinned_against(self, dims: tuple[int | None, ...]) -> None:
         """Refuses a pin outside the mask's dimensions known at trace time.
