@@ -129,12 +129,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "keep_counts",
         )
     }
-    try:
-        args.cfg = imbalanced.make_config(args.fast, **overrides)
-    except ValueError as error:
-        # The settings conflict with each other (a size not below
-        # --n-train, too few positives in a split).
-        parser.error(f"conflicting options: {error}")
+    # The settings these checks need, before make_config refuses them.
+    base = {**imbalanced.DEFAULTS, **(imbalanced.FAST if args.fast else {})}
+    given = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    n_train = given["n_train"]
+    for key in ("minibatch_sizes", "keep_counts"):
+        if any(size >= n_train for size in given[key]):
+            option = "--" + key.replace("_", "-")
+            parser.error(
+                f"argument {option}: every size must be smaller than "
+                f"--n-train ({n_train}). Received: "
+                f"{','.join(map(str, given[key]))}"
+            )
+    for key in ("n_train", "n_val", "n_test"):
+        if round(given[key] * given["positive_fraction"]) < 2:
+            # Blame the fraction if it was given, else the training size
+            # (the validation and test sizes are not options).
+            fraction_given = args.positive_fraction is not None
+            option = "--positive-fraction" if fraction_given else "--n-train"
+            value = given["positive_fraction"] if fraction_given else n_train
+            parser.error(
+                f"argument {option}: the {key[2:]} split ({given[key]} "
+                f"samples) would hold fewer than 2 positives at "
+                f"{given['positive_fraction']}. Received: {value}"
+            )
+    args.cfg = imbalanced.make_config(args.fast, **overrides)
     return args
 
 
