@@ -290,3 +290,31 @@ def test_bad_command_lines_exit_through_the_parser(tmp_path):
         assert f"error: argument {option}" in error, (argv, error)
         assert argv[-1] in error, (argv, error)  # the value received
     assert not any(tmp_path.iterdir())  # nothing ran
+
+
+def test_validation_selection_restores_the_selected_weights_in_fit():
+    # A real fit that overfits (full batch, large learning rate): after
+    # training the model scores on validation what the selected (earlier)
+    # evaluation recorded, not what the last step gave.
+    import keras
+
+    from keras_backdrop.experiments import nondecomposable as nd
+
+    cfg = imbalanced.make_config(fast=True)
+    x_train, y_train, x_val, y_val, _, _ = imbalanced.load_task(cfg, seed=0)
+    model = nd.build_model(x_train.shape[1], (64,), None, seed=0)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.05), loss=nd.make_loss("pairwise_auc")
+    )
+    selector = imbalanced.ValidationSelection(x_val, y_val, "auc", 5, 60)
+    model.fit(
+        nd.FullBatches(x_train, y_train, 60), epochs=1, verbose=0, callbacks=[selector]
+    )
+    assert selector.steps == list(range(5, 61, 5))
+    curve = selector.curves["auc"]
+    best = selector.steps.index(selector.best_step)
+    assert curve[best] == max(curve)
+    # The premise: the last evaluation is worse than the best one.
+    assert selector.best_step < 60 and curve[-1] < curve[best]
+    z = keras.ops.convert_to_numpy(model(x_val, training=False)).ravel()
+    assert imbalanced.score("auc", y_val, z) == pytest.approx(curve[best])
