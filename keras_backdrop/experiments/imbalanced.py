@@ -502,7 +502,11 @@ def plot(
     summary: Mapping[str, Mapping[str, Any]],
     path: str | Path,
 ) -> Path:
-    """Validation curves (top) and test ROC AUC differences (bottom), per loss.
+    """Validation curves (top) and test differences from full batch (bottom).
+
+    One column per loss; both rows show the metric that selects the step
+    (F1 for `soft_f1`, ROC AUC for `pairwise_auc`), and a variant has the
+    same colour in every panel.
 
     Args:
         runs: Loss to variant to seed to `run_variant`'s output.
@@ -516,6 +520,7 @@ def plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     losses = list(summary)
     fig, axes = plt.subplots(
@@ -523,23 +528,28 @@ def plot(
     )
     for col, loss_name in enumerate(losses):
         metric = SELECTION_METRIC[loss_name]
+        label = {"f1": "F1 (logit 0)", "auc": "ROC AUC"}[metric]
+        colors = {v: f"C{i}" for i, v in enumerate(runs[loss_name])}
         ax = axes[0, col]
         for variant, by_seed in runs[loss_name].items():
             if not by_seed:
                 continue
             steps = next(iter(by_seed.values()))["curve_steps"]
             curves = np.array([r[f"val_{metric}"] for r in by_seed.values()])
-            ax.plot(steps, curves.mean(axis=0), label=f"{variant} (n={len(curves)})")
-        ax.set_title(
-            f"{loss_name}: validation {metric.upper()}, mean over seeds", fontsize=9
-        )
+            ax.plot(
+                steps,
+                curves.mean(axis=0),
+                color=colors[variant],
+                label=f"{variant} (n={len(curves)})",
+            )
+        ax.set_title(f"{loss_name}: validation {label}, mean over seeds", fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         ax = axes[1, col]
         names = [v for v in summary[loss_name] if v != "full_batch"]
         for i, variant in enumerate(names):
-            d = summary[loss_name][variant].get("test_auc_diff")
+            d = summary[loss_name][variant].get(f"test_{metric}_diff")
             if d is None:
                 continue
             ax.errorbar(
@@ -548,10 +558,12 @@ def plot(
                 xerr=[[d["mean"] - d["ci_low"]], [d["ci_high"] - d["mean"]]],
                 fmt="o",
                 capsize=3,
+                color=colors[variant],
             )
         ax.axvline(0.0, color="k", lw=0.8)
         ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_xlabel("test ROC AUC minus full batch (95 % paired bootstrap)")
+        ax.set_xlabel(f"test {label} − full batch (95 % paired bootstrap)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
@@ -559,6 +571,39 @@ def plot(
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def describe(report: Mapping[str, Any]) -> str:
+    """A Markdown paragraph on a study's settings, to go above its table.
+
+    Args:
+        report: `run_study`'s report.
+
+    Returns:
+        The settings, the minibatches' odds of holding positives, and how
+        to read the intervals.
+    """
+    cfg = report["config"]
+    odds = "; ".join(
+        f"a minibatch of {b} holds no positive with probability "
+        f"{o['p_none']:.2f}, at most one with {o['p_at_most_one']:.2f}"
+        for b, o in report["minibatch_positive_odds"].items()
+    )
+    odds = odds[:1].upper() + odds[1:]
+    return (
+        f"Synthetic task (`make_classification`, {cfg['n_features']} features, "
+        f"{cfg['n_informative']} informative), {cfg['positive_fraction']:.0%} "
+        f"positives; {cfg['n_train']} / {cfg['n_val']} / {cfg['n_test']} "
+        f"training / validation / test samples. MLP {list(cfg['hidden'])}, "
+        f"Adam {cfg['lr']}, {cfg['steps']} steps for every variant, validation "
+        f"every {cfg['eval_every']} steps; the weights with the best validation "
+        f"F1 (soft-F1) or ROC AUC (pairwise AUC) are scored on the test split. "
+        f"Seeds {report['seeds']}, Keras backend {report['backend']}. {odds}.\n\n"
+        "Cells: mean ± sample std [95 % t interval] over seeds; Δ: mean "
+        "per-seed difference from full batch [95 % paired percentile "
+        "bootstrap over seeds]. F1 at logit 0; the pairwise AUC loss leaves "
+        "the logits' offset free, so its F1 is a by-product."
+    )
 
 
 def _jsonable_cfg(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -666,7 +711,7 @@ def run_study(
     }
     results_lib.write_json(report, json_path)
     table = format_table(report["summary"])
-    (out_dir / f"{name}.md").write_text(table + "\n")
+    (out_dir / f"{name}.md").write_text(describe(report) + "\n\n" + table + "\n")
     plot(report["runs"], report["summary"], out_dir / f"{name}.png")
     print()
     print(table)
