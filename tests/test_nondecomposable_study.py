@@ -233,7 +233,11 @@ def test_fast_run_has_every_loss_variant_and_seed(fast_run):
             "val": {"size": 200, "positives": 10},
             "test": {"size": 400, "positives": 20},
         }
-    assert (out_dir / "nondecomposable_study.md").read_text().startswith("| loss |")
+    text = (out_dir / "nondecomposable_study.md").read_text()
+    # Settings, then one table row per loss and variant.
+    assert "200 / 200 / 400 training / validation / test samples" in text
+    assert "| loss | variant |" in text
+    assert sum(line.startswith("| soft_f1 |") for line in text.splitlines()) == 3
     assert (out_dir / "nondecomposable_study.png").stat().st_size > 0
 
 
