@@ -8,7 +8,11 @@ same pieces:
 * `options`: command-line value types (positive numbers, probabilities,
   seeds) and the ``--strategy``/``--replicas`` pair;
 * `strategies`: the `tf.distribute` strategy for a ``--strategy`` name;
-* `results`: summary statistics, Markdown tables, JSON and plots.
+* `results`: summary statistics, Markdown tables, JSON and plots;
+* `bootstrap`: paired bootstrap intervals of differences between variants;
+* `nondecomposable`: the digits task for batch-level losses;
+* `imbalanced`: a hard, imbalanced task for batch-level losses and the
+  study of full batch, minibatches and backdrop on it.
 
 Nothing here is imported by ``import keras_backdrop``; TensorFlow is
 imported only by the functions that need it.

@@ -365,15 +365,23 @@ def run_one(
     data: tuple[np.ndarray, ...],
     seed: int,
     cfg: Mapping[str, Any],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, float]:
     """Trains one model and returns its test (and train) F1 and ROC AUC.
+
+    The metrics are those of the model as `fit` leaves it; a callback that
+    restores other weights at the end of training (validation-based model
+    selection) therefore chooses the model that is evaluated.
 
     Args:
         loss_name: A key of `LOSSES`.
         variant: One of `VARIANTS`.
         data: `(x_train, y_train, x_test, y_test)` from `load_task`.
         seed: Initial weights, shuffles and masks.
-        cfg: Settings from `make_config`.
+        cfg: Settings from `make_config` (or any mapping with
+            `batch_size`, `steps`, `lr`, `hidden` and, for
+            `backdrop_mask_prob`, `mask_prob`).
+        callbacks: Passed to `fit`.
 
     Returns:
         `test_f1`, `test_auc`, `train_f1`, `train_auc`, the optimizer's
@@ -395,7 +403,14 @@ def run_one(
     # overhead would dominate these small full-batch steps.
     ds = training_data(variant, x_train, y_train, seed, cfg)
     start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=cfg["steps"], epochs=1, shuffle=False, verbose=0)
+    model.fit(
+        ds,
+        steps_per_epoch=cfg["steps"],
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
     seconds = time.perf_counter() - start
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     # training=False: the inference path, where the mask is not drawn.
