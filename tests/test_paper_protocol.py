@@ -17,22 +17,6 @@ from keras_backdrop.experiments import paper_protocol as pp
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bootstrap_interval_of_hand_made_cases():
-    # Every resample of a constant is that constant.
-    assert pp.bootstrap_interval([0.25] * 5) == (0.25, 0.25)
-    # Two values: resampled means are 0, 0.5 or 1 with probabilities
-    # 1/4, 1/2, 1/4, so the 2.5 % and 97.5 % points are 0 and 1.
-    assert pp.bootstrap_interval([0.0, 1.0]) == (0.0, 1.0)
-    # Five differences: the interval holds the mean, lies within the
-    # values' range, and is narrower than it.
-    d = [0.02, 0.05, -0.01, 0.04, 0.03]
-    low, high = pp.bootstrap_interval(d)
-    assert min(d) <= low < np.mean(d) < high <= max(d)
-    assert high - low < max(d) - min(d)
-    with pytest.raises(ValueError, match="differences"):
-        pp.bootstrap_interval([])
-
-
 def test_best_epoch_prefers_accuracy_then_loss_then_earlier():
     assert pp.best_epoch([0.5, 0.9, 0.7], [1.0, 2.0, 0.1]) == 1
     assert pp.best_epoch([0.5, 0.7, 0.7], [1.0, 0.9, 0.8]) == 2

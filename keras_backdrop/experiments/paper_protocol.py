@@ -38,8 +38,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_backdrop.experiments import bootstrap, texture_network
 from keras_backdrop.experiments import results as results_lib
-from keras_backdrop.experiments import texture_network
 from keras_backdrop.experiments.texture import TrainBatches, scale_choices
 
 #: The paper's mask probabilities (the reference demo): fine, coarse.
@@ -211,32 +211,6 @@ def split_validation(
 
 # --------------------------------------------------------------------------
 # Statistics
-
-
-def bootstrap_interval(
-    differences: Sequence[float], *, resamples: int = 10000, seed: int = 0
-) -> tuple[float, float]:
-    """A 95 % percentile bootstrap interval of the mean of ``differences``.
-
-    The values are resampled with replacement (``numpy.random.default_rng
-    (seed)``); with one value the interval is that value.
-
-    >>> bootstrap_interval([0.25, 0.25, 0.25])
-    (0.25, 0.25)
-    >>> low, high = bootstrap_interval([0.0, 1.0])
-    >>> (low, high)
-    (0.0, 1.0)
-    """
-    d = np.asarray(differences, np.float64)
-    if d.ndim != 1 or len(d) == 0:
-        raise ValueError(
-            "Invalid value for argument `differences`: expected a non-empty "
-            f"sequence of numbers. Received: differences={differences!r}"
-        )
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def best_epoch(val_accuracy: Sequence[float], val_loss: Sequence[float]) -> int:
@@ -488,16 +462,16 @@ def summarize(
         row: dict[str, Any] = {"seeds_done": len(done)}
         for metric in ("test_accuracy", "small_scale_accuracy"):
             row[metric] = results_lib.summarize([r[metric] for r in done.values()])
-        paired = [
-            r["test_accuracy"] - base[s]["test_accuracy"]
-            for s, r in done.items()
-            if base.get(s, {}).get("status") == "done"
-        ]
+        paired = [s for s in done if base.get(s, {}).get("status") == "done"]
         if name != "no_mask" and paired:
+            diff = bootstrap.paired_bootstrap_ci(
+                [done[s]["test_accuracy"] for s in paired],
+                [base[s]["test_accuracy"] for s in paired],
+            )
             row["difference_from_no_mask"] = {
-                "mean": float(np.mean(paired)),
-                "bootstrap_ci95": list(bootstrap_interval(paired)),
-                "n": len(paired),
+                "mean": diff["mean"],
+                "bootstrap_ci95": [diff["ci_low"], diff["ci_high"]],
+                "n": diff["n"],
             }
         summary[name] = row
     return summary
