@@ -60,11 +60,12 @@ import dataclasses
 import functools
 import math
 import numbers
-import reprlib
 from collections.abc import Container, Iterator, Sequence
 
 import numpy as np
 import scipy.fft
+
+from tfds_gp import published
 
 __all__ = [
     "MIN_CL",
@@ -185,37 +186,11 @@ MAX_ARRAY_BYTES = 2**34
 # whose message names the argument, what is allowed and the received value:
 # "Invalid value for argument `powers`: expected ... Received: powers=[...]".
 
-# Received values are shown abbreviated: a hostile input can be a list of a
-# billion entries or an integer too large to print.
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxlist = _REPR.maxtuple = 8
-_REPR.maxstring = _REPR.maxother = 120
-
-
-def _show(value: object) -> str:
-    """A short, always printable representation of a received value."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if int(value).bit_length() > 256:
-            return f"<an integer of {int(value).bit_length()} bits>"
-    try:
-        return _REPR.repr(value)
-    except Exception:  # a failing __repr__ must not hide the real error
-        return f"<{type(value).__name__} object>"
-
-
-def _type_error(argument: str, expected: str, received: object) -> TypeError:
-    return TypeError(
-        f"Invalid type for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_show(received)} (type {type(received).__name__})"
-    )
-
-
-def _value_error(argument: str, expected: str, received: object) -> ValueError:
-    return ValueError(
-        f"Invalid value for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_show(received)}"
-    )
+# The helpers live in tfds_gp.published, which must import nothing else of
+# the package (tests load it alone); every module here uses them.
+_show = published._show
+_type_error = published._type_error
+_value_error = published._value_error
 
 
 def _is_bool(value: object) -> bool:
