@@ -34,10 +34,7 @@ def _image_size(text: str) -> int:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line arguments; errors exit through the parser."""
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = options.make_parser(__doc__, show_defaults=True)
     p.add_argument(
         "--size",
         type=_image_size,
@@ -54,8 +51,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="coarse mask probability for the blurred picture",
     )
     p.add_argument("--seed", type=options.non_negative_int, default=3)
-    p.add_argument("--fast", action="store_true", help="128 px: seconds")
-    p.add_argument("--out-dir", default="results/masks")
+    options.add_output_arguments(
+        p, fast_help="128 px: seconds", out_dir="results/masks"
+    )
     args = p.parse_args(argv)
     if args.size is None:
         args.size = 128 if args.fast else 1024

@@ -36,72 +36,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     import tfds_gp
 
     variants = tuple(paper_protocol.variant_specs())
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--config",
-        choices=["fast", *sorted(tfds_gp.PRESETS)],
-        default=None,
-        help="tfds_gp preset (default: small; fast with --fast)",
+    p = options.make_parser(__doc__)
+    options.add_training_arguments(
+        p,
+        config_choices=["fast", *sorted(tfds_gp.PRESETS)],
+        config_help="tfds_gp preset (default: small; fast with --fast)",
+        variants=variants,
+        variants_default=None,
+        seeds_help="a count N (seeds 0..N-1) or a list such as 0,3,7 (default 5)",
+        epochs_help="epochs per run (default 60; 2 with --fast)",
+        jit_compile_help="compile the training step (default: on for JAX)",
     )
     p.add_argument(
-        "--construction",
-        default=None,
-        help="use this tfds_gp construction instead of the preset's",
-    )
-    p.add_argument(
-        "--variants",
-        type=options.choice_list(variants),
-        default=None,
-        help="comma-separated subset of " + ", ".join(variants),
-    )
-    p.add_argument(
-        "--seeds",
-        type=options.seed_list,
-        default=None,
-        help="a count N (seeds 0..N-1) or a list such as 0,3,7 (default 5)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=options.positive_int,
-        default=None,
-        help="epochs per run (default 60; 2 with --fast)",
+        "--construction", help="use this tfds_gp construction instead of the preset's"
     )
     p.add_argument(
         "--val-per-class",
         type=options.positive_int,
-        default=None,
         help="training images per class held out for validation "
         "(default 10; 2 with --fast)",
-    )
-    p.add_argument("--batch-size", type=options.positive_int, default=8)
-    p.add_argument("--lr", type=options.positive_float, default=1e-3)
-    p.add_argument("--filters", type=options.positive_int, default=32)
-    p.add_argument(
-        "--jit-compile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="compile the training step (default: on for JAX)",
     )
     p.add_argument(
         "--budget",
         type=options.positive_float,
-        default=None,
         help="stop cleanly after this many seconds (resume by running again)",
     )
     p.add_argument(
-        "--out-dir",
-        default=None,
-        help="results (default docs/results; results/paper_protocol_fast with --fast)",
+        "--work-dir", help="checkpoints and data cache (default results/paper_protocol)"
     )
-    p.add_argument(
-        "--work-dir",
-        default=None,
-        help="checkpoints and data cache (default results/paper_protocol)",
-    )
-    p.add_argument(
-        "--fast",
-        action="store_true",
-        help="a 32 px toy, 3 variants, 2 seeds, 2 epochs: seconds",
+    options.add_output_arguments(
+        p,
+        fast_help="a 32 px toy, 3 variants, 2 seeds, 2 epochs: seconds",
+        out_dir=None,
+        out_dir_help="results (default docs/results; "
+        "results/paper_protocol_fast with --fast)",
     )
     args = p.parse_args(argv)
     if args.construction is not None:

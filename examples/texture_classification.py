@@ -76,7 +76,6 @@ See `examples/TEXTURE_RESULTS.md` for the sweep behind the defaults.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -93,46 +92,28 @@ from keras_backdrop.experiments import options, texture  # noqa: E402
 
 def parse_args(argv: Sequence[str] | None = None) -> texture.TextureExperiment:
     """The command line as a `texture.TextureExperiment`; errors exit 2."""
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "--config",
-        default=None,
-        choices=texture.CONFIG_NAMES,
-        help="gp_textures config; 'default' is the sweep's custom config "
+    p = options.make_parser(__doc__, show_defaults=True)
+    options.add_training_arguments(
+        p,
+        config_choices=texture.CONFIG_NAMES,
+        config_help="gp_textures config; 'default' is the sweep's custom config "
         "(128 px, lengths x1/8, 50 train per class), 'paper' the paper's "
         "1024 px recipe (slow: hours on two CPU cores)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=options.positive_int,
-        default=None,
-        help="epochs (default: 30, or 2 with --fast)",
-    )
-    p.add_argument(
-        "--seeds",
-        type=options.seed_list,
-        default=None,
-        help="a count N (seeds 0..N-1) or a list like 0,1,2 "
+        variants=texture.VARIANTS,
+        variants_default=list(texture.VARIANTS),
+        seeds_help="a count N (seeds 0..N-1) or a list like 0,1,2 "
         "(default 3 seeds, 2 with --fast)",
+        epochs_help="epochs (default: 30, or 2 with --fast)",
+        jit_compile_help="compile the training step (XLA on TensorFlow and "
+        "JAX, torch.compile on PyTorch); default on for JAX "
+        "without --fast (jax.jit, Keras's own default there), "
+        "off otherwise",
+        lr_help="Adam learning rate",
     )
-    p.add_argument(
-        "--variants",
-        type=options.choice_list(texture.VARIANTS),
-        default=list(texture.VARIANTS),
-        help="comma-separated subset of " + ", ".join(texture.VARIANTS),
-    )
-    p.add_argument(
-        "--lr", type=options.positive_float, default=1e-3, help="Adam learning rate"
-    )
-    p.add_argument("--batch-size", type=options.positive_int, default=8)
     p.add_argument("--fine-prob", type=options.probability, default=0.3)
     p.add_argument("--coarse-prob", type=options.probability, default=0.75)
     p.add_argument("--mask-axes", choices=("sample", "batch"), default="sample")
     p.add_argument("--head", choices=("cell", "gap"), default="cell")
-    p.add_argument("--filters", type=options.positive_int, default=32)
     p.add_argument("--kernel", choices=("crisp", "blurred"), default="crisp")
     p.add_argument(
         "--crop",
@@ -140,34 +121,19 @@ def parse_args(argv: Sequence[str] | None = None) -> texture.TextureExperiment:
         default=None,
         help="random-crop side in pixels (default: half the image)",
     )
-    p.add_argument(
-        "--jit-compile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="compile the training step (XLA on TensorFlow and "
-        "JAX, torch.compile on PyTorch); default on for JAX "
-        "without --fast (jax.jit, Keras's own default there), "
-        "off otherwise",
-    )
-    p.add_argument(
-        "--fast",
-        action="store_true",
-        help="smoke run: a tiny custom config (32 px, 4 images per "
+    options.add_output_arguments(
+        p,
+        fast_help="smoke run: a tiny custom config (32 px, 4 images per "
         "class), 2 epochs, 2 seeds",
+        out_dir="results/texture",
     )
-    p.add_argument("--out-dir", default="results/texture")
     p.add_argument(
         "--data-dir",
-        default=None,
         help="TFDS data dir (default: TFDS's own; unused when "
         "tensorflow_datasets is not importable)",
     )
     p.add_argument(
-        "--verbose",
-        type=int,
-        choices=(0, 1, 2),
-        default=2,
-        help="Keras fit verbosity",
+        "--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity"
     )
     options.add_strategy_arguments(p)
     args = p.parse_args(argv)

@@ -309,7 +309,9 @@ def test_texture_train_dataset_on_tensorflow_is_tf_data():
     data = texture.TextureData("numpy", (x, y), (x, y), 6, y)
     scales = [[1.0, 1.5], [4.0, 6.0]]
     for variant in ("no_mask", "random_crops"):
-        train, _ = texture.train_dataset(variant, 0, data, 32, scales, exp)
+        train, _ = texture.train_dataset(
+            texture.RunSpec(variant, 0, data, 32, scales, exp)
+        )
         assert isinstance(train, tf.data.Dataset), variant
 
 

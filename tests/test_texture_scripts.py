@@ -147,8 +147,8 @@ def test_streamed_and_in_memory_inputs_train_alike(tmp_path):
     )
     scales = [list(s) for s in texture.recipe_of(config).scales]
     for variant in ("backdrop", "random_crops"):
-        a = texture.train_one(variant, 0, streamed, 32, scales, exp)
-        b = texture.train_one(variant, 0, in_memory, 32, scales, exp)
+        a = texture.train_one(texture.RunSpec(variant, 0, streamed, 32, scales, exp))
+        b = texture.train_one(texture.RunSpec(variant, 0, in_memory, 32, scales, exp))
         for key in ("test_accuracy", "train_accuracy", "test_curve"):
             assert a[key] == b[key], (variant, key)
 

@@ -60,11 +60,12 @@ import dataclasses
 import functools
 import math
 import numbers
-import reprlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 
 import numpy as np
 import scipy.fft
+
+from tfds_gp import published
 
 __all__ = [
     "MIN_CL",
@@ -185,37 +186,11 @@ MAX_ARRAY_BYTES = 2**34
 # whose message names the argument, what is allowed and the received value:
 # "Invalid value for argument `powers`: expected ... Received: powers=[...]".
 
-# Received values are shown abbreviated: a hostile input can be a list of a
-# billion entries or an integer too large to print.
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxlist = _REPR.maxtuple = 8
-_REPR.maxstring = _REPR.maxother = 120
-
-
-def _show(value: object) -> str:
-    """A short, always printable representation of a received value."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if int(value).bit_length() > 256:
-            return f"<an integer of {int(value).bit_length()} bits>"
-    try:
-        return _REPR.repr(value)
-    except Exception:  # a failing __repr__ must not hide the real error
-        return f"<{type(value).__name__} object>"
-
-
-def _type_error(argument: str, expected: str, received: object) -> TypeError:
-    return TypeError(
-        f"Invalid type for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_show(received)} (type {type(received).__name__})"
-    )
-
-
-def _value_error(argument: str, expected: str, received: object) -> ValueError:
-    return ValueError(
-        f"Invalid value for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_show(received)}"
-    )
+# The helpers live in tfds_gp.published, which must import nothing else of
+# the package (tests load it alone); every module here uses them.
+_show = published._show
+_type_error = published._type_error
+_value_error = published._value_error
 
 
 def _is_bool(value: object) -> bool:
@@ -661,6 +636,36 @@ def class_table(scales: Sequence[Sequence[float]]) -> tuple[GpClass, ...]:
     return _class_table(_normalize_scales(scales))
 
 
+def _check_sample_args(
+    cls: object, powers: object, size: object
+) -> tuple[Sequence[float], tuple[float, ...], int]:
+    """The checks of a sampler's ``cls``, ``powers`` and ``size``, in order.
+
+    Shared by :func:`sample` and :func:`tfds_gp.reference.sample`; each
+    length of ``cls`` is checked by the sampler itself.
+
+    Returns:
+      ``(cls, powers, size)``: ``cls`` as a sequence of 1 to
+      ``MAX_SCALES`` entries, ``powers`` checked, one per entry of ``cls``,
+      and ``size`` as an int.
+    """
+    cls = _as_sequence(
+        cls,
+        "cls",
+        "cls",
+        "expected a sequence of correlation lengths, one per scale",
+        cls,
+    )
+    if not 1 <= len(cls) <= MAX_SCALES:
+        raise _value_error(
+            "cls",
+            f"expected 1 to {MAX_SCALES} correlation lengths (one per scale); "
+            f"cls has {len(cls)}",
+            cls,
+        )
+    return cls, _check_powers(powers, len(cls)), _check_size(size)
+
+
 def sample(
     cls: Sequence[float],
     powers: Sequence[float],
@@ -678,22 +683,7 @@ def sample(
         ``powers`` must hold one number in ``[MIN_POWER, MAX_POWER]`` per
         entry of ``cls``.
     """
-    cls = _as_sequence(
-        cls,
-        "cls",
-        "cls",
-        "expected a sequence of correlation lengths, one per scale",
-        cls,
-    )
-    if not 1 <= len(cls) <= MAX_SCALES:
-        raise _value_error(
-            "cls",
-            f"expected 1 to {MAX_SCALES} correlation lengths (one per scale); "
-            f"cls has {len(cls)}",
-            cls,
-        )
-    powers = _check_powers(powers, len(cls))
-    size = _check_size(size)
+    cls, powers, size = _check_sample_args(cls, powers, size)
     # The sum of the normalised fields is taken in frequency space: each
     # field's spectrum is scaled by power / std (its std from Parseval) and
     # added, and one inverse FFT gives the sample.
@@ -824,22 +814,25 @@ class GpRecipe:
         return per_class * self.num_classes
 
 
+def _check_name(
+    value: object, argument: str, names: Container[str], expected: str
+) -> str:
+    """``value`` if it is a string in ``names``; else TypeError or ValueError."""
+    if not isinstance(value, str):
+        raise _type_error(argument, expected, value)
+    if value not in names:
+        raise _value_error(argument, expected, value)
+    return value
+
+
 def _check_construction(construction: object) -> str:
     expected = f"expected one of {list(CONSTRUCTIONS)} (how the fields are made)"
-    if not isinstance(construction, str):
-        raise _type_error("construction", expected, construction)
-    if construction not in CONSTRUCTIONS:
-        raise _value_error("construction", expected, construction)
-    return construction
+    return _check_name(construction, "construction", CONSTRUCTIONS, expected)
 
 
 def _check_split(split: object) -> int:
     expected = f"expected one of {sorted(SPLIT_IDS)}"
-    if not isinstance(split, str):
-        raise _type_error("split", expected, split)
-    if split not in SPLIT_IDS:
-        raise _value_error("split", expected, split)
-    return SPLIT_IDS[split]
+    return SPLIT_IDS[_check_name(split, "split", SPLIT_IDS, expected)]
 
 
 def _check_recipe(recipe: object) -> GpRecipe:
@@ -1014,74 +1007,32 @@ def _scaled(scales: tuple[tuple[float, ...], ...], factor: float):
 # The built-in recipes; the TFDS configs of the same names wrap these.  Each
 # has its own seed so that two configs of the same size never share noise.
 PRESETS: dict[str, GpRecipe] = {
-    # Default: a quarter of the paper's size and lengths.  Storing an example
-    # (lossless PNG of the float32 bits) costs about twice generating it, so
-    # 50 + 50 per class keeps the build near half a minute on two busy cores.
-    "small": GpRecipe(
-        size=256,
-        scales=_scaled(PAPER_SCALES, 0.25),
-        powers=PAPER_POWERS,
-        train_per_class=50,
-        test_per_class=50,
-        seed=1,
-    ),
-    # Half the paper's size and lengths.
-    "medium": GpRecipe(
-        size=512,
-        scales=_scaled(PAPER_SCALES, 0.5),
-        powers=PAPER_POWERS,
-        train_per_class=100,
-        test_per_class=100,
-        seed=2,
-    ),
-    # The paper's dataset: 25 training samples per class, plus a test split.
-    "paper": GpRecipe(
-        size=1024,
-        scales=PAPER_SCALES,
-        powers=PAPER_POWERS,
-        train_per_class=25,
-        test_per_class=25,
-        seed=3,
-    ),
-    # The reference's three-scale demonstration, 8 classes.
-    "three_scale": GpRecipe(
-        size=1024,
-        scales=THREE_SCALE_SCALES,
-        powers=THREE_SCALE_POWERS,
-        train_per_class=25,
-        test_per_class=25,
-        seed=4,
-    ),
-    # The paper's recipe with a hundred times its training samples: 12000
-    # examples, about 50 GB.  Meant for a Beam build (many workers).
-    "paper_large": GpRecipe(
-        size=1024,
-        scales=PAPER_SCALES,
-        powers=PAPER_POWERS,
-        train_per_class=2500,
-        test_per_class=500,
-        seed=5,
-    ),
-    # The paper's lengths on 2048x2048 images: four times the area, so four
-    # times the small-scale realisations per image.  1200 examples, about
-    # 17 GB.  Meant for a Beam build.
-    "paper_2048": GpRecipe(
-        size=2048,
-        scales=PAPER_SCALES,
-        powers=PAPER_POWERS,
-        train_per_class=250,
-        test_per_class=50,
-        seed=6,
-    ),
-    # The paper's recipe made the authors' way (tfds_gp.reference): the
-    # `paper` config's parameters with construction="reference", its own seed.
-    "reference": GpRecipe(
-        size=1024,
-        scales=PAPER_SCALES,
-        powers=PAPER_POWERS,
-        train_per_class=25,
-        test_per_class=25,
-        seed=7,
-        construction="reference",
-    ),
+    name: GpRecipe(*fields)
+    for name, fields in {
+        # name: (size, scales, powers, train_per_class, test_per_class, seed
+        # [, construction])
+        #
+        # Default: a quarter of the paper's size and lengths.  Storing an
+        # example (lossless PNG of the float32 bits) costs about twice
+        # generating it, so 50 + 50 per class keeps the build near half a
+        # minute on two busy cores.
+        "small": (256, _scaled(PAPER_SCALES, 0.25), PAPER_POWERS, 50, 50, 1),
+        # Half the paper's size and lengths.
+        "medium": (512, _scaled(PAPER_SCALES, 0.5), PAPER_POWERS, 100, 100, 2),
+        # The paper's dataset: 25 training samples per class, plus a test split.
+        "paper": (1024, PAPER_SCALES, PAPER_POWERS, 25, 25, 3),
+        # The reference's three-scale demonstration, 8 classes.
+        "three_scale": (1024, THREE_SCALE_SCALES, THREE_SCALE_POWERS, 25, 25, 4),
+        # The paper's recipe with a hundred times its training samples: 12000
+        # examples, about 50 GB.  Meant for a Beam build (many workers).
+        "paper_large": (1024, PAPER_SCALES, PAPER_POWERS, 2500, 500, 5),
+        # The paper's lengths on 2048x2048 images: four times the area, so
+        # four times the small-scale realisations per image.  1200 examples,
+        # about 17 GB.  Meant for a Beam build.
+        "paper_2048": (2048, PAPER_SCALES, PAPER_POWERS, 250, 50, 6),
+        # The paper's recipe made the authors' way (tfds_gp.reference): the
+        # `paper` config's parameters with construction="reference", its own
+        # seed.
+        "reference": (1024, PAPER_SCALES, PAPER_POWERS, 25, 25, 7, "reference"),
+    }.items()
 }

@@ -108,6 +108,7 @@ from __future__ import annotations
 import codecs
 import io
 import math
+import numbers
 import os
 import pickle
 import pickletools
@@ -352,24 +353,40 @@ class _BoundedReader:
 
 # A caller's bad argument (not the file's content) is a TypeError or a
 # ValueError in the package's form, "Invalid value for argument `x`: expected
-# ... Received: x=...".  (This module stands alone, without the rest of the
-# package: the tests load it from its file in child processes.)
-_ARGUMENT_REPR = reprlib.Repr()
-_ARGUMENT_REPR.maxstring = _ARGUMENT_REPR.maxother = 120
+# ... Received: x=...".  The whole package uses these helpers
+# (tfds_gp.generator re-exports them); they live here because this module
+# stands alone, importing nothing else of the package: the tests load it from
+# its file in child processes.  Received values are shown abbreviated: a
+# hostile input can be a list of a billion entries or an integer too large to
+# print.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = 8
+_REPR.maxstring = _REPR.maxother = 120
 
 
-def _argument_type_error(argument: str, expected: str, received: object) -> TypeError:
+def _show(value: object) -> str:
+    """A short, always printable representation of a received value."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if int(value).bit_length() > 256:
+            return f"<an integer of {int(value).bit_length()} bits>"
+    try:
+        return _REPR.repr(value)
+    except Exception:  # a failing __repr__ must not hide the real error
+        return f"<{type(value).__name__} object>"
+
+
+def _type_error(argument: str, expected: str, received: object) -> TypeError:
     return TypeError(
         f"Invalid type for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_ARGUMENT_REPR.repr(received)} "
-        f"(type {type(received).__name__})"
+        f"{argument}={_show(received)} (type {type(received).__name__})"
     )
 
 
-def _argument_value_error(argument: str, expected: str, received: object) -> ValueError:
+def _value_error(argument: str, expected: str, received: object) -> ValueError:
     return ValueError(
         f"Invalid value for argument `{argument}`: {expected}. Received: "
-        f"{argument}={_ARGUMENT_REPR.repr(received)}"
+        f"{argument}={_show(received)}"
     )
 
 
@@ -1280,15 +1297,11 @@ def restricted_load(
       PublishedFileError: a truncated, damaged or malformed pickle.
     """
     if not hasattr(file, "read"):
-        raise _argument_type_error("file", "expected a binary file object", file)
+        raise _type_error("file", "expected a binary file object", file)
     if type(max_elements) is not int:
-        raise _argument_type_error(
-            "max_elements", "expected a non-negative int", max_elements
-        )
+        raise _type_error("max_elements", "expected a non-negative int", max_elements)
     if max_elements < 0:
-        raise _argument_value_error(
-            "max_elements", "expected a non-negative int", max_elements
-        )
+        raise _value_error("max_elements", "expected a non-negative int", max_elements)
     return _load(_plain_reader(file, source), source, max_elements)
 
 
@@ -1547,19 +1560,17 @@ def read_published(
       TypeError: an argument of the wrong type.
     """
     if type(size) is not int:
-        raise _argument_type_error(
+        raise _type_error(
             "size", f"expected an int from 1 to {MAX_SIZE} (the image side)", size
         )
     if not 1 <= size <= MAX_SIZE:
-        raise _argument_value_error(
+        raise _value_error(
             "size", f"expected an int from 1 to {MAX_SIZE} (the image side)", size
         )
     if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-        raise _argument_type_error(
-            "class_names", "expected a sequence of strings", class_names
-        )
+        raise _type_error("class_names", "expected a sequence of strings", class_names)
     if source is not None and not isinstance(source, str):
-        raise _argument_type_error("source", "expected a string or None", source)
+        raise _type_error("source", "expected a string or None", source)
     if isinstance(path, (str, os.PathLike)):
         source = os.fspath(path) if source is None else source
         try:
@@ -1578,9 +1589,7 @@ def read_published(
         with f:
             return read_published(f, size, class_names, source)
     if not hasattr(path, "read"):
-        raise _argument_type_error(
-            "path", "expected a path or a binary file object", path
-        )
+        raise _type_error("path", "expected a path or a binary file object", path)
     f = path
     if source is None:
         source = str(getattr(f, "name", "<stream>"))
@@ -1594,7 +1603,7 @@ def read_published(
             f"{_clip(str(err))}); expected a seekable binary file"
         ) from err
     if not isinstance(head, bytes):
-        raise _argument_type_error(
+        raise _type_error(
             "path",
             f"expected a file opened in binary mode; {source} returned "
             f"{type(head).__name__} from read()",

@@ -412,22 +412,7 @@ def sample(
     Raises:
       TypeError, ValueError: as :func:`tfds_gp.generator.sample`.
     """
-    cls = generator._as_sequence(
-        cls,
-        "cls",
-        "cls",
-        "expected a sequence of correlation lengths, one per scale",
-        cls,
-    )
-    if not 1 <= len(cls) <= generator.MAX_SCALES:
-        raise generator._value_error(
-            "cls",
-            f"expected 1 to {generator.MAX_SCALES} correlation lengths (one per "
-            f"scale); cls has {len(cls)}",
-            cls,
-        )
-    powers = generator._check_powers(powers, len(cls))
-    size = generator._check_size(size)
+    cls, powers, size = generator._check_sample_args(cls, powers, size)
     lengths = [generator._check_cl(cl, size) for cl in cls]
     _check_rng(rng)
     total = np.zeros((size, size))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Sequence
 
 #: Values of ``--strategy``: one device, `tf.distribute.MirroredStrategy`,
 #: `tf.distribute.MultiWorkerMirroredStrategy`.
@@ -129,3 +130,99 @@ def check_strategy_arguments(
             "environment variable (cluster and task) in every worker. "
             "Received: 'multiworker' without TF_CONFIG"
         )
+
+
+def make_parser(doc: str, *, show_defaults: bool = False) -> argparse.ArgumentParser:
+    r"""A script's parser, described by its docstring's first paragraph.
+
+    Args:
+        doc: The script's module docstring.
+        show_defaults: Whether the help shows every option's default
+            (`argparse.ArgumentDefaultsHelpFormatter`).
+
+    Returns:
+        The parser.
+
+    >>> make_parser("Trains a model.\n\nMore text.").description
+    'Trains a model.'
+    """
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        formatter_class=(
+            argparse.ArgumentDefaultsHelpFormatter
+            if show_defaults
+            else argparse.HelpFormatter
+        ),
+    )
+
+
+def add_training_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    config_choices: Sequence[str],
+    config_help: str,
+    variants: Sequence[str],
+    variants_default: list[str] | None,
+    seeds_help: str,
+    epochs_help: str,
+    jit_compile_help: str,
+    lr_help: str | None = None,
+) -> None:
+    """Adds the options of a texture-network comparison.
+
+    ``--config`` (one of `config_choices`, default None), ``--variants``
+    (`choice_list` of `variants`), ``--seeds`` (`seed_list`, default None),
+    ``--epochs`` (default None), ``--batch-size`` (8), ``--lr`` (1e-3),
+    ``--filters`` (32) and ``--jit-compile``/``--no-jit-compile`` (default
+    None); the script fills in the None defaults after parsing.
+
+    Args:
+        parser: The script's parser.
+        config_choices: The dataset configs ``--config`` allows.
+        config_help: The help of ``--config``.
+        variants: The variants ``--variants`` allows.
+        variants_default: The default of ``--variants``.
+        seeds_help: The help of ``--seeds``.
+        epochs_help: The help of ``--epochs``.
+        jit_compile_help: The help of ``--jit-compile``.
+        lr_help: The help of ``--lr``.
+    """
+    parser.add_argument(
+        "--config", choices=config_choices, default=None, help=config_help
+    )
+    parser.add_argument(
+        "--variants",
+        type=choice_list(tuple(variants)),
+        default=variants_default,
+        help="comma-separated subset of " + ", ".join(variants),
+    )
+    parser.add_argument("--seeds", type=seed_list, default=None, help=seeds_help)
+    parser.add_argument("--epochs", type=positive_int, default=None, help=epochs_help)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help=lr_help)
+    parser.add_argument("--filters", type=positive_int, default=32)
+    parser.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=jit_compile_help,
+    )
+
+
+def add_output_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    fast_help: str,
+    out_dir: str | None,
+    out_dir_help: str | None = None,
+) -> None:
+    """Adds ``--fast`` (a flag) and ``--out-dir``.
+
+    Args:
+        parser: The script's parser.
+        fast_help: The help of ``--fast``.
+        out_dir: The default of ``--out-dir``.
+        out_dir_help: The help of ``--out-dir``.
+    """
+    parser.add_argument("--fast", action="store_true", help=fast_help)
+    parser.add_argument("--out-dir", default=out_dir, help=out_dir_help)

@@ -241,6 +241,27 @@ class TextureData:
         return isinstance(self.train, tuple)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class RunSpec:
+    """One training run: a variant and a seed on a run's data and settings.
+
+    Attributes:
+        variant: One of `VARIANTS`.
+        seed: The run's seed (weights, masks, shuffling, crops).
+        data: The run's `TextureData`.
+        size: The image side in pixels.
+        scales: The dataset's length scales, one list per scale.
+        exp: The comparison's `TextureExperiment`.
+    """
+
+    variant: str
+    seed: int
+    data: TextureData
+    size: int
+    scales: Sequence[Sequence[float]]
+    exp: TextureExperiment
+
+
 def load_data(
     config: Any, data_dir: str | None = None, *, in_memory: bool = False
 ) -> TextureData:
@@ -364,15 +385,8 @@ def crop_side(size: int, scales: Sequence[Sequence[float]], crop: int | None) ->
     return side
 
 
-def train_dataset(
-    variant: str,
-    seed: int,
-    data: TextureData,
-    size: int,
-    scales: Sequence[Sequence[float]],
-    exp: TextureExperiment,
-) -> tuple[Any, int | None]:
-    """The batched training data and its steps per epoch.
+def train_dataset(run: RunSpec) -> tuple[Any, int | None]:
+    """The batched training data of `run` and its steps per epoch.
 
     A ``tf.data`` pipeline when TensorFlow is there (streamed from TFDS,
     or from the arrays when TFDS is not); steps are None when the dataset
@@ -381,7 +395,12 @@ def train_dataset(
     epochs, with a step count per epoch. Without TensorFlow a
     `TrainBatches` over all epochs, with its steps per epoch.
     """
-    crop = crop_side(size, scales, exp.crop) if variant == "random_crops" else None
+    data, exp, seed = run.data, run.exp, run.seed
+    crop = (
+        crop_side(run.size, run.scales, exp.crop)
+        if run.variant == "random_crops"
+        else None
+    )
     if data.in_memory and keras.backend.backend() != "tensorflow":
         train = TrainBatches(*data.train, exp.batch_size, exp.epochs, seed, crop)
         return train, train.steps_per_epoch
@@ -454,43 +473,30 @@ def _run_result(
     }
 
 
-def build_variant_model(
-    variant: str,
-    seed: int,
-    size: int,
-    scales: Sequence[Sequence[float]],
-    exp: TextureExperiment,
-) -> keras.Model:
-    """The texture network of one variant and seed (seeds Keras first)."""
-    keras.utils.set_random_seed(seed)
-    num_classes = math.prod(len(s) for s in scales)
+def build_variant_model(run: RunSpec) -> keras.Model:
+    """The texture network of `run`'s variant and seed (seeds Keras first)."""
+    keras.utils.set_random_seed(run.seed)
+    num_classes = math.prod(len(s) for s in run.scales)
     return texture_network.build_texture_model(
-        size,
-        scales,
+        run.size,
+        run.scales,
         num_classes,
-        masks=variant == "backdrop",
-        seed=seed,
-        **exp.network_kwargs(),
+        masks=run.variant == "backdrop",
+        seed=run.seed,
+        **run.exp.network_kwargs(),
     )
 
 
-def train_one(
-    variant: str,
-    seed: int,
-    data: TextureData,
-    size: int,
-    scales: Sequence[Sequence[float]],
-    exp: TextureExperiment,
-    strategy: Any = None,
-) -> dict[str, Any]:
-    """Trains one variant with one seed with Keras fit; its results.
+def train_one(run: RunSpec, strategy: Any = None) -> dict[str, Any]:
+    """Trains `run` (one variant with one seed) with Keras fit; its results.
 
     With a `strategy` (MirroredStrategy) the model is built and compiled
     in its scope, and ``fit`` splits every global batch over the replicas.
     """
+    data, exp = run.data, run.exp
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = build_variant_model(variant, seed, size, scales, exp)
+        model = build_variant_model(run)
         model.compile(
             optimizer=keras.optimizers.Adam(exp.lr),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -499,9 +505,9 @@ def train_one(
             # Tracing costs more than a --fast run's few steps.
             run_eagerly=exp.fast,
         )
-    train, steps = train_dataset(variant, seed, data, size, scales, exp)
+    train, steps = train_dataset(run)
     fit_kwargs = {} if steps is None else {"steps_per_epoch": steps}
-    eval_batch = _eval_batch(size)
+    eval_batch = _eval_batch(run.size)
     if data.in_memory:
         fit_kwargs.update(validation_data=data.test, validation_batch_size=eval_batch)
     else:
@@ -519,23 +525,15 @@ def train_one(
     return _run_result(
         pred,
         data.y_test,
-        scales,
+        run.scales,
         history.history["accuracy"][-1],
         history.history["val_accuracy"],
         seconds,
     )
 
 
-def train_one_custom(
-    variant: str,
-    seed: int,
-    data: TextureData,
-    size: int,
-    scales: Sequence[Sequence[float]],
-    exp: TextureExperiment,
-    strategy: Any,
-) -> dict[str, Any]:
-    """Trains one variant with one seed by a custom loop under `strategy`.
+def train_one_custom(run: RunSpec, strategy: Any) -> dict[str, Any]:
+    """Trains `run` (one variant with one seed) by a custom loop under `strategy`.
 
     For MultiWorkerMirroredStrategy, where Keras 3's ``fit`` does not run
     (keras-team/keras#20585). The recipe is ``fit``'s: Adam on the mean
@@ -550,11 +548,12 @@ def train_one_custom(
     """
     import tensorflow as tf
 
+    data, exp = run.data, run.exp
     with strategy.scope():
-        model = build_variant_model(variant, seed, size, scales, exp)
+        model = build_variant_model(run)
         optimizer = keras.optimizers.Adam(exp.lr)
         optimizer.build(model.trainable_variables)
-    train, steps = train_dataset(variant, seed, data, size, scales, exp)
+    train, steps = train_dataset(run)
     options = tf.data.Options()
     # Split every global batch by samples: the workers hold the same data,
     # there are no files to shard by.
@@ -588,7 +587,7 @@ def train_one_custom(
             strategy.reduce("SUM", count, axis=None),
         )
 
-    eval_batch = _eval_batch(size)
+    eval_batch = _eval_batch(run.size)
     # random_crops: one iterator over all epochs, `steps` batches per epoch.
     iterator = None if steps is None else iter(dist_train)
     curve: list[float] = []
@@ -610,7 +609,7 @@ def train_one_custom(
                 flush=True,
             )
     seconds = time.time() - started
-    return _run_result(pred, data.y_test, scales, train_accuracy, curve, seconds)
+    return _run_result(pred, data.y_test, run.scales, train_accuracy, curve, seconds)
 
 
 # --------------------------------------------------------------------------
@@ -734,10 +733,11 @@ def run(exp: TextureExperiment) -> dict[str, Any]:
         results[variant] = {}
         for seed in exp.seeds:
             print(f"--- {variant}, seed {seed}", flush=True)
+            spec = RunSpec(variant, seed, data, size, scales, exp)
             if exp.strategy == "multiworker":
-                one = train_one_custom(variant, seed, data, size, scales, exp, strategy)
+                one = train_one_custom(spec, strategy)
             else:
-                one = train_one(variant, seed, data, size, scales, exp, strategy)
+                one = train_one(spec, strategy)
             results[variant][str(seed)] = one
             print(
                 f"{variant} seed {seed}: test accuracy "
