@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ import keras
 import numpy as np
 
 from keras_backdrop import BackdropMasking
+from keras_backdrop.experiments import options
 from keras_backdrop.experiments import results as results_lib
 from keras_backdrop.losses import PairwiseAUC, SoftF1
 
@@ -89,6 +90,19 @@ DEFAULTS: dict[str, Any] = {
 }
 #: The whole pipeline on a toy budget, for tests and smoke runs.
 FAST: dict[str, Any] = {"n_train": 128, "batch_size": 16, "steps": 10, "hidden": (16,)}
+#: The settings a command line may set: `argparse` type and help.
+SETTING_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "positive_class": (options.digit, "digit"),
+    "positive_fraction": (options.minority_fraction, "in (0, 0.5)"),
+    "n_train": (options.positive_int, ""),
+    "batch_size": (options.positive_int, ""),
+    "steps": (options.positive_int, "gradient steps"),
+    "lr": (options.positive_float, "Adam learning rate"),
+    "mask_prob": (
+        options.probability,
+        "backdrop_mask_prob's mask_prob, default 1 - batch_size / n_train",
+    ),
+}
 
 
 def make_loss(name: str) -> keras.losses.Loss:
@@ -150,17 +164,7 @@ def make_config(fast: bool = False, **overrides: Any) -> dict[str, Any]:
         ValueError: on an unknown key, or if `batch_size` is not smaller
             than `n_train`.
     """
-    unknown = set(overrides) - set(DEFAULTS) - {"mask_prob"}
-    if unknown:
-        raise ValueError(
-            f"Invalid value for argument `overrides`: unknown keys "
-            f"{sorted(unknown)}; expected keys of {sorted(DEFAULTS)} or "
-            f"'mask_prob'. Received: {overrides!r}"
-        )
-    cfg = dict(DEFAULTS)
-    if fast:
-        cfg.update(FAST)
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = options.merge_settings(DEFAULTS, FAST, fast, overrides, extra=("mask_prob",))
     if cfg["batch_size"] >= cfg["n_train"]:
         raise ValueError(
             "Invalid value for argument `batch_size`: it must be smaller "
@@ -170,6 +174,43 @@ def make_config(fast: bool = False, **overrides: Any) -> dict[str, Any]:
     if cfg.get("mask_prob") is None:
         cfg["mask_prob"] = 1.0 - cfg["batch_size"] / cfg["n_train"]
     return cfg
+
+
+def check_settings(fast: bool, overrides: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Checks settings from a command line, in the command line's words.
+
+    `batch_size` must be smaller than `n_train`, and `n_train` must leave
+    a test set in the pool of `pool_size`.
+
+    Args:
+        fast: Start from `FAST`.
+        overrides: Settings given; None for those left out.
+
+    Returns:
+        A `(setting, message)` pair per problem, the message ending with
+        the value received; empty when the settings can run.
+    """
+    cfg = options.merge_settings(DEFAULTS, FAST, fast, overrides, extra=("mask_prob",))
+    n_train, batch_size = cfg["n_train"], cfg["batch_size"]
+    problems = []
+    if batch_size >= n_train:
+        problems.append(
+            (
+                "batch_size",
+                f"must be smaller than --n-train ({n_train}) for minibatches "
+                f"to differ from the full batch. Received: {batch_size}",
+            )
+        )
+    pool = pool_size(cfg["positive_class"], cfg["positive_fraction"])
+    if n_train >= pool:
+        problems.append(
+            (
+                "n_train",
+                f"must leave a test set, at most {pool - 1} (the pool holds "
+                f"{pool} samples). Received: {n_train}",
+            )
+        )
+    return problems
 
 
 def load_task(
@@ -491,12 +532,7 @@ def plot(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> None:
         results: Loss to variant to the output of `summarize`.
         path: The PNG file to write.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    fig, axes = results_lib.pyplot().subplots(1, 2, figsize=(11, 4), sharey=False)
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
     for ax, metric, title in zip(
         axes, METRICS, ("test F1 (threshold 0.5)", "test ROC AUC"), strict=True
@@ -536,8 +572,7 @@ def plot(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> None:
         handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results_lib.save_figure(fig, path, dpi=100)
 
 
 def run_comparison(
