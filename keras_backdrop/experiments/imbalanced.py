@@ -525,22 +525,18 @@ def format_table(summary: Mapping[str, Mapping[str, Any]]) -> str:
         "Δ AUC vs full batch",
         "selected step",
     ]
-    rows = []
-    for loss_name, by_variant in summary.items():
-        for variant, r in by_variant.items():
-            rows.append(
-                [
-                    loss_name,
-                    variant,
-                    len(r["seeds"]),
-                    _interval(r["test_f1"]),
-                    _interval(r["test_auc"]),
-                    _diff(r.get("test_f1_diff")),
-                    _diff(r.get("test_auc_diff")),
-                    f"{r['selected_step']['mean']:.0f}",
-                ]
-            )
-    return results_lib.markdown_table(header, rows)
+    return nd.loss_variant_table(
+        header,
+        summary,
+        lambda r: [
+            len(r["seeds"]),
+            _interval(r["test_f1"]),
+            _interval(r["test_auc"]),
+            _diff(r.get("test_f1_diff")),
+            _diff(r.get("test_auc_diff")),
+            f"{r['selected_step']['mean']:.0f}",
+        ],
+    )
 
 
 def plot(

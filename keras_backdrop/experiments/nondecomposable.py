@@ -506,22 +506,47 @@ def format_table(results: Mapping[str, Mapping[str, Any]], seeds: Sequence[int])
     """
     header = ["loss", "variant", "test F1", "test ROC AUC"]
     header += [f"seed {s} F1 / AUC" for s in seeds]
-    rows = []
-    for loss_name, by_variant in results.items():
-        for variant, r in by_variant.items():
-            rows.append(
-                [
-                    loss_name,
-                    variant,
-                    f"{r['test_f1_mean']:.3f} ± {r['test_f1_std']:.3f}",
-                    f"{r['test_auc_mean']:.3f} ± {r['test_auc_std']:.3f}",
-                    *(
-                        f"{r['per_seed'][str(s)]['test_f1']:.3f} / "
-                        f"{r['per_seed'][str(s)]['test_auc']:.3f}"
-                        for s in seeds
-                    ),
-                ]
-            )
+    return loss_variant_table(
+        header,
+        results,
+        lambda r: [
+            f"{r['test_f1_mean']:.3f} ± {r['test_f1_std']:.3f}",
+            f"{r['test_auc_mean']:.3f} ± {r['test_auc_std']:.3f}",
+            *(
+                f"{r['per_seed'][str(s)]['test_f1']:.3f} / "
+                f"{r['per_seed'][str(s)]['test_auc']:.3f}"
+                for s in seeds
+            ),
+        ],
+    )
+
+
+def loss_variant_table(
+    header: Sequence[str],
+    by_loss: Mapping[str, Mapping[str, Any]],
+    cells: Callable[[Any], Sequence[Any]],
+) -> str:
+    """A Markdown table with one row per loss and variant.
+
+    >>> print(loss_variant_table(["loss", "variant", "n"],
+    ...                          {"soft_f1": {"full_batch": 3}}, lambda r: [r]))
+    | loss | variant | n |
+    |---|---|---|
+    | soft_f1 | full_batch | 3 |
+
+    Args:
+        header: The column names, starting with the loss and the variant.
+        by_loss: Loss name to variant name to that run's entry.
+        cells: An entry to the row's cells after the loss and variant.
+
+    Returns:
+        The table (`results.markdown_table`).
+    """
+    rows = [
+        [loss_name, variant, *cells(entry)]
+        for loss_name, by_variant in by_loss.items()
+        for variant, entry in by_variant.items()
+    ]
     return results_lib.markdown_table(header, rows)
 
 
