@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +51,14 @@ import keras
 import numpy as np
 
 from keras_backdrop.experiments import nondecomposable as nd
+from keras_backdrop.experiments import options
 from keras_backdrop.experiments import results as results_lib
 from keras_backdrop.experiments.bootstrap import paired_bootstrap_ci
 
 #: The validation metric that selects the step, per loss.
 SELECTION_METRIC = {"soft_f1": "f1", "pairwise_auc": "auc"}
 #: Test metrics reported.
-METRICS = ("test_f1", "test_auc")
+METRICS = nd.METRICS
 
 DEFAULTS: dict[str, Any] = {
     "n_train": 1000,
@@ -91,6 +92,14 @@ FAST: dict[str, Any] = {
     "minibatch_sizes": (16,),
     "keep_counts": (8,),
 }
+#: The settings a command line may set: `argparse` type and help.
+SETTING_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
+    **{k: nd.SETTING_OPTIONS[k] for k in ("n_train", "positive_fraction", "steps")},
+    "eval_every": (options.positive_int, "validation every N steps"),
+    "lr": nd.SETTING_OPTIONS["lr"],
+    "minibatch_sizes": (options.size_list, ""),
+    "keep_counts": (options.size_list, "backdrop keep counts"),
+}
 
 
 def _fail(name: str, expected: str, value: Any) -> ValueError:
@@ -116,13 +125,7 @@ def make_config(fast: bool = False, **overrides: Any) -> dict[str, Any]:
             minibatch size or keep count is not smaller than `n_train`,
             or if a split would hold fewer than 2 positives.
     """
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise _fail("overrides", f"keys of {sorted(DEFAULTS)}", sorted(unknown))
-    cfg = dict(DEFAULTS)
-    if fast:
-        cfg.update(FAST)
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = options.merge_settings(DEFAULTS, FAST, fast, overrides)
     for key in ("n_train", "n_val", "n_test", "steps", "eval_every", "n_features"):
         value = cfg[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -147,6 +150,49 @@ def make_config(fast: bool = False, **overrides: Any) -> dict[str, Any]:
                 cfg[key],
             )
     return cfg
+
+
+def check_settings(fast: bool, overrides: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The problems of a command line's settings, found before any work.
+
+    Every minibatch size and keep count must be smaller than `n_train`,
+    and every split must hold at least 2 positives; a split short of
+    positives is blamed on `positive_fraction` if it was given, else on
+    `n_train` (the other splits' sizes are not options).
+
+    Args:
+        fast: Whether `FAST` applies.
+        overrides: The given settings, None where not given.
+
+    Returns:
+        `(setting, message)` per problem (the message names the value
+        received), in the order found; empty if none.
+    """
+    cfg = options.merge_settings(DEFAULTS, FAST, fast, overrides)
+    n_train, fraction = cfg["n_train"], cfg["positive_fraction"]
+    problems = []
+    for key in ("minibatch_sizes", "keep_counts"):
+        if any(size >= n_train for size in cfg[key]):
+            problems.append(
+                (
+                    key,
+                    f"every size must be smaller than --n-train ({n_train}). "
+                    f"Received: {','.join(map(str, cfg[key]))}",
+                )
+            )
+    fraction_given = overrides.get("positive_fraction") is not None
+    blamed = "positive_fraction" if fraction_given else "n_train"
+    for key in ("n_train", "n_val", "n_test"):
+        if round(cfg[key] * fraction) < 2:
+            problems.append(
+                (
+                    blamed,
+                    f"the {key[2:]} split ({cfg[key]} samples) would hold "
+                    f"fewer than 2 positives at {fraction}. Received: "
+                    f"{cfg[blamed]}",
+                )
+            )
+    return problems
 
 
 def variant_specs(cfg: Mapping[str, Any]) -> dict[str, tuple[str, int]]:
@@ -479,22 +525,18 @@ def format_table(summary: Mapping[str, Mapping[str, Any]]) -> str:
         "Δ AUC vs full batch",
         "selected step",
     ]
-    rows = []
-    for loss_name, by_variant in summary.items():
-        for variant, r in by_variant.items():
-            rows.append(
-                [
-                    loss_name,
-                    variant,
-                    len(r["seeds"]),
-                    _interval(r["test_f1"]),
-                    _interval(r["test_auc"]),
-                    _diff(r.get("test_f1_diff")),
-                    _diff(r.get("test_auc_diff")),
-                    f"{r['selected_step']['mean']:.0f}",
-                ]
-            )
-    return results_lib.markdown_table(header, rows)
+    return nd.loss_variant_table(
+        header,
+        summary,
+        lambda r: [
+            len(r["seeds"]),
+            _interval(r["test_f1"]),
+            _interval(r["test_auc"]),
+            _diff(r.get("test_f1_diff")),
+            _diff(r.get("test_auc_diff")),
+            f"{r['selected_step']['mean']:.0f}",
+        ],
+    )
 
 
 def plot(
@@ -516,10 +558,7 @@ def plot(
     Returns:
         The path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results_lib.pyplot()
     import matplotlib.ticker
 
     losses = list(summary)
@@ -566,11 +605,7 @@ def plot(
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return results_lib.save_figure(fig, path, dpi=80)
 
 
 def describe(report: Mapping[str, Any]) -> str:

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ import keras
 import numpy as np
 
 from keras_backdrop import BackdropMasking
+from keras_backdrop.experiments import options
 from keras_backdrop.experiments import results as results_lib
 from keras_backdrop.losses import PairwiseAUC, SoftF1
 
@@ -89,6 +90,19 @@ DEFAULTS: dict[str, Any] = {
 }
 #: The whole pipeline on a toy budget, for tests and smoke runs.
 FAST: dict[str, Any] = {"n_train": 128, "batch_size": 16, "steps": 10, "hidden": (16,)}
+#: The settings a command line may set: `argparse` type and help.
+SETTING_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "positive_class": (options.digit, "digit"),
+    "positive_fraction": (options.minority_fraction, "in (0, 0.5)"),
+    "n_train": (options.positive_int, ""),
+    "batch_size": (options.positive_int, ""),
+    "steps": (options.positive_int, "gradient steps"),
+    "lr": (options.positive_float, "Adam learning rate"),
+    "mask_prob": (
+        options.probability,
+        "backdrop_mask_prob's mask_prob, default 1 - batch_size / n_train",
+    ),
+}
 
 
 def make_loss(name: str) -> keras.losses.Loss:
@@ -150,17 +164,7 @@ def make_config(fast: bool = False, **overrides: Any) -> dict[str, Any]:
         ValueError: on an unknown key, or if `batch_size` is not smaller
             than `n_train`.
     """
-    unknown = set(overrides) - set(DEFAULTS) - {"mask_prob"}
-    if unknown:
-        raise ValueError(
-            f"Invalid value for argument `overrides`: unknown keys "
-            f"{sorted(unknown)}; expected keys of {sorted(DEFAULTS)} or "
-            f"'mask_prob'. Received: {overrides!r}"
-        )
-    cfg = dict(DEFAULTS)
-    if fast:
-        cfg.update(FAST)
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = options.merge_settings(DEFAULTS, FAST, fast, overrides, extra=("mask_prob",))
     if cfg["batch_size"] >= cfg["n_train"]:
         raise ValueError(
             "Invalid value for argument `batch_size`: it must be smaller "
@@ -170,6 +174,43 @@ def make_config(fast: bool = False, **overrides: Any) -> dict[str, Any]:
     if cfg.get("mask_prob") is None:
         cfg["mask_prob"] = 1.0 - cfg["batch_size"] / cfg["n_train"]
     return cfg
+
+
+def check_settings(fast: bool, overrides: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Checks settings from a command line, in the command line's words.
+
+    `batch_size` must be smaller than `n_train`, and `n_train` must leave
+    a test set in the pool of `pool_size`.
+
+    Args:
+        fast: Start from `FAST`.
+        overrides: Settings given; None for those left out.
+
+    Returns:
+        A `(setting, message)` pair per problem, the message ending with
+        the value received; empty when the settings can run.
+    """
+    cfg = options.merge_settings(DEFAULTS, FAST, fast, overrides, extra=("mask_prob",))
+    n_train, batch_size = cfg["n_train"], cfg["batch_size"]
+    problems = []
+    if batch_size >= n_train:
+        problems.append(
+            (
+                "batch_size",
+                f"must be smaller than --n-train ({n_train}) for minibatches "
+                f"to differ from the full batch. Received: {batch_size}",
+            )
+        )
+    pool = pool_size(cfg["positive_class"], cfg["positive_fraction"])
+    if n_train >= pool:
+        problems.append(
+            (
+                "n_train",
+                f"must leave a test set, at most {pool - 1} (the pool holds "
+                f"{pool} samples). Received: {n_train}",
+            )
+        )
+    return problems
 
 
 def load_task(
@@ -465,22 +506,47 @@ def format_table(results: Mapping[str, Mapping[str, Any]], seeds: Sequence[int])
     """
     header = ["loss", "variant", "test F1", "test ROC AUC"]
     header += [f"seed {s} F1 / AUC" for s in seeds]
-    rows = []
-    for loss_name, by_variant in results.items():
-        for variant, r in by_variant.items():
-            rows.append(
-                [
-                    loss_name,
-                    variant,
-                    f"{r['test_f1_mean']:.3f} ± {r['test_f1_std']:.3f}",
-                    f"{r['test_auc_mean']:.3f} ± {r['test_auc_std']:.3f}",
-                    *(
-                        f"{r['per_seed'][str(s)]['test_f1']:.3f} / "
-                        f"{r['per_seed'][str(s)]['test_auc']:.3f}"
-                        for s in seeds
-                    ),
-                ]
-            )
+    return loss_variant_table(
+        header,
+        results,
+        lambda r: [
+            f"{r['test_f1_mean']:.3f} ± {r['test_f1_std']:.3f}",
+            f"{r['test_auc_mean']:.3f} ± {r['test_auc_std']:.3f}",
+            *(
+                f"{r['per_seed'][str(s)]['test_f1']:.3f} / "
+                f"{r['per_seed'][str(s)]['test_auc']:.3f}"
+                for s in seeds
+            ),
+        ],
+    )
+
+
+def loss_variant_table(
+    header: Sequence[str],
+    by_loss: Mapping[str, Mapping[str, Any]],
+    cells: Callable[[Any], Sequence[Any]],
+) -> str:
+    """A Markdown table with one row per loss and variant.
+
+    >>> print(loss_variant_table(["loss", "variant", "n"],
+    ...                          {"soft_f1": {"full_batch": 3}}, lambda r: [r]))
+    | loss | variant | n |
+    |---|---|---|
+    | soft_f1 | full_batch | 3 |
+
+    Args:
+        header: The column names, starting with the loss and the variant.
+        by_loss: Loss name to variant name to that run's entry.
+        cells: An entry to the row's cells after the loss and variant.
+
+    Returns:
+        The table (`results.markdown_table`).
+    """
+    rows = [
+        [loss_name, variant, *cells(entry)]
+        for loss_name, by_variant in by_loss.items()
+        for variant, entry in by_variant.items()
+    ]
     return results_lib.markdown_table(header, rows)
 
 
@@ -491,12 +557,7 @@ def plot(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> None:
         results: Loss to variant to the output of `summarize`.
         path: The PNG file to write.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    fig, axes = results_lib.pyplot().subplots(1, 2, figsize=(11, 4), sharey=False)
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
     for ax, metric, title in zip(
         axes, METRICS, ("test F1 (threshold 0.5)", "test ROC AUC"), strict=True
@@ -536,8 +597,7 @@ def plot(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> None:
         handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results_lib.save_figure(fig, path, dpi=100)
 
 
 def run_comparison(

@@ -1,9 +1,12 @@
-"""Command-line value types shared by the example scripts.
+"""Command-line value types and settings helpers shared by the example scripts.
 
-Each function is an `argparse` ``type=``: it turns the text into a value or
-raises `argparse.ArgumentTypeError`, so that a bad value ends in the
+Each value type is an `argparse` ``type=``: it turns the text into a value
+or raises `argparse.ArgumentTypeError`, so that a bad value ends in the
 parser's usage message naming the option, the value received and what is
-allowed, before anything heavy starts.
+allowed, before anything heavy starts. `add_setting_arguments`,
+`parse_settings` and `merge_settings` turn a task's settings (a dict of
+defaults, a toy budget and overrides) into options, check them through
+the parser and merge them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 #: Values of ``--strategy``: one device, `tf.distribute.MirroredStrategy`,
 #: `tf.distribute.MultiWorkerMirroredStrategy`.
@@ -46,6 +50,30 @@ def positive_float(text: str) -> float:
 def probability(text: str) -> float:
     """A float in [0, 1]."""
     return _parse(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+
+
+def minority_fraction(text: str) -> float:
+    """A float in (0, 0.5): the share of the minority class."""
+    return _parse(text, float, lambda v: 0.0 < v < 0.5, "a number in (0, 0.5)")
+
+
+def digit(text: str) -> int:
+    """An integer from 0 to 9."""
+    return _parse(text, int, lambda v: 0 <= v <= 9, "a digit 0 to 9")
+
+
+def size_list(text: str) -> tuple[int, ...]:
+    """Comma-separated integers >= 1, such as ``8,32,128``.
+
+    >>> size_list("8,32")
+    (8, 32)
+    """
+    try:
+        return tuple(positive_int(t) for t in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers >= 1. Received: {text!r}"
+        ) from None
 
 
 def seed_list(text: str) -> list[int]:
@@ -226,3 +254,132 @@ def add_output_arguments(
     """
     parser.add_argument("--fast", action="store_true", help=fast_help)
     parser.add_argument("--out-dir", default=out_dir, help=out_dir_help)
+
+
+def _shown(value: Any) -> str:
+    """A setting as it is written on the command line (tuples comma-separated)."""
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def make_task_parser(doc: str, fast_help: str, out_dir: str) -> argparse.ArgumentParser:
+    """A script's parser with ``--fast`` and ``--out-dir`` (its default shown).
+
+    Args:
+        doc: The script's module docstring (see `make_parser`).
+        fast_help: The help of ``--fast``.
+        out_dir: The default of ``--out-dir``.
+
+    Returns:
+        The parser.
+    """
+    parser = make_parser(doc)
+    add_output_arguments(
+        parser, fast_help=fast_help, out_dir=out_dir, out_dir_help=f"default {out_dir}"
+    )
+    return parser
+
+
+def add_setting_arguments(
+    parser: argparse.ArgumentParser,
+    defaults: Mapping[str, Any],
+    settings: Mapping[str, tuple[Callable[[str], Any], str]],
+) -> tuple[str, ...]:
+    """Adds one option per setting of a task, each defaulting to None.
+
+    The option of setting ``n_train`` is ``--n-train``; left out, it is
+    None and the task's own default applies. Its help is the given text
+    followed by the default of ``defaults`` (when the setting has one).
+
+    >>> parser = argparse.ArgumentParser()
+    >>> add_setting_arguments(parser, {"steps": 10, "sizes": (8, 32)},
+    ...                       {"steps": (positive_int, "gradient steps"),
+    ...                        "sizes": (str, "")})
+    ('steps', 'sizes')
+    >>> parser.parse_args(["--steps", "3"])
+    Namespace(steps=3, sizes=None)
+    >>> [a.help for a in parser._actions[1:]]
+    ['gradient steps, default 10', 'default 8,32']
+
+    Args:
+        parser: The script's parser.
+        defaults: The task's default settings.
+        settings: Setting name to ``(type, help)``.
+
+    Returns:
+        The settings' names, in order.
+    """
+    for key, (kind, text) in settings.items():
+        if key in defaults:
+            shown = f"default {_shown(defaults[key])}"
+            text = f"{text}, {shown}" if text else shown
+        parser.add_argument("--" + key.replace("_", "-"), type=kind, help=text)
+    return tuple(settings)
+
+
+def parse_settings(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    keys: Sequence[str],
+    check: Callable[[bool, Mapping[str, Any]], Sequence[tuple[str, str]]],
+    make_config: Callable[..., dict[str, Any]],
+) -> argparse.Namespace:
+    """Parses a task's command line and builds its settings, as ``cfg``.
+
+    Args:
+        parser: The script's parser, with ``--fast`` and the options of
+            `add_setting_arguments`.
+        argv: The command line, or None for ``sys.argv[1:]``.
+        keys: The settings' names (``add_setting_arguments``'s result).
+        check: The task's check, ``check(fast, overrides)`` returning
+            ``(setting, message)`` problems; the first ends the script
+            with ``argument --<setting>: <message>`` (exit code 2).
+        make_config: The task's ``make_config(fast, **overrides)``.
+
+    Returns:
+        The parsed arguments, with ``cfg`` added.
+    """
+    args = parser.parse_args(argv)
+    overrides = {key: getattr(args, key) for key in keys}
+    for key, message in check(args.fast, overrides)[:1]:
+        parser.error(f"argument --{key.replace('_', '-')}: {message}")
+    args.cfg = make_config(args.fast, **overrides)
+    return args
+
+
+def merge_settings(
+    defaults: Mapping[str, Any],
+    fast_settings: Mapping[str, Any],
+    fast: bool,
+    overrides: Mapping[str, Any],
+    extra: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A task's settings: its defaults, then its toy budget, then overrides.
+
+    >>> merge_settings({"a": 1, "b": 2}, {"b": 3}, True, {"a": None})
+    {'a': 1, 'b': 3}
+
+    Args:
+        defaults: The default settings.
+        fast_settings: The settings `fast` replaces.
+        fast: Whether to apply `fast_settings`.
+        overrides: Settings to replace; None values are ignored.
+        extra: Keys allowed in `overrides` besides those of `defaults`.
+
+    Returns:
+        The settings (a new dict).
+
+    Raises:
+        ValueError: on an override that is not a known setting.
+    """
+    allowed = sorted({*defaults, *extra})
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Invalid value for argument `overrides`: expected keys of {allowed}; "
+            f"unknown {unknown}. Received: overrides={dict(overrides)!r}"
+        )
+    cfg = {**defaults, **(fast_settings if fast else {})}
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    return cfg

@@ -96,12 +96,7 @@ def plot_curves(
     Returns:
         The path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2))
     for name, runs in curves.items():
         values = np.asarray(runs, np.float64)
         epochs = np.arange(1, values.shape[1] + 1)
@@ -123,8 +118,36 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    return save_figure(fig, path, dpi=120)
+
+
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the file-only Agg backend (no display needed).
+
+    Returns:
+        The `matplotlib.pyplot` module.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Writes a figure to a PNG file, creating its folder, and closes it.
+
+    Args:
+        fig: A `matplotlib.figure.Figure`, laid out.
+        path: The file to write.
+        dpi: The resolution.
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
     return path
