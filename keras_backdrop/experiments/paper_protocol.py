@@ -40,7 +40,11 @@ import numpy as np
 
 from keras_backdrop.experiments import bootstrap, texture_network
 from keras_backdrop.experiments import results as results_lib
-from keras_backdrop.experiments.texture import TrainBatches, scale_choices
+from keras_backdrop.experiments.texture import (
+    TrainBatches,
+    eval_batch_size,
+    scale_choices,
+)
 
 #: The paper's mask probabilities (the reference demo): fine, coarse.
 PAPER_PROBS = (0.3, 0.95)
@@ -275,16 +279,21 @@ class _OneEpoch(keras.utils.PyDataset):
         return self.batches[self.offset + index]
 
 
-def _evaluate(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of eager inference calls."""
-    logits = np.concatenate(
+def _logits(model: keras.Model, x: np.ndarray, batch: int) -> np.ndarray:
+    """The model's logits for ``x``, by eager inference calls in batches."""
+    return np.concatenate(
         [
             keras.ops.convert_to_numpy(model(x[i : i + batch], training=False))
             for i in range(0, len(x), batch)
         ]
     ).astype(np.float64)
+
+
+def _evaluate(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of eager inference calls."""
+    logits = _logits(model, x, batch)
     logits -= logits.max(axis=1, keepdims=True)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     loss = float(-np.mean(log_p[np.arange(len(y)), y]))
@@ -351,7 +360,7 @@ def train_run(
     batches = TrainBatches(
         x_train, y_train, protocol.batch_size, protocol.epochs, seed, crop
     )
-    eval_batch = max(4, min(32, 2**20 // (recipe.size * recipe.size) * 4))
+    eval_batch = eval_batch_size(recipe.size)
     curves = state["curves"]
     while state["epoch"] < protocol.epochs:
         started = time.time()
@@ -377,14 +386,7 @@ def train_run(
             return {"status": "stopped", "epochs": state["epoch"]}
     chosen = best_epoch(curves["val_accuracy"], curves["val_loss"])
     model.load_weights(best_path)
-    logits = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(
-                model(data["x_test"][i : i + eval_batch], training=False)
-            )
-            for i in range(0, len(data["x_test"]), eval_batch)
-        ]
-    )
+    logits = _logits(model, data["x_test"], eval_batch)
     pred = np.argmax(logits, axis=1)
     y_test = data["y_test"]
     per_scale = np.mean(

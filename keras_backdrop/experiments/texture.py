@@ -428,7 +428,7 @@ def train_dataset(run: RunSpec) -> tuple[Any, int | None]:
     return train.batch(exp.batch_size).prefetch(2), steps
 
 
-def _eval_batch(size: int) -> int:
+def eval_batch_size(size: int) -> int:
     """Evaluation batch keeping one batch's first activations near 100 MB."""
     return max(4, min(32, 2**20 // (size * size) * 4))
 
@@ -507,7 +507,7 @@ def train_one(run: RunSpec, strategy: Any = None) -> dict[str, Any]:
         )
     train, steps = train_dataset(run)
     fit_kwargs = {} if steps is None else {"steps_per_epoch": steps}
-    eval_batch = _eval_batch(run.size)
+    eval_batch = eval_batch_size(run.size)
     if data.in_memory:
         fit_kwargs.update(validation_data=data.test, validation_batch_size=eval_batch)
     else:
@@ -587,7 +587,7 @@ def train_one_custom(run: RunSpec, strategy: Any) -> dict[str, Any]:
             strategy.reduce("SUM", count, axis=None),
         )
 
-    eval_batch = _eval_batch(run.size)
+    eval_batch = eval_batch_size(run.size)
     # random_crops: one iterator over all epochs, `steps` batches per epoch.
     iterator = None if steps is None else iter(dist_train)
     curve: list[float] = []
