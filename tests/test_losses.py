@@ -6,12 +6,7 @@ The values and gradients against hand-computed numbers are in
 backend, what a user of `model.compile` relies on.
 """
 
-import importlib.util
 import math
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import keras
@@ -149,41 +144,3 @@ def test_public_names():
         "SoftF1",
         "soft_f1",
     }
-
-
-# The losses run where TensorFlow cannot be imported at all, and importing
-# them under JAX loads no TensorFlow.
-_WITHOUT_TENSORFLOW = textwrap.dedent(
-    """
-    import sys
-
-    sys.modules["tensorflow"] = None
-    import numpy as np
-    import keras_backdrop.losses as losses
-
-    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
-    p = np.array([0.5, 0.5, 0.75, 0.25], np.float32)
-    print("F1", round(float(losses.SoftF1()(y, p)), 5))
-    print("AUC", round(float(losses.PairwiseAUC("sigmoid")(y, p)), 5))
-    print("LOADED", sorted(
-        name for name, module in sys.modules.items()
-        if module is not None and name.split(".")[0] == "tensorflow"))
-    """
-)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
-def test_losses_run_on_jax_without_tensorflow():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_TENSORFLOW],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "F1 0.375" in done.stdout
-    assert "AUC 0.275" in done.stdout
-    assert "LOADED []" in done.stdout

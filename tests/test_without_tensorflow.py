@@ -53,6 +53,23 @@ USE_THE_PACKAGES = textwrap.dedent(
     """
 )
 
+# The batch-level losses, with values computed by hand in tests/test_losses.py.
+USE_THE_LOSSES = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import keras_backdrop.losses as losses
+
+    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    p = np.array([0.5, 0.5, 0.75, 0.25], np.float32)
+    print("F1", round(float(losses.SoftF1()(y, p)), 5))
+    print("AUC", round(float(losses.PairwiseAUC("sigmoid")(y, p)), 5))
+    print("LOADED", sorted(
+        name for name, module in sys.modules.items()
+        if module is not None and name.split(".")[0] == "tensorflow"))
+    """
+)
+
 
 def _child(backend: str, code: str) -> str:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -83,6 +100,14 @@ def test_packages_work_where_tensorflow_cannot_be_imported(backend):
     out = _child(backend, BLOCK_TENSORFLOW + USE_THE_PACKAGES)
     # No TFDS: the builder is absent, the generator is there.
     assert "BUILDER None" in out
+    assert "LOADED []" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
+def test_losses_run_on_jax_without_tensorflow():
+    out = _child("jax", BLOCK_TENSORFLOW + USE_THE_LOSSES)
+    assert "F1 0.375" in out
+    assert "AUC 0.275" in out
     assert "LOADED []" in out
 
 
