@@ -207,3 +207,13 @@ def _static_shape(mask_shape: Any) -> tuple[int, ...]:
             f">= 0. Received: mask_shape={mask_shape!r}"
         )
     return shape
+
+
+def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
+    """A pin written inside a traced function, as it is.
+
+    Its value is unknown here; on this backend the layer checks the pin
+    when the training step is traced (README, "Layer").
+    """
+    del dims, message
+    return value

@@ -32,7 +32,8 @@ def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
             # where the upstream gradient is NaN or infinite.
             return tf.math.multiply_no_nan(upstream, tf.cast(mask, upstream.dtype))
 
-        return tf.identity(x), grad
+        # `tf.custom_gradient` puts its own identity on the output.
+        return x, grad
 
     return _identity(x)
 
@@ -55,9 +56,7 @@ def draw_mask(
     else:
         mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
         size = tf.reduce_prod(mask_shape)
-    # Philox explicitly: the automatic choice is several times slower under
-    # XLA on CPU (benchmarks/README.md).
-    uniform = philox_uniform(size, _step_seed(seed))
+    uniform = _uniform(size, seed)
     if keep_count is not None:
         message = (
             f"Invalid value for argument `keep_count`: {keep_count} "
@@ -82,38 +81,58 @@ def draw_mask(
                 lambda: tf.zeros([size], tf.float32),
             )
     else:
-        # A mask is never all zero: one uniformly chosen entry survives. When
-        # nothing survived, the uniforms are i.i.d. below mask_prob, so the
-        # position of the largest is uniform and no second draw is needed.
-        # Lowering the threshold to the largest uniform keeps exactly that
-        # entry then, and changes nothing otherwise: one comparison instead
-        # of an argmax, a one_hot and a select. (An empty mask's maximum is
-        # -inf: still empty.)
-        threshold = tf.minimum(
-            tf.constant(mask_prob, tf.float32), tf.reduce_max(uniform)
-        )
-        if pinned_flat_index is not None:
-            # A pin replaces the draw: its entry alone reaches the threshold.
-            pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
-            pinned = pinned_flat_index >= 0
-            uniform = tf.where(pinned, tf.one_hot(pinned_flat_index, size), uniform)
-            threshold = tf.where(pinned, 1.0, threshold)
-            pinned_flat_index = None
-        keep = tf.cast(uniform >= threshold, tf.float32)
+        keep = _keep_with_probability(uniform, mask_prob, size, pinned_flat_index)
+        pinned_flat_index = None
     if pinned_flat_index is not None:
         pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
         keep = tf.where(
             pinned_flat_index >= 0, tf.one_hot(pinned_flat_index, size), keep
         )
-    size_f = tf.cast(size, tf.float32)
     if normalize == "count":
-        keep = keep * (size_f / tf.reduce_sum(keep))
+        # size / count as one division by the surviving fraction.
+        keep = keep / tf.reduce_mean(keep)
     elif normalize == "expected":
         if keep_count is not None:
-            keep = keep * (size_f / keep_count)
+            keep = keep * (tf.cast(size, tf.float32) / keep_count)
         else:
             keep = keep / (1.0 - mask_prob)
     return tf.reshape(keep, mask_shape)
+
+
+def _keep_with_probability(
+    uniform: tf.Tensor,
+    mask_prob: float,
+    size: int | tf.Tensor,
+    pinned_flat_index: tf.Tensor | int | None,
+) -> tf.Tensor:
+    """0/1 flags (float32): entries whose uniform is at least `mask_prob`.
+
+    A mask is never all zero: one uniformly chosen entry survives. When
+    nothing survived, the uniforms are i.i.d. below `mask_prob`, so the
+    position of the largest is uniform and no second draw is needed. Lifting
+    that entry by 2, always, keeps it then and changes nothing otherwise
+    (it survived already). A pin lifts its own entry instead and raises
+    the threshold to 2: it alone survives. No branch, so no select on the
+    whole mask: about ten small ops, each of which costs executor time at
+    every training step.
+    """
+    if not isinstance(size, int):
+        # argmax needs an entry: an empty mask (an empty batch) gets a
+        # sentinel, whose index is then outside the (empty) one_hot.
+        uniform_or_sentinel = tf.concat([uniform, [-1.0]], axis=0)
+    elif size == 0:
+        return tf.zeros([0], tf.float32)
+    else:
+        uniform_or_sentinel = uniform
+    lifted = tf.math.argmax(uniform_or_sentinel, output_type=tf.int32)
+    threshold = mask_prob
+    if pinned_flat_index is not None:
+        pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
+        pinned = pinned_flat_index >= 0
+        lifted = tf.where(pinned, pinned_flat_index, lifted)
+        threshold = tf.where(pinned, 2.0, mask_prob)
+    lifted_uniform = uniform + tf.one_hot(lifted, size, on_value=2.0, off_value=0.0)
+    return tf.cast(lifted_uniform >= threshold, tf.float32)
 
 
 def _static_dims(mask_shape: Any) -> tuple[int, ...] | None:
@@ -199,6 +218,24 @@ def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
     return tf.stack([in_shape[a] for a in axes])
 
 
+def checked_pin_value(
+    value: tf.Tensor, dims: tuple[int | None, ...], message: str
+) -> tf.Tensor:
+    """`value`, written inside a traced function, checked in that graph.
+
+    Either -1 on every axis (nothing pinned) or within `dims` on every
+    axis (None: any size).
+    """
+    value = tf.convert_to_tensor(value, tf.int32)
+    upper = tf.constant([tf.int32.max if d is None else d for d in dims], tf.int32)
+    fits = tf.logical_or(
+        tf.reduce_all(tf.equal(value, -1)),
+        tf.reduce_all(tf.logical_and(value >= 0, value < upper)),
+    )
+    with tf.control_dependencies([tf.debugging.Assert(fits, [message, value])]):
+        return tf.identity(value)
+
+
 def pinned_flat_index(
     pinned_var: keras.Variable,
     dims: tf.Tensor,
@@ -210,9 +247,15 @@ def pinned_flat_index(
     if isinstance(dims, tuple):
         # Static dimensions: the strides are constants, and an unpinned
         # index (all -1) is below every dimension and gives a negative flat
-        # index, so neither the check nor the result needs a select. The
-        # check still runs: `set_weights` may bring a pin that does not fit
-        # into a compiled step (XLA drops it, see the README).
+        # index, so the result needs no select.
+        strides = [math.prod(dims[i + 1 :]) for i in range(len(dims))]
+        flat = tf.reduce_sum(index * tf.constant(strides, index.dtype))
+        if getattr(pinned_var, "checked_dims", None) == dims:
+            # Every write of the variable was checked against these
+            # dimensions (layer.py): nothing to check at every step.
+            return flat
+        # Other dimensions (a fully convolutional input of another size):
+        # the variable may hold a pin that fits the built shape only.
         tf.debugging.assert_less(
             index,
             tf.constant(dims, index.dtype),
@@ -221,8 +264,7 @@ def pinned_flat_index(
                 f"mask over axes {tuple(axes)} of this input"
             ),
         )
-        strides = [math.prod(dims[i + 1 :]) for i in range(len(dims))]
-        return tf.reduce_sum(index * tf.constant(strides, index.dtype))
+        return flat
     pinned = index[0] >= 0
     # At run time: the batch axis may be dynamic, and `set_weights` or a
     # shared layer may bring a pin that does not fit this input. An error
@@ -256,16 +298,87 @@ def broadcast_mask(
 # (`random_ops_util._philox_scramble_seed`, core/kernels/stateless_random_ops.cc).
 _PHILOX_SCRAMBLE_KEY = 0x02461E293EC8F720
 _PHILOX = 1  # tf.random.Algorithm.PHILOX
+_UINT64 = (1 << 64) - 1
 
 
-def philox_uniform(size: int | tf.Tensor, step_seed: tf.Tensor) -> tf.Tensor:
-    """`tf.random.stateless_uniform([size], step_seed, alg="philox")`, bit for bit.
+def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
+    """`size` float32 uniforms in [0, 1) for one draw, from Philox.
+
+    Philox explicitly: the automatic choice is several times slower under
+    XLA on CPU (benchmarks/README.md).
+    """
+    if isinstance(seed, keras.random.SeedGenerator):
+        key, counter = generator_key_counter(seed)
+    else:
+        key, counter = _seed_key_counter(_step_seed(seed))
+    return tf.raw_ops.StatelessRandomUniformV2(
+        shape=[size] if isinstance(size, int) else tf.reshape(size, [1]),
+        key=key,
+        counter=counter,
+        alg=_PHILOX,
+        dtype=tf.float32,
+    )
+
+
+def generator_key_counter(generator: keras.random.SeedGenerator):
+    """Philox's key and counter for the next draw of `generator`; advances it.
+
+    The generator's state is `[seed, n]` (int64), and each draw adds one to
+    `n`. The counter is the advanced state itself, `n` in its high word:
+    a draw's blocks only step the low word, so no two draws of a generator
+    share a block until one draw needs 2**64 of them. The key is a hash
+    of the generator's initial seed, known when the step is traced, so
+    that generators seeded 5 and 6 (counters one block apart) draw
+    unrelated numbers. Five graph ops (the state's read, add and
+    assignment, a bitcast, the draw) where Keras's `next()` followed by
+    TensorFlow's seed-to-key scramble took eleven: at every training step
+    each op is executor time (benchmarks/README.md). Draws from a given
+    seed differ from those of `tf.random.stateless_uniform`.
+    """
+    advanced = _advance(generator)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        # Replicas share the generator's state: the replica's id in the
+        # counter's low word starts each replica's blocks 2**32 apart, so
+        # their masks are independent yet reproducible.
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
+        advanced += replica * tf.constant([1 << 32, 0], tf.int64)
+    counter = tf.bitcast(advanced, tf.uint64)
+    seed = generator.get_config()["seed"]
+    if seed is None:  # A generator made without a seed: its state's seed.
+        return counter[:1], counter
+    return tf.constant([_splitmix64(seed)], tf.uint64), counter
+
+
+def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
+    """Steps the generator; returns its new state (int64 `[seed, n + 1]`).
+
+    Through the Keras variable, so that a stateless scope records the
+    update and a distributed variable takes it as Keras's own `next()`
+    would: one read, an add and an assignment, where `next()` takes five
+    ops (two reads, a copy, an add, an assignment).
+    """
+    advanced = tf.convert_to_tensor(generator.state.value) + tf.constant(
+        [0, 1], tf.int64
+    )
+    generator.state.assign(advanced)
+    return advanced
+
+
+def _splitmix64(seed: int) -> int:
+    """SplitMix64 of an integer: a well-spread 64-bit Philox key."""
+    z = (seed + 0x9E3779B97F4A7C15) & _UINT64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _UINT64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _UINT64
+    return z ^ (z >> 31)
+
+
+def _seed_key_counter(step_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Key and counter of `tf.random.stateless_uniform(seed=step_seed, alg="philox")`.
 
     TensorFlow turns the seed into Philox's key and counter with a draw of
     four uint32 split and reassembled into two uint64 (about ten small
-    ops); one uint64 draw gives the same two words (the same key and
-    counter, hence the same uniforms) in four. At every training step, on
-    the CPU without XLA, each op is executor time.
+    ops); one uint64 draw gives the same two words in four.
     """
     words = tf.raw_ops.StatelessRandomUniformFullIntV2(
         shape=[2],
@@ -274,35 +387,19 @@ def philox_uniform(size: int | tf.Tensor, step_seed: tf.Tensor) -> tf.Tensor:
         alg=_PHILOX,
         dtype=tf.uint64,
     )
-    return tf.raw_ops.StatelessRandomUniformV2(
-        shape=[size] if isinstance(size, int) else tf.reshape(size, [1]),
-        key=words[:1],
-        counter=words * tf.constant([0, 1], tf.uint64),  # [0, words[1]]
-        alg=_PHILOX,
-        dtype=tf.float32,
-    )
+    return words[:1], words * tf.constant([0, 1], tf.uint64)  # [0, words[1]]
 
 
-def _step_seed(seed: int | keras.random.SeedGenerator | None) -> tf.Tensor:
-    """A stateless seed (shape [2], int32 or int64) for this draw on this replica.
-
-    Its values are those of an int32 seed either way.
-    """
-    if isinstance(seed, keras.random.SeedGenerator):
-        state = seed.next()
-        # The generator's state is int64; TensorFlow's stateless seeds are
-        # int32 values (the cast to int32 is left to the fold-in below,
-        # which needs it; the Philox draw takes the int64 as it is).
-        step_seed = tf.math.floormod(state, tf.int32.max - 1)
-    elif seed is None:
+def _step_seed(seed: int | None) -> tf.Tensor:
+    """A stateless seed (shape [2], int32) for this draw on this replica."""
+    if seed is None:
         step_seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
     else:
         step_seed = tf.constant([seed, 0], tf.int32)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
-        # Replicas share the generator's state; folding in the replica id
-        # keeps their masks independent yet reproducible.
+        # Folding in the replica id gives each replica its own mask.
         step_seed = tf.random.experimental.stateless_fold_in(
-            tf.cast(step_seed, tf.int32), context.replica_id_in_sync_group
+            step_seed, context.replica_id_in_sync_group
         )
     return step_seed

@@ -166,3 +166,13 @@ def pinned_flat_index(
         device=index.device,
     )
     return torch.where(index[0] >= 0, (index * strides).sum(), -1)
+
+
+def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
+    """A pin written inside a traced function, as it is.
+
+    Its value is unknown here; on this backend the layer checks the pin
+    when the training step is traced (README, "Layer").
+    """
+    del dims, message
+    return value

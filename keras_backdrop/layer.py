@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,9 +115,11 @@ class BackdropMasking(keras.layers.Layer):
         self.mask_axes = _validate_mask_axes(mask_axes)
         self.seed = validate_seed(seed)
         # One generator per layer, made here: made in call() it would break
-        # tf.function and freeze the mask under JAX and PyTorch.
+        # tf.function and freeze the mask under JAX and PyTorch. Its seed is
+        # always an integer known now (drawn as Keras draws one when none is
+        # given), so that TensorFlow derives its Philox key when tracing.
         self.seed_generator = keras.random.SeedGenerator(
-            None if seed is None else mix_seed(self.seed)
+            random.randint(1, 10**9) if seed is None else mix_seed(self.seed)
         )
         self._pinned_index = None
         self._pinned_var = None
@@ -165,15 +168,19 @@ class BackdropMasking(keras.layers.Layer):
         # already-compiled training functions; -1 means "not pinned". It is
         # set through the initializer because Keras may build sublayers in
         # a stateless scope, where an assignment would be dropped.
-        self._pinned_var = self.add_weight(
-            shape=(len(self._axes),),
-            initializer=keras.initializers.Constant(
-                self._pinned_value(self._pinned_index)
-            ),
-            dtype="int32",
-            trainable=False,
-            name="pinned_index",
-        )
+        with keras.name_scope(self.name, caller=self):
+            self._pinned_var = _PinnedIndexVariable(
+                initializer=keras.initializers.Constant(
+                    self._pinned_value(self._pinned_index)
+                ),
+                shape=(len(self._axes),),
+                dtype="int32",
+                trainable=False,
+                name="pinned_index",
+            )
+        self._pinned_var.check = self._checked_pin
+        self._pinned_var.checked_dims = self._static_mask_dims
+        self._track_variable(self._pinned_var)
 
     @property
     def pinned_index(self) -> tuple[int, ...] | None:
@@ -217,6 +224,41 @@ class BackdropMasking(keras.layers.Layer):
                     f"batch size). Received: pinned_index={index!r}"
                 )
         return np.asarray(ordered, np.int32)
+
+    def _checked_pin(self, value: Any) -> Any:
+        """`value` for the pinned-index variable, refused unless it fits.
+
+        Every write of the variable comes here: the `pinned_index` setter,
+        and `set_weights` or `load_weights` (of this layer or of a model
+        holding it), which bypass the setter. Checked now, a pin that does
+        not fit the mask is refused when it is written, and a training step
+        on the built shape needs no check of its own.
+        """
+        try:
+            array = np.asarray(keras.ops.convert_to_numpy(value))
+        except Exception:  # A symbolic value, written inside a traced function.
+            return backend_impl().checked_pin_value(
+                value, self._static_mask_dims, self._pinned_error("a tensor")
+            )
+        if array.shape != (len(self._axes),):
+            return value  # Keras's assign refuses the shape, naming both.
+        ordered = tuple(int(i) for i in array)
+        if all(i == -1 for i in ordered) or all(
+            0 <= i and (d is None or i < d)
+            for i, d in zip(ordered, self._static_mask_dims)
+        ):
+            return value
+        raise ValueError(self._pinned_error(self._given_pin(ordered)))
+
+    def _pinned_error(self, received: Any) -> str:
+        return (
+            f"Invalid value for `pinned_index` of layer '{self.name}': "
+            "expected -1 on every masked axis (nothing pinned) or an index "
+            "within the mask on every axis; the mask over axes "
+            f"{self.mask_axes or self._axes} has shape "
+            f"{self._given_pin(self._static_mask_dims)} (None: any batch "
+            f"size). Received: pinned_index={received!r}"
+        )
 
     def _sorted_pin(self, index: Sequence) -> tuple:
         """A pin in the order of `mask_axes` given, in sorted-axis order."""
@@ -422,3 +464,21 @@ def _static_size(dims: tuple[int | None, ...]) -> int | None:
     if any(d is None for d in dims):
         return None
     return int(np.prod(dims))
+
+
+class _PinnedIndexVariable(keras.Variable):
+    """A layer's pinned-index variable: every value written is checked.
+
+    `check` (set by the layer) returns the value to write or raises.
+    `checked_dims` are the mask dimensions it checks against (None where
+    any size goes, the batch axis): a training step on exactly those
+    dimensions needs no check of the pin in its graph.
+    """
+
+    check = None
+    checked_dims = None
+
+    def assign(self, value):
+        if self.check is not None:
+            value = self.check(value)
+        return super().assign(value)

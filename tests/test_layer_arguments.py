@@ -125,3 +125,37 @@ def test_pinned_index_outside_a_dynamic_axis_fails_at_call():
     # Inside the batch it is fine.
     out = layer(tf.ones([5, 2]), training=True)
     np.testing.assert_array_equal(out.numpy(), np.ones([5, 2]))
+
+
+def test_pin_written_inside_a_traced_function_is_checked_in_that_graph():
+    layer = BackdropMasking(mask_prob=0.5, mask_axes=(1, 2), name="traced_pin")
+    layer.build((None, 4, 4, 1))
+    write = tf.function(lambda index: layer._pinned_var.assign(index))
+    write(tf.constant([3, 2]))
+    assert layer.pinned_index == (3, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="traced_pin"):
+        write(tf.constant([4, 0]))
+    assert layer.pinned_index == (3, 2)
+
+
+def _graph_op_types(fn, *args) -> set[str]:
+    graph = fn.get_concrete_function(*args).graph
+    return {op.type for op in graph.get_operations()}
+
+
+def test_training_step_on_the_built_shape_has_no_pin_check():
+    # Every write of the pin was checked (the variable's assign), so a step
+    # on the shape the layer was built for carries no assertion; on another
+    # spatial size (a fully convolutional use) the graph checks the pin.
+    layer = BackdropMasking(mask_prob=0.5, mask_axes=(1, 2), pinned_index=(1, 1))
+    layer.build((None, 4, 4, 1))
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+        return tape.gradient(y, x)
+
+    assert "Assert" not in _graph_op_types(step, tf.ones([2, 4, 4, 1]))
+    assert "Assert" in _graph_op_types(step, tf.ones([2, 3, 3, 1]))

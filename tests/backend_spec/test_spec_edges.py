@@ -214,18 +214,10 @@ def test_mask_gradient_refuses_a_mask_that_would_change_the_shape(mask_shape):
         mask_gradient(x, mask)
 
 
-@pytest.mark.skipif(
-    BACKEND != "tensorflow",
-    reason=(
-        "JAX and PyTorch check a pin when the step is traced, from the pin "
-        "last set or read: a check inside every compiled step would cost "
-        "about 1 ms a step (measured); the README states the gap"
-    ),
-)
-def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
-    # The step is compiled as a tf.function graph before a pin that does not
-    # fit arrives through set_weights, bypassing the attribute's checks: the
-    # graph's own check catches it. XLA drops graph assertions (README).
+def test_pin_written_outside_the_mask_by_set_weights_is_refused_at_once():
+    # set_weights (of a model) writes the variable directly, bypassing the
+    # attribute's checks; the variable checks every value written, so a
+    # compiled step never meets a pin that does not fit.
     model = keras.Sequential(
         [
             keras.Input((6, 6, 1)),
@@ -238,27 +230,50 @@ def test_pin_written_outside_the_mask_while_fit_is_compiled_raises():
     model.compile(optimizer="sgd", loss="mse", jit_compile=False)
     x, y = np.ones((4, 6, 6, 1), np.float32), np.zeros((4, 1), np.float32)
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
-    pin = model.get_layer("late_pin")._pinned_var
-    weights = [
-        np.asarray([9, 0], np.int32) if w is pin else np.asarray(w)
-        for w in model.weights
-    ]
-    model.set_weights(weights)
-    with pytest.raises(Exception, match="late_pin") as raised:
-        model.fit(x, y, epochs=1, batch_size=4, verbose=0)
-    assert "outside the mask" in str(raised.value)
+    layer = model.get_layer("late_pin")
+    for bad in ([9, 0], [0, 6], [-1, 3], [-2, -2]):
+        weights = [
+            np.asarray(bad, np.int32) if w is layer._pinned_var else np.asarray(w)
+            for w in model.weights
+        ]
+        with pytest.raises(ValueError, match=r"late_pin.*\(6, 6\)") as raised:
+            model.set_weights(weights)
+        assert f"pinned_index={tuple(bad)}" in str(raised.value)
+        assert layer.pinned_index is None
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)  # still unpinned, runs
 
 
-def test_pin_written_by_set_weights_is_checked_once_read():
+def test_pin_written_by_set_weights_inside_the_mask_takes_effect():
     model = _pinned_model(None)
     weights = model.get_weights()
-    weights[0] = np.asarray([9, 0], np.int32)
+    weights[0] = np.asarray([5, 0], np.int32)
     model.set_weights(weights)
     layer = model.get_layer("bd")
-    assert layer.pinned_index == (9, 0)  # reported as the variable holds it
+    assert layer.pinned_index == (5, 0)
     x = np.ones((1, 6, 6, 1), np.float32)
-    with pytest.raises(_run_error(), match="bd"):
-        input_gradient(layer, x, x)
+    upstream = nonzero_upstream(x.shape, 2)
+    _, grad = input_gradient(layer, x, upstream)
+    expected = np.zeros_like(upstream)
+    expected[:, 5, 0, :] = upstream[:, 5, 0, :] * 36
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+def test_pin_in_a_weights_file_that_does_not_fit_is_refused(tmp_path):
+    # A file saved from a model with a larger mask, loaded into a smaller one.
+    path = str(tmp_path / "large.weights.h5")
+    large = keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            BackdropMasking(
+                mask_prob=0.5, mask_axes=(1, 2), pinned_index=(9, 0), name="bd"
+            ),
+        ]
+    )
+    large.save_weights(path)
+    small = _pinned_model(None)
+    with pytest.raises(ValueError, match=r"'bd'.*pinned_index=\(9, 0\)"):
+        small.load_weights(path)
+    assert small.get_layer("bd").pinned_index is None
 
 
 @pytest.mark.parametrize("keep_count", [1, 700, 2048, 4000])

@@ -69,3 +69,24 @@ def test_an_integer_seed_to_draw_mask_is_stateless():
 def test_unseeded_layers_draw_different_masks():
     first, second = seeded_patterns(None, 2), seeded_patterns(None, 2)
     assert first != second
+
+
+def test_consecutive_draws_of_a_generator_are_not_shifted_copies():
+    # A counter-based draw whose step landed in the block counter would
+    # repeat the previous draw a few entries later; entries of independent
+    # draws agree half the time at every shift.
+    import keras
+
+    generator = keras.random.SeedGenerator(11)
+    size = 4096
+    first, second = (
+        ops.convert_to_numpy(
+            draw_mask([size], mask_prob=0.5, normalize=None, seed=generator)
+        )
+        > 0
+        for _ in range(2)
+    )
+    for shift in range(65):
+        agree = np.mean(first[shift:] == second[: size - shift])
+        # Five standard deviations of a fraction of size - shift coin flips.
+        assert abs(agree - 0.5) < 5 * 0.5 / np.sqrt(size - shift), shift
