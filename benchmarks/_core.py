@@ -65,14 +65,14 @@ def time_calls(fn: Callable[[], Any], n: int, best: bool = False) -> float:
 
 
 def interleaved_times(
-    fns: dict[str, Callable[[], Any]],
+    fns: dict[Any, Callable[[], Any]],
     rounds: int,
-    calls_per_round: int | dict[str, int],
+    calls_per_round: int | dict[Any, int],
     warmup: int = 2,
     best: bool = True,
     order: str = "rotate",
     seed: int = 0,
-) -> dict[str, list[float]]:
+) -> dict[Any, list[float]]:
     """Per-call seconds of every function, one entry per round.
 
     Each round times every function once, in an order rotated by one each
@@ -93,7 +93,7 @@ def interleaved_times(
         if warmup:
             time_calls(fns[name], warmup)
     rng = random.Random(seed)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[Any, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         if order == "shuffle":
             round_order = rng.sample(names, len(names))
@@ -149,6 +149,52 @@ def ratio_row(
         "baseline_ms": 1000 * sorted(baseline)[len(baseline) // 2],
         **ratio_stats(candidate, baseline),
     }
+
+
+def pooled_ratio_stats(
+    candidate: Sequence[Sequence[float]],
+    baseline: Sequence[Sequence[float]],
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Ratio of two variants measured on several instances each.
+
+    `candidate[i][r]` is instance `i`'s time in round `r` (likewise
+    `baseline`). Two instances of the same model, built alike, differ in
+    step time by one to two percent, steadily within a process (where
+    their buffers landed in memory), more than the differences at stake;
+    so each variant is timed on several instances and each round's ratio
+    is the mean candidate time over the mean baseline time. Reported: the
+    median of those ratios, a 95 % bootstrap interval of that median over
+    rounds, and, as the size of the instance effect, the baseline's own
+    instances' largest median over its smallest (1.0 for one instance).
+    """
+    rounds = len(baseline[0])
+    ratios = [
+        statistics.fmean(c[r] for c in candidate)
+        / statistics.fmean(b[r] for b in baseline)
+        for r in range(rounds)
+    ]
+    rng = random.Random(seed)
+    medians = sorted(
+        statistics.median(rng.choices(ratios, k=rounds)) for _ in range(resamples)
+    )
+    instance_medians = [statistics.median(b) for b in baseline]
+    return {
+        "ratio": statistics.median(ratios),
+        "ratio_ci_low": medians[int(0.025 * resamples)],
+        "ratio_ci_high": medians[int(0.975 * resamples) - 1],
+        "baseline_instance_spread": max(instance_medians) / min(instance_medians),
+    }
+
+
+#: The columns of `pooled_ratio_stats`, in this order.
+POOLED_COLUMNS = (
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "baseline_instance_spread",
+)
 
 
 # --------------------------------------------------------------------------

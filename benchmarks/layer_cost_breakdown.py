@@ -6,19 +6,19 @@ two positions, each adding one part of `BackdropMasking` on top of the
 previous one:
 
 * `none`: no layer (the baseline);
-* `grad_only`: `mask_gradient` with a constant all-ones mask: the custom
+* `grad_only`: `mask_gradient` with an all-ones mask read from a
+  variable (a constant one could be folded away by Grappler): the custom
   gradient (`IdentityN`) and the backward multiplication of the whole
   activation by the mask, nothing drawn;
 * `draw_unpinned`: `BackdropMasking` with the pinned-index (diagnostic)
   machinery switched off, i.e. the layer's own `call` and `draw_mask`
   with `pinned_flat_index=None`: the seed step, the Philox uniforms, the
-  never-empty fallback (arg-max of the same uniforms, `one_hot`, select),
-  the count normalisation, plus the above;
+  never-empty rule (the arg-max entry lifted through a `one_hot`), the
+  count normalisation, plus the above;
 * `backdrop`: the layer as shipped; against `draw_unpinned` it adds what
   the pinned mode costs at every step even when nothing is pinned (the
-  variable read, the stride arithmetic, a `one_hot` of the mask's size
-  and the selects; no run-time `assert_less` here, since the mask's
-  dimensions are static).
+  variable read, the stride arithmetic, two selects; no run-time check,
+  since every write of the pin is checked).
 
 Whole training steps on a loaded two-core machine scatter by tens of
 percent from round to round, far more than the few percent at stake. So
@@ -65,14 +65,24 @@ VARIANTS = ("none", "grad_only", "draw_unpinned", "backdrop")
 
 
 class GradOnly(keras.layers.Layer):
-    """`mask_gradient` with an all-ones spatial mask: no draw at all."""
+    """`mask_gradient` with an all-ones spatial mask: no draw at all.
+
+    The mask is read from a variable: a constant all-ones mask would let
+    Grappler fold the multiplication away and measure nothing.
+    """
+
+    def build(self, input_shape):
+        self.ones = self.add_weight(
+            shape=(1, input_shape[1], input_shape[2], 1),
+            initializer="ones",
+            trainable=False,
+            name="ones",
+        )
 
     def call(self, inputs, training=None):
         if not training:
             return inputs
-        shape = tf.shape(inputs)
-        ones = tf.ones(tf.stack([1, shape[1], shape[2], 1]), inputs.dtype)
-        return mask_gradient(inputs, ones)
+        return mask_gradient(inputs, tf.convert_to_tensor(self.ones))
 
 
 class UnpinnedBackdrop(BackdropMasking):

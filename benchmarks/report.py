@@ -51,6 +51,11 @@ def render(combined: dict[str, Any]) -> str:
                 lines.append(result["provenance"])
                 lines.append("")
             lines.append(result.get("table", ""))
+            # Further tables of a benchmark (`<what>_table`), each after a
+            # blank line.
+            for key, value in result.items():
+                if key.endswith("_table"):
+                    lines.extend(["", f"`{key}`:", "", value])
         lines.append("")
     return "\n".join(lines)
 

@@ -36,6 +36,7 @@ __all__ = [
     "mask_dims",
     "mask_gradient",
     "pinned_flat_index",
+    "checked_pin_value",
 ]
 
 
@@ -77,21 +78,40 @@ def draw_mask(
     uniform = _uniform(size, seed)
     if keep_count is not None:
         keep = keep_exactly(uniform, keep_count, size)
+        if pinned_flat_index is not None:
+            flat = torch.as_tensor(pinned_flat_index, device=keep.device)
+            positions = torch.arange(size, device=keep.device)
+            pinned = (positions == flat).to(torch.float32)
+            keep = torch.where(flat >= 0, pinned, keep)
     else:
-        keep = (uniform >= mask_prob).to(torch.float32)
-        # A mask is never all zero: one uniformly chosen entry survives. When
-        # nothing survived, the uniforms are i.i.d. below mask_prob, so the
-        # position of the largest is uniform and no second draw is needed.
-        # All on the device: no host sync on whether anything survived.
-        fallback = torch.zeros_like(keep).index_fill_(0, uniform.argmax().view(1), 1.0)
-        keep = torch.where(keep.any(), keep, fallback)
-    if pinned_flat_index is not None:
-        flat = torch.as_tensor(pinned_flat_index, device=keep.device)
-        positions = torch.arange(size, device=keep.device)
-        pinned = (positions == flat).to(torch.float32)
-        keep = torch.where(flat >= 0, pinned, keep)
+        keep = _keep_with_probability(uniform, mask_prob, size, pinned_flat_index)
     keep = rescale(keep, keep.sum(), size, normalize, mask_prob, keep_count)
     return keep.reshape(mask_shape)
+
+
+def _keep_with_probability(
+    uniform: torch.Tensor, mask_prob: float, size: int, pinned_flat_index: Any
+) -> torch.Tensor:
+    """0/1 flags (float32): entries whose uniform is at least `mask_prob`.
+
+    A mask is never all zero: one uniformly chosen entry survives. When
+    nothing survived, the uniforms are i.i.d. below `mask_prob`, so the
+    position of the largest is uniform and no second draw is needed;
+    lifting that entry by 2, always, keeps it then and changes nothing
+    otherwise. A pin lifts its own entry instead and raises the threshold
+    to 2: it alone survives. All on the device (no host sync on whether
+    anything survived), with no in-place write and no select over the
+    whole mask.
+    """
+    positions = torch.arange(size, device=uniform.device)
+    lift_at = uniform.argmax()
+    threshold: Any = mask_prob
+    if pinned_flat_index is not None:
+        flat = torch.as_tensor(pinned_flat_index, device=uniform.device)
+        lift_at = torch.where(flat >= 0, flat, lift_at)
+        threshold = torch.where(flat >= 0, 2.0, mask_prob)
+    lifted = torch.where(positions == lift_at, uniform + 2.0, uniform)
+    return (lifted >= threshold).to(torch.float32)
 
 
 def _signed(value: int) -> int:
@@ -135,7 +155,8 @@ def _uniform(size: int, seed: Any) -> torch.Tensor:
     if isinstance(seed, keras.random.SeedGenerator):
         # Keras's next() builds its increment from a NumPy array, a graph
         # break under torch.compile; doing the same in torch ops made
-        # torch.compile crash the process (2.13, CPU), so Keras's it is.
+        # torch.compile crash the process (2.13, CPU: a segmentation fault
+        # in the kernel Inductor generates for the mask), so Keras's it is.
         pair = seed.next()
     else:
         pair = torch.tensor([seed, 0])
