@@ -14,7 +14,9 @@ alternate in rounds whose order is drawn at random per round; the first
 calls (tracing, XLA or `torch.compile`) and a warm-up are not timed.
 Reported per backend and `jit_compile`: each model's median step time (best
 of a few calls per round) and the paired masked/unmasked ratio with its
-quartiles, as in the other scripts.
+quartiles, as in the other scripts, and a 95 % bootstrap interval of the
+median ratio. Each variant runs on two model instances (their mean time per
+round): two instances of one model differ by a percent or two, steadily.
 
 Why one child per backend: Keras fixes its backend at import, and
 importing TensorFlow before Keras under `KERAS_BACKEND=torch` can abort
@@ -101,8 +103,9 @@ _SETTINGS = {
     "size": (32, 128),
     "batch": (2, 8),
     "jit": ((False, True), (False, True)),
-    "rounds": (3, 21),
+    "rounds": (3, 41),
     "calls": (1, 5),
+    "instances": (1, 2),
     "warmup": (1, 3),
     "warmup_cap_s": (120, 300),
     "torch_compile_cap_s": (10, 480),
@@ -136,7 +139,7 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
         )
     backend_module = importlib.import_module(backend)
     sys.path.insert(0, str(REPO))
-    from _core import interleaved_times, ratio_stats
+    from _core import interleaved_times, pooled_ratio_stats, ratio_stats
 
     import keras_backdrop
     from keras_backdrop.experiments.texture_network import build_texture_model
@@ -181,17 +184,25 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
         info["torch_threads"] = backend_module.get_num_threads()
     _emit("start", **info)
     for jit in cfg["jit"]:
-        models = {"unmasked": build(False, jit), "masked": build(True, jit)}
+        # Two instances of one model differ in step time by a percent or
+        # two, steadily (benchmarks/README.md, layer_training): each
+        # variant is timed on `instances` models, and a round's ratio is
+        # the ratio of their mean times.
+        models = {
+            (name, i): build(name == "masked", jit)
+            for i in range(cfg["instances"])
+            for name in ("unmasked", "masked")
+        }
         same = all(
             np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+            for model in models.values()
             for a, b in zip(
-                models["unmasked"].trainable_weights,
-                models["masked"].trainable_weights,
+                models["unmasked", 0].trainable_weights, model.trainable_weights
             )
         )
         if not same:
             raise RuntimeError("masked and unmasked models got different weights")
-        fns = {name: (lambda m=m: m.train_on_batch(x, y)) for name, m in models.items()}
+        fns = {key: (lambda m=m: m.train_on_batch(x, y)) for key, m in models.items()}
         compiling = backend == "torch" and jit
         _emit(
             "phase",
@@ -200,10 +211,11 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
             cap_s=cfg["torch_compile_cap_s" if compiling else "warmup_cap_s"],
         )
         first_s = {}
-        for name, fn in fns.items():
+        for (name, i), fn in fns.items():
             t = time.perf_counter()
             fn()
-            first_s[name] = time.perf_counter() - t
+            if i == 0:
+                first_s[name] = time.perf_counter() - t
         for fn in fns.values():
             for _ in range(cfg["warmup"]):
                 fn()
@@ -216,23 +228,36 @@ def child(backend: str, cfg: dict[str, Any]) -> None:
             order="shuffle",
             seed=int(jit),
         )
-        median = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+        per_name = {
+            name: [t for (n, _), t in times.items() if n == name]
+            for name in ("unmasked", "masked")
+        }
+        # Per round, the mean over a variant's instances.
+        mean = {
+            name: [sum(ts) / len(ts) for ts in zip(*per_name[name])]
+            for name in per_name
+        }
+        median = {n: sorted(t)[len(t) // 2] for n, t in mean.items()}
+        pooled = pooled_ratio_stats(per_name["masked"], per_name["unmasked"])
         _emit(
             "row",
             backend=backend,
             jit_compile=jit,
             size=size,
             batch=batch,
+            instances=cfg["instances"],
             unmasked_ms=1000 * median["unmasked"],
             masked_ms=1000 * median["masked"],
-            **ratio_stats(times["masked"], times["unmasked"]),
+            **ratio_stats(mean["masked"], mean["unmasked"]),
+            ratio_ci_low=pooled["ratio_ci_low"],
+            ratio_ci_high=pooled["ratio_ci_high"],
             first_call_s_unmasked=first_s["unmasked"],
             first_call_s_masked=first_s["masked"],
-            rounds=len(times["masked"]),
+            rounds=len(mean["masked"]),
             # Whether anything pulled TensorFlow into this process (Keras
             # may load it lazily); a JAX or PyTorch child should not.
             tensorflow_imported="tensorflow" in sys.modules,
-            times_ms={n: [1000 * v for v in t] for n, t in times.items()},
+            times_ms={f"{n}_{i}": [1000 * v for v in t] for (n, i), t in times.items()},
         )
         del models, fns
     _emit("done")
@@ -484,6 +509,8 @@ COLUMNS = (
     "unmasked_ms",
     "masked_ms",
     *RATIO_COLUMNS,
+    "ratio_ci_low",
+    "ratio_ci_high",
     "first_call_s_unmasked",
     "first_call_s_masked",
 )

@@ -243,10 +243,16 @@ class BackdropMasking(keras.layers.Layer):
         if array.shape != (len(self._axes),):
             return value  # Keras's assign refuses the shape, naming both.
         ordered = tuple(int(i) for i in array)
-        if all(i == -1 for i in ordered) or all(
+        if all(i == -1 for i in ordered):
+            self._pinned_index = None
+            return value
+        if all(
             0 <= i and (d is None or i < d)
             for i, d in zip(ordered, self._static_mask_dims)
         ):
+            # Known at once to the check made when a step is traced on an
+            # input of another size (`_check_pinned_against`).
+            self._pinned_index = self._given_pin(ordered)
             return value
         raise ValueError(self._pinned_error(self._given_pin(ordered)))
 
@@ -329,10 +335,9 @@ class BackdropMasking(keras.layers.Layer):
         error here rather than a NaN gradient. On TensorFlow an unknown
         dimension (None, usually the batch axis) is checked by the graph.
         """
-        # The pin as last set or read, not the variable: reading a variable
-        # here would cost a device sync per step and break torch.compile's
-        # graph. A pin written straight into the variable (set_weights) is
-        # checked once `pinned_index` has been read.
+        # The pin as last written (every write of the variable passes
+        # `_checked_pin`), not the variable: reading a variable here would
+        # cost a device sync per step and break torch.compile's graph.
         index = self._pinned_index
         if index is None:
             return

@@ -183,6 +183,19 @@ def test_pin_outside_a_smaller_input_raises_naming_the_layer():
         input_gradient(layer, small, small)
 
 
+def test_pin_from_set_weights_outside_a_smaller_input_raises_naming_the_layer():
+    # The pin fits the 6x6 mask the layer was built for, arrives through
+    # set_weights (not the attribute), and does not fit a 3x3 input.
+    model = _pinned_model(None)
+    weights = model.get_weights()
+    weights[0] = np.asarray([4, 4], np.int32)
+    model.set_weights(weights)
+    layer = model.get_layer("bd")
+    small = np.ones((1, 3, 3, 1), np.float32)
+    with pytest.raises(_run_error(), match="bd"):
+        input_gradient(layer, small, small)
+
+
 def test_pin_on_the_batch_axis_past_a_smaller_batch_raises_naming_the_layer():
     layer = BackdropMasking(
         keep_count=1, mask_axes=(0,), pinned_index=5, name="per_sample"
