@@ -12,6 +12,13 @@
   gradient) against a plain product, on the texture network's fine-mask
   activation at 128 and 256 px (batch 8, 32 channels, a per-sample
   spatial mask).
+* The gradient product against other single elementwise passes over the
+  same tensor: the benchmark network's fine-mask activation (batch 8, a
+  32x32 map, 64 channels, one spatial mask shared by the batch, as in
+  `layer_training`), against the ReLU backward the network already does
+  on that tensor and against a product with a scalar. Without XLA the
+  product is most of what the layer adds to a step; this says whether any
+  formulation of it could be cheaper than one pass over the gradient.
 
 Each pair is timed interleaved in one process; the ratio is the median of
 per-round ratios with its quartiles, and the added time per call.
@@ -67,6 +74,27 @@ def _product_functions(side: int, jit: bool) -> dict[str, Any]:
     }
 
 
+def _pass_functions(batch: int, jit: bool) -> dict[str, Any]:
+    upstream = tf.random.normal([batch, 32, 32, 64])
+    features = tf.random.normal([batch, 32, 32, 64])
+    mask = tf.Variable(tf.cast(tf.random.uniform([1, 32, 32, 1]) > 0.3, tf.float32))
+
+    def relu_backward():
+        return tf.raw_ops.ReluGrad(gradients=upstream, features=features)
+
+    def no_nan():
+        return tf.math.multiply_no_nan(upstream, tf.convert_to_tensor(mask))
+
+    def scalar():
+        return upstream * 2.0
+
+    return {
+        "relu_backward": tf.function(relu_backward, jit_compile=jit),
+        "multiply_no_nan": tf.function(no_nan, jit_compile=jit),
+        "scalar_product": tf.function(scalar, jit_compile=jit),
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Times the draws and products; returns the rows and the table."""
     rounds = 3 if quick else 15
@@ -107,6 +135,23 @@ def run(quick: bool) -> dict[str, Any]:
                     "baseline": "plain",
                     "baseline_ms": 1e3 * min(times["plain"]),
                     "variant_ms": 1e3 * min(times["multiply_no_nan"]),
+                    **stats,
+                }
+            )
+        batch = 2 if quick else 8
+        times = interleaved_times(
+            _pass_functions(batch, jit), rounds, calls_per_round=20
+        )
+        for variant in ("multiply_no_nan", "scalar_product"):
+            stats = ratio_stats(times[variant], times["relu_backward"])
+            rows.append(
+                {
+                    "what": f"one pass over a {batch}x32x32x64 gradient",
+                    "jit_compile": jit,
+                    "variant": variant,
+                    "baseline": "relu_backward",
+                    "baseline_ms": 1e3 * min(times["relu_backward"]),
+                    "variant_ms": 1e3 * min(times[variant]),
                     **stats,
                 }
             )

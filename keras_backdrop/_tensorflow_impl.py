@@ -308,7 +308,7 @@ def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
     XLA on CPU (benchmarks/README.md).
     """
     if isinstance(seed, keras.random.SeedGenerator):
-        key, counter = generator_key_counter(seed)
+        key, counter = _generator_key_counter(seed)
     else:
         key, counter = _seed_key_counter(_step_seed(seed))
     return tf.raw_ops.StatelessRandomUniformV2(
@@ -320,7 +320,9 @@ def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
     )
 
 
-def generator_key_counter(generator: keras.random.SeedGenerator):
+def _generator_key_counter(
+    generator: keras.random.SeedGenerator,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Philox's key and counter for the next draw of `generator`; advances it.
 
     The generator's state is `[seed, n]` (int64), and each draw adds one to

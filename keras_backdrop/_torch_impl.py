@@ -193,7 +193,7 @@ def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
     """A pin written inside a traced function, as it is.
 
     Its value is unknown here; on this backend the layer checks the pin
-    when the training step is traced (README, "Layer").
+    when the training step is traced (README, "The layer").
     """
     del dims, message
     return value
