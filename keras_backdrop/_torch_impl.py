@@ -104,7 +104,11 @@ def _keep_with_probability(
     whole mask.
     """
     positions = torch.arange(size, device=uniform.device)
-    lift_at = uniform.argmax()
+    # topk, not argmax: Inductor (PyTorch 2.13, CPU) fused an argmax with
+    # the draw's integer hashing into a kernel that crashed the process
+    # (a segmentation fault) once the seed's step was in the same graph;
+    # topk is a kernel of its own. The same entry either way.
+    lift_at = uniform.topk(1).indices[0]
     threshold: Any = mask_prob
     if pinned_flat_index is not None:
         flat = torch.as_tensor(pinned_flat_index, device=uniform.device)
@@ -153,11 +157,7 @@ def _uniform(size: int, seed: Any) -> torch.Tensor:
     if seed is None:
         return keras.random.uniform((size,), seed=None)
     if isinstance(seed, keras.random.SeedGenerator):
-        # Keras's next() builds its increment from a NumPy array, a graph
-        # break under torch.compile; doing the same in torch ops made
-        # torch.compile crash the process (2.13, CPU: a segmentation fault
-        # in the kernel Inductor generates for the mask), so Keras's it is.
-        pair = seed.next()
+        pair = _next_pair(seed)
     else:
         pair = torch.tensor([seed, 0])
     device = keras.ops.convert_to_tensor(0.0).device
@@ -167,6 +167,19 @@ def _uniform(size: int, seed: Any) -> torch.Tensor:
     bits = _mix(key + index * _GOLDEN)
     # The top 24 bits: every float32 in [0, 1) on a 2**-24 grid.
     return _shift_right(bits, 40).to(torch.float32) * (1.0 / (1 << 24))
+
+
+def _next_pair(generator: keras.random.SeedGenerator) -> torch.Tensor:
+    """Keras's `generator.next()` in torch ops: the state, then a step.
+
+    Keras's own builds its increment from a NumPy array, a graph break at
+    every draw under `torch.compile`. The update goes through the Keras
+    variable's `assign`, so that a stateless scope records it.
+    """
+    state = generator.state
+    pair = state.value * 1  # A copy: the variable is updated in place.
+    state.assign(pair + torch.tensor([0, 1], dtype=pair.dtype, device=pair.device))
+    return pair
 
 
 def pinned_flat_index(

@@ -166,3 +166,25 @@ def test_torch_compile_fit_draws_fresh_masks():
     assert np.count_nonzero(mask) == 1 and mask[17] == pytest.approx(
         N_FEATURES, rel=1e-5
     )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "torch", reason="the torch.compile case only")
+def test_torch_compile_masks_add_no_graph_break():
+    # The seed's step and the mask are torch ops, so the compiled training
+    # step has as many graphs with the mask as without it.
+    import torch._dynamo
+
+    def breaks(masks):
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        layers = [keras.Input((N_FEATURES,)), keras.layers.Dense(N_FEATURES)]
+        if masks:
+            layers.append(BackdropMasking(mask_prob=0.5, mask_axes=(1,), seed=2))
+        model = keras.Sequential([*layers, keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+        x = np.ones((BATCH, N_FEATURES), np.float32)
+        model.fit(x, np.zeros((BATCH, 1), np.float32), epochs=2, verbose=0)
+        return sum(torch._dynamo.utils.counters["graph_break"].values())
+
+    assert breaks(masks=True) == breaks(masks=False)
