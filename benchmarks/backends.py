@@ -504,6 +504,8 @@ def _combined_row(process_rows: list[dict[str, Any]]) -> dict[str, Any]:
         "ratio_process_max": max(ratios),
         "first_call_s_unmasked": first["first_call_s_unmasked"],
         "first_call_s_masked": first["first_call_s_masked"],
+        "rounds": min(r["rounds"] for r in process_rows),
+        "tensorflow_imported": any(r["tensorflow_imported"] for r in process_rows),
         "process_rows": process_rows,
     }
 

@@ -151,6 +151,8 @@ def test_backends_row_per_installed_backend_and_jit(quick_results):
             assert row["unmasked_ms"] > 0 and row["masked_ms"] > 0, row
             assert math.isfinite(row["ratio"]) and row["ratio"] > 0, row
             assert row["rounds"] == result["settings"]["rounds"], row
+            assert row["processes"] == result["settings"]["processes"], row
+            assert len(row["process_rows"]) == row["processes"], row
             if backend != "tensorflow":
                 # The children exist so that JAX and PyTorch run without
                 # TensorFlow (imported before Keras, it can abort PyTorch).
