@@ -298,7 +298,6 @@ def broadcast_mask(
 # (`random_ops_util._philox_scramble_seed`, core/kernels/stateless_random_ops.cc).
 _PHILOX_SCRAMBLE_KEY = 0x02461E293EC8F720
 _PHILOX = 1  # tf.random.Algorithm.PHILOX
-_UINT64 = (1 << 64) - 1
 
 
 def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
@@ -326,30 +325,29 @@ def _generator_key_counter(
     """Philox's key and counter for the next draw of `generator`; advances it.
 
     The generator's state is `[seed, n]` (int64), and each draw adds one to
-    `n`. The counter is the advanced state itself, `n` in its high word:
-    a draw's blocks only step the low word, so no two draws of a generator
-    share a block until one draw needs 2**64 of them. The key is a hash
-    of the generator's initial seed, known when the step is traced, so
-    that generators seeded 5 and 6 (counters one block apart) draw
-    unrelated numbers. Five graph ops (the state's read, add and
-    assignment, a bitcast, the draw) where Keras's `next()` followed by
-    TensorFlow's seed-to-key scramble took eleven: at every training step
-    each op is executor time (benchmarks/README.md). Draws from a given
-    seed differ from those of `tf.random.stateless_uniform`.
+    `n`. The seed is the key and `n` the counter's high word: a draw's
+    blocks only step the low word, so no two draws of a generator share a
+    block, and generators of other seeds have other keys. (The layer's
+    seeds are hashed already, `masks.mix_seed`.) Seven graph ops (the
+    state's read, add and assignment, a bitcast, a slice, a product, the
+    draw) where Keras's `next()` followed by TensorFlow's seed-to-key
+    scramble took eleven: at every training step each op is executor time
+    (benchmarks/README.md). The key comes from the state, not from a
+    constant known when tracing: with a constant key, XLA's CPU draw took
+    about 35 us more for 2048 uniforms (measured, 120 against 97 us).
+    Draws from a given seed differ from those of
+    `tf.random.stateless_uniform`.
     """
     advanced = _advance(generator)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         # Replicas share the generator's state: the replica's id in the
-        # counter's low word starts each replica's blocks 2**32 apart, so
-        # their masks are independent yet reproducible.
+        # key's high half gives each replica its own key, so their masks
+        # are independent yet reproducible.
         replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
         advanced += replica * tf.constant([1 << 32, 0], tf.int64)
-    counter = tf.bitcast(advanced, tf.uint64)
-    seed = generator.get_config()["seed"]
-    if seed is None:  # A generator made without a seed: its state's seed.
-        return counter[:1], counter
-    return tf.constant([_splitmix64(seed)], tf.uint64), counter
+    words = tf.bitcast(advanced, tf.uint64)
+    return words[:1], words * tf.constant([0, 1], tf.uint64)  # [0, n]
 
 
 def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
@@ -365,14 +363,6 @@ def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
     )
     generator.state.assign(advanced)
     return advanced
-
-
-def _splitmix64(seed: int) -> int:
-    """SplitMix64 of an integer: a well-spread 64-bit Philox key."""
-    z = (seed + 0x9E3779B97F4A7C15) & _UINT64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _UINT64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _UINT64
-    return z ^ (z >> 31)
 
 
 def _seed_key_counter(step_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,11 +114,9 @@ class BackdropMasking(keras.layers.Layer):
         self.mask_axes = _validate_mask_axes(mask_axes)
         self.seed = validate_seed(seed)
         # One generator per layer, made here: made in call() it would break
-        # tf.function and freeze the mask under JAX and PyTorch. Its seed is
-        # always an integer known now (drawn as Keras draws one when none is
-        # given), so that TensorFlow derives its Philox key when tracing.
+        # tf.function and freeze the mask under JAX and PyTorch.
         self.seed_generator = keras.random.SeedGenerator(
-            random.randint(1, 10**9) if seed is None else mix_seed(self.seed)
+            None if seed is None else mix_seed(self.seed)
         )
         self._pinned_index = None
         self._pinned_var = None
