@@ -211,15 +211,14 @@ class BackdropMasking(keras.layers.Layer):
                 f"Received: pinned_index={index!r}"
             )
         ordered = self._sorted_pin(index)
-        for i, dim in zip(ordered, self._static_mask_dims):
-            if dim is not None and not 0 <= i < dim:
-                raise ValueError(
-                    f"Invalid value for `pinned_index` of layer '{self.name}'"
-                    ": the mask over axes "
-                    f"{self.mask_axes or self._axes} has shape "
-                    f"{self._given_pin(self._static_mask_dims)} (None: any "
-                    f"batch size). Received: pinned_index={index!r}"
-                )
+        if not _pin_fits(ordered, self._static_mask_dims):
+            raise ValueError(
+                f"Invalid value for `pinned_index` of layer '{self.name}'"
+                ": the mask over axes "
+                f"{self.mask_axes or self._axes} has shape "
+                f"{self._given_pin(self._static_mask_dims)} (None: any "
+                f"batch size). Received: pinned_index={index!r}"
+            )
         return np.asarray(ordered, np.int32)
 
     def _checked_pin(self, value: Any) -> Any:
@@ -243,10 +242,7 @@ class BackdropMasking(keras.layers.Layer):
         if all(i == -1 for i in ordered):
             self._pinned_index = None
             return value
-        if all(
-            0 <= i and (d is None or i < d)
-            for i, d in zip(ordered, self._static_mask_dims)
-        ):
+        if _pin_fits(ordered, self._static_mask_dims):
             # Known at once to the check made when a step is traced on an
             # input of another size (`_check_pinned_against`).
             self._pinned_index = self._given_pin(ordered)
@@ -338,10 +334,7 @@ class BackdropMasking(keras.layers.Layer):
         index = self._pinned_index
         if index is None:
             return
-        if any(
-            d is not None and not 0 <= i < d
-            for i, d in zip(self._sorted_pin(index), dims)
-        ):
+        if not _pin_fits(self._sorted_pin(index), dims):
             raise ValueError(
                 f"`pinned_index`={index} of layer '{self.name}' is outside "
                 f"the mask over axes {self.mask_axes or self._axes}, of shape "
@@ -456,6 +449,11 @@ def _validate_pinned_index(
             f"Received: pinned_index={index!r}"
         )
     return index
+
+
+def _pin_fits(ordered: Sequence[int], dims: Sequence[int | None]) -> bool:
+    """Whether a pin (in sorted-axis order) lies within `dims` (None: any)."""
+    return all(0 <= i and (d is None or i < d) for i, d in zip(ordered, dims))
 
 
 def _is_floating(dtype: str) -> bool:

@@ -147,6 +147,15 @@ def _pinned_model(pin):
     )
 
 
+def _pin_through_set_weights(pin):
+    """The 6x6 layer of `_pinned_model`, its pin written by `set_weights`."""
+    model = _pinned_model(None)
+    weights = model.get_weights()
+    weights[0] = np.asarray(pin, np.int32)
+    model.set_weights(weights)
+    return model.get_layer("bd")
+
+
 def test_pinned_index_reports_what_set_weights_wrote():
     model = _pinned_model(None)
     model.set_weights(_pinned_model((4, 1)).get_weights())
@@ -186,11 +195,7 @@ def test_pin_outside_a_smaller_input_raises_naming_the_layer():
 def test_pin_from_set_weights_outside_a_smaller_input_raises_naming_the_layer():
     # The pin fits the 6x6 mask the layer was built for, arrives through
     # set_weights (not the attribute), and does not fit a 3x3 input.
-    model = _pinned_model(None)
-    weights = model.get_weights()
-    weights[0] = np.asarray([4, 4], np.int32)
-    model.set_weights(weights)
-    layer = model.get_layer("bd")
+    layer = _pin_through_set_weights((4, 4))
     small = np.ones((1, 3, 3, 1), np.float32)
     with pytest.raises(_run_error(), match="bd"):
         input_gradient(layer, small, small)
@@ -257,11 +262,7 @@ def test_pin_written_outside_the_mask_by_set_weights_is_refused_at_once():
 
 
 def test_pin_written_by_set_weights_inside_the_mask_takes_effect():
-    model = _pinned_model(None)
-    weights = model.get_weights()
-    weights[0] = np.asarray([5, 0], np.int32)
-    model.set_weights(weights)
-    layer = model.get_layer("bd")
+    layer = _pin_through_set_weights((5, 0))
     assert layer.pinned_index == (5, 0)
     x = np.ones((1, 6, 6, 1), np.float32)
     upstream = nonzero_upstream(x.shape, 2)
