@@ -346,8 +346,12 @@ def _generator_key_counter(
         # are independent yet reproducible.
         replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
         advanced += replica * tf.constant([1 << 32, 0], tf.int64)
-    words = tf.bitcast(advanced, tf.uint64)
-    return words[:1], words * tf.constant([0, 1], tf.uint64)  # [0, n]
+    return _key_counter(tf.bitcast(advanced, tf.uint64))
+
+
+def _key_counter(words: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Philox's key and counter from two uint64 words: `[w0]`, `[0, w1]`."""
+    return words[:1], words * tf.constant([0, 1], tf.uint64)
 
 
 def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
@@ -379,7 +383,7 @@ def _seed_key_counter(step_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         alg=_PHILOX,
         dtype=tf.uint64,
     )
-    return words[:1], words * tf.constant([0, 1], tf.uint64)  # [0, words[1]]
+    return _key_counter(words)
 
 
 def _step_seed(seed: int | None) -> tf.Tensor:
