@@ -6,8 +6,9 @@
 The generator itself (:mod:`tfds_gp.generator`), the example records
 (:mod:`tfds_gp.records`), the Apache Beam helpers (:mod:`tfds_gp.beam_build`,
 which import Beam only when a Beam build is asked for), the safe reader of
-the authors' published file (:mod:`tfds_gp.published`) and the authors'
-construction of the data (:mod:`tfds_gp.reference`) need only NumPy: if
+the authors' published file (:mod:`tfds_gp.published`), the authors'
+construction of the data (:mod:`tfds_gp.reference`) and its torus-wrapped
+variant (:mod:`tfds_gp.reference_torus`) need only NumPy: if
 ``tensorflow_datasets`` is not installed, this package still imports and
 only the builder is missing.
 """
@@ -16,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from tfds_gp import beam_build, generator, published, records, reference
+from tfds_gp import (
+    beam_build,
+    generator,
+    published,
+    records,
+    reference,
+    reference_torus,
+)
 from tfds_gp.beam_build import beam_download_config
 from tfds_gp.generator import (
     PRESETS,
@@ -43,7 +51,8 @@ def load_numpy(
 
     Args:
       config: a built-in name (``'small'``, ``'medium'``, ``'paper'``,
-        ``'three_scale'``, ``'reference'``, ``'paper_large'``,
+        ``'three_scale'``, ``'reference'``, ``'reference_half'``,
+        ``'paper_large'``,
         ``'paper_2048'``), a
         :class:`tfds_gp.generator.GpRecipe` or a ``GpTexturesConfig`` with
         ``source='generated'``.
@@ -102,6 +111,7 @@ __all__ = [
     "published",
     "records",
     "reference",
+    "reference_torus",
     "sample",
     "split_arrays",
 ]

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tfds_gp import generator, reference
+from tfds_gp import generator, reference, reference_torus
 
 __all__ = [
     "BEAM_INSTALL",
@@ -137,10 +137,17 @@ def estimate_build(
     n = sum(counts)
     pixels = recipe.size * recipe.size
     per_megapixel = _SECONDS_PER_MEGAPIXEL
-    if recipe.construction == "reference":
-        # Each scale adds the share of its lengths that are made of patches.
+    if recipe.construction != "stationary":
+        # Each scale adds the share of its lengths that are made of patches
+        # (below 50 px scaled with the size for the authors' construction,
+        # below 50 px at every size for the torus variant).
+        limit = (
+            reference.small_limit(recipe.size)
+            if recipe.construction == "reference"
+            else reference_torus.SMALL_LIMIT
+        )
         per_megapixel += _REFERENCE_SECONDS_PER_MEGAPIXEL * sum(
-            sum(cl < reference.SMALL_LIMIT for cl in choices) / len(choices)
+            sum(cl < limit for cl in choices) / len(choices)
             for choices in recipe.scales
         )
     return BuildEstimate(

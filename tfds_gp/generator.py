@@ -113,10 +113,13 @@ MAX_CL_FRACTION = 0.25
 SPLIT_IDS = {"train": 0, "test": 1}
 
 #: How a recipe's fields are made: ``'stationary'`` (exact FFT synthesis of
-#: the stated covariance on the torus, this module) or ``'reference'`` (the
+#: the stated covariance on the torus, this module), ``'reference'`` (the
 #: authors' construction, :mod:`tfds_gp.reference`: enveloped GP patches for
-#: lengths below 50 pixels, an upscaled coarse GP above).
-CONSTRUCTIONS = ("stationary", "reference")
+#: lengths below 50 pixels, an upscaled coarse GP above; sizes that are
+#: multiples of 512 only) or ``'reference_torus'`` (an earlier, torus-wrapped
+#: reading of it, not the authors', :mod:`tfds_gp.reference_torus`; any
+#: size).
+CONSTRUCTIONS = ("stationary", "reference", "reference_torus")
 
 # Number of aliases p on each side in the Poisson sum.  For cl >= MIN_CL the
 # first omitted term is below exp(-2 pi^2 0.25 7.5^2) ~ 1e-120.
@@ -723,9 +726,12 @@ class GpRecipe:
         ``MAX_SEED`` (2**64 - 1).
       construction: how the fields are made, one of ``CONSTRUCTIONS``:
         ``'stationary'`` (default; :func:`sample`, stationary fields of the
-        stated covariance) or ``'reference'`` (:func:`tfds_gp.reference.
-        sample`, the authors' construction).  Same classes, labels, splits
-        and per-example streams either way.
+        stated covariance), ``'reference'`` (:func:`tfds_gp.reference.
+        sample`, the authors' construction; ``size`` must be a multiple of
+        512: 1024 is the authors' data, 512 its half-size replica) or
+        ``'reference_torus'`` (:func:`tfds_gp.reference_torus.sample`, a
+        torus-wrapped variant that is not the authors').  Same classes,
+        labels, splits and per-example streams every way.
 
     NumPy scalars are accepted wherever Python numbers are; bools, strings
     and None are refused with a TypeError, values out of range with a
@@ -764,7 +770,12 @@ class GpRecipe:
             for name in ("train_per_class", "test_per_class")
         }
         seed = _check_int(self.seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
-        _check_construction(self.construction)
+        if _check_construction(self.construction) == "reference":
+            from tfds_gp import reference  # noqa: PLC0415 (it imports this module)
+
+            # The authors' construction is defined at multiples of 512 px
+            # only; refused here, before any example is asked for.
+            reference.check_size(size)
         if per_class["train_per_class"] + per_class["test_per_class"] == 0:
             raise _value_error(
                 "train_per_class",
@@ -873,7 +884,8 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
     example of each class in turn as in the reference files, so any prefix of
     a split is (nearly) balanced.  The image is :func:`sample` of the
     class's lengths, or :func:`tfds_gp.reference.sample` for a recipe with
-    ``construction='reference'``, drawn from :func:`example_rng`.
+    ``construction='reference'`` (:func:`tfds_gp.reference_torus.sample`
+    for ``'reference_torus'``), drawn from :func:`example_rng`.
 
     Args:
       recipe: the dataset recipe.
@@ -910,6 +922,11 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
         from tfds_gp import reference  # noqa: PLC0415 (it imports this module)
 
         return reference.sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
+    if recipe.construction == "reference_torus":
+        from tfds_gp import reference_torus  # noqa: PLC0415 (imports this module)
+
+        image = reference_torus.sample(gp_class.cls, recipe.powers, recipe.size, rng)
+        return image, gp_class
     return sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
 
 
@@ -1034,5 +1051,17 @@ PRESETS: dict[str, GpRecipe] = {
         # `paper` config's parameters with construction="reference", its own
         # seed.
         "reference": (1024, PAPER_SCALES, PAPER_POWERS, 25, 25, 7, "reference"),
+        # Its half-size replica: every length and grid of the authors'
+        # construction halved (512 px, the `medium` lengths), the paper's
+        # training set size, its own seed.
+        "reference_half": (
+            512,
+            _scaled(PAPER_SCALES, 0.5),
+            PAPER_POWERS,
+            25,
+            25,
+            8,
+            "reference",
+        ),
     }.items()
 }
