@@ -31,7 +31,7 @@ import tensorflow_datasets as tfds
 
 import tfds_gp
 from tfds_gp import beam_build, generator
-from tfds_gp.gp_textures import GpTexturesConfig, LargeBuildWarning
+from tfds_gp.gp_textures import GpTextures, GpTexturesConfig, LargeBuildWarning
 
 TINY = GpTexturesConfig(
     name="tiny_beam_test",
@@ -51,7 +51,7 @@ TWO_WORKERS = (
 
 
 def _version_dir(data_dir: Path, config: GpTexturesConfig) -> Path:
-    return data_dir / "gp_textures" / config.name / "2.0.0"
+    return data_dir / "gp_textures" / config.name / str(GpTextures.VERSION)
 
 
 def _canonical_records(path: Path) -> list[bytes]:

@@ -450,7 +450,7 @@ def test_build_writes_only_under_data_dir_and_builds_the_table_once(
     for path in files:
         assert data_dir in path.parents, path
     assert _files_under(scratch) == []
-    version_dir = data_dir / "gp_textures" / "only_inside" / "2.0.0"
+    version_dir = data_dir / "gp_textures" / "only_inside" / str(GpTextures.VERSION)
     assert (version_dir / "dataset_info.json").is_file()
     assert any(".tfrecord-" in p.name for p in version_dir.iterdir())
     # Everything outside the version directory is TFDS's bookkeeping inside

@@ -130,6 +130,7 @@ def test_builder_configs_and_default():
         "three_scale",
         "published",
         "reference",
+        "reference_half",
         "paper_large",
         "paper_2048",
     ]

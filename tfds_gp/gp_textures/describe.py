@@ -45,6 +45,8 @@ BUILT_IN_ROLES = {
     "three_scale": "The reference's three-scale demonstration",
     "published": "The paper's dataset as its authors published it",
     "reference": "The paper's recipe made the way its authors made their data",
+    "reference_half": "The half-size replica of the authors' data: their "
+    "construction with every length and grid halved",
     "paper_large": "The paper's recipe with a hundred times its training samples",
     "paper_2048": "The paper's lengths and powers on twice the image side "
     "(four times the small-scale realisations per image)",
@@ -59,10 +61,9 @@ _PUBLISHED_NOTE = (
     "train split read from the authors' dataset.zip (Zenodo "
     "10.5281/zenodo.1252464) in the manual directory; test split generated"
 )
-_REFERENCE_NOTE = (
-    "authors' construction (tfds_gp.reference): lengths below 50 px are sums "
-    "of randomly placed, Gaussian-enveloped 50x50 GP patches upscaled by cl/8, "
-    "longer ones a GP on a size/8 grid upscaled x8"
+_TORUS_NOTE = (
+    "torus-wrapped patch construction (tfds_gp.reference_torus), not the "
+    "authors': patches of length 8 grid points wrapped on the torus, no edge band"
 )
 _BEAM_NOTE = (
     "meant for an Apache Beam build (--beam_pipeline_options); without Beam it warns"
@@ -98,12 +99,40 @@ def _check(recipe: object, source: object) -> None:
         )
 
 
+def _reference_note(size: int) -> str:
+    """The authors' construction at ``size``, its numbers from the module."""
+    from tfds_gp import reference  # noqa: PLC0415 (generator imports it lazily)
+
+    grid = reference.patch_grid(size)
+    coarse = reference.large_grid(size)
+    return (
+        f"authors' construction (tfds_gp.reference): lengths below "
+        f"{reference.small_limit(size):g} px are sums of randomly placed, "
+        f"Gaussian-enveloped GP patches ({grid}x{grid} grid upscaled by "
+        f"cl/{grid * 8 // 50}) with the edge band copied, longer ones a GP on a "
+        f"{coarse}x{coarse} grid upscaled x8"
+    )
+
+
+_CONSTRUCTION_WORDS = {
+    "stationary": "stationary fields",
+    "reference": "the authors' construction (tfds_gp.reference)",
+    "reference_torus": "the torus-wrapped construction (tfds_gp.reference_torus)",
+}
+
+
 def _notes(recipe: generator.GpRecipe, source: str) -> list[str]:
     notes = []
-    if recipe.construction == "reference":
-        notes.append(_REFERENCE_NOTE)
     if source == "published":
-        notes.append(_PUBLISHED_NOTE)
+        # The generated data is the test split only; its construction is
+        # named there.
+        notes.append(
+            f"{_PUBLISHED_NOTE} with {_CONSTRUCTION_WORDS[recipe.construction]}"
+        )
+    elif recipe.construction == "reference":
+        notes.append(_reference_note(recipe.size))
+    elif recipe.construction == "reference_torus":
+        notes.append(_TORUS_NOTE)
     if beam_build.estimate_build(recipe).large:
         notes.append(_BEAM_NOTE)
     return notes

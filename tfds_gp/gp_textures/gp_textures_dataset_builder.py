@@ -8,9 +8,10 @@ Built-in configs: :data:`BUILT_IN_CONFIGS` (the first, ``small``, is the
 default): ``small``, ``medium``, ``paper``, ``three_scale``, ``published``
 (the train split is the authors' ``dataset.zip``, placed by the user in the
 TFDS manual directory and read by :mod:`tfds_gp.published` without ever
-unpickling it), ``reference`` (the ``paper`` recipe made with the authors'
-construction, :mod:`tfds_gp.reference`), ``paper_large`` and ``paper_2048`` (meant for a Beam
-build).  Their descriptions are generated from their parameters by
+unpickling it; the test split is generated with the authors' construction),
+``reference`` (the ``paper`` recipe made with the authors' construction,
+:mod:`tfds_gp.reference`), ``reference_half`` (its half-size replica at
+512 px), ``paper_large`` and ``paper_2048`` (meant for a Beam build).  Their descriptions are generated from their parameters by
 :mod:`tfds_gp.gp_textures.describe`, which also writes the table of them in
 ``tfds_gp/gp_textures/README.md``.
 
@@ -67,6 +68,7 @@ __all__ = [
     "ImmutableConfigError",
     "LargeBuildWarning",
     "MAX_NAME_LENGTH",
+    "PUBLISHED_TEST_SEED",
     "check_config_name",
 ]
 
@@ -170,8 +172,10 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
         from the authors' ``dataset.zip`` in the manual directory; it must hold
         ``train_per_class`` examples per class of size ``size``).
       construction: how generated fields are made: ``'stationary'`` (default,
-        stationary fields of the stated covariance) or ``'reference'`` (the
-        authors' construction, :mod:`tfds_gp.reference`).  It enters the
+        stationary fields of the stated covariance), ``'reference'`` (the
+        authors' construction, :mod:`tfds_gp.reference`; sizes that are
+        multiples of 512) or ``'reference_torus'`` (a torus-wrapped variant,
+        not the authors', :mod:`tfds_gp.reference_torus`).  It enters the
         derived name only when it is not the default, so the names of
         existing configs are unchanged.
 
@@ -317,6 +321,10 @@ def _preset(name: str, **overrides) -> GpTexturesConfig:
     return GpTexturesConfig(name=name, description=text, **params)
 
 
+#: Seed of the `published` config's generated test split.  (Until version
+#: 2.0.0 the split was the stationary `paper` recipe's, seed 3.)
+PUBLISHED_TEST_SEED = 9
+
 # The descriptions are generated from the parameters (tfds_gp.gp_textures.
 # describe); the README's table of these configs is generated the same way.
 BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
@@ -324,8 +332,17 @@ BUILT_IN_CONFIGS: tuple[GpTexturesConfig, ...] = (
     _preset("medium"),
     _preset("paper"),
     _preset("three_scale"),
-    _preset("published", recipe="paper", source=SOURCE_PUBLISHED),
+    # The authors' file for training; a test split of the authors'
+    # construction (the `reference` recipe) under its own seed, so that it
+    # shares no random stream with `paper` or `reference`.
+    _preset(
+        "published",
+        recipe="reference",
+        source=SOURCE_PUBLISHED,
+        seed=PUBLISHED_TEST_SEED,
+    ),
     _preset("reference"),
+    _preset("reference_half"),
     _preset("paper_large"),
     _preset("paper_2048"),
 )
@@ -361,8 +378,22 @@ def _check_builder_config(config: object) -> None:
 class GpTextures(tfds.core.GeneratorBasedBuilder):
     """Multi-scale Gaussian-process textures (Golkar and Cranmer, Backdrop)."""
 
-    VERSION = tfds.core.Version("2.0.0")
+    VERSION = tfds.core.Version("2.1.0")
     RELEASE_NOTES = {
+        "2.1.0": (
+            "The reference construction is the authors' GP_create.py exactly "
+            "(patch kernel of 7.84 grid points on linspace(0, 1, 50), their "
+            "int() truncations: patch counts 5135 and 4595, corners in "
+            "[0, 1024 - side), the edge band of 59 or 62 px added and copied "
+            "back, the large grid's length cl/8*127/128): the reference "
+            "config's arrays change. New config reference_half: the half-size "
+            "replica of the authors' data (512 px, every length and grid "
+            "halved). The published config's test split is generated with "
+            "the authors' construction (seed 9) instead of the stationary "
+            "paper recipe. The 2.0.0 reference construction is kept as "
+            "construction='reference_torus' (not the authors'). Every other "
+            "config's arrays are unchanged."
+        ),
         "2.0.0": (
             "Faster synthesis, new arrays: the white noise is drawn in "
             "frequency space (one inverse FFT per sample, no forward FFT), "
