@@ -1,14 +1,21 @@
-"""The authors' construction (``construction='reference'``) against its recipe.
+"""The authors' construction (``construction='reference'``) against the facts.
 
-The recipe is the design page's section 4, "The authors' construction": a
-small length is a sum of ``int(6 (size / (30 cl / 8))^2)`` GP patches (a
-50 x 50 grid, squared-exponential length 8 grid points), upscaled by
-``cl / 8`` with cubic interpolation, times ``exp(-23 r^2)``, added at
-uniformly random corners with the borders wrapped, the image normalised;
-a large length is a GP on a ``size / 8`` grid of length ``cl / 8`` grid
-points upscaled x8.  The expected values here are computed by hand or by
-independent code (FITPACK's bicubic spline, ``np.add.at`` on wrapped
-indices, the kernel formula), never by the module under test.
+The facts are the design page's section 4, "The authors' construction"
+(read from the authors' ``GP_create.py``): a patch GP on ``linspace(0, 1,
+50)`` with metric ``(8 / 50)^2`` (7.84 grid points), upscaled by ``u =
+cl / 8`` with FITPACK's interpolating bicubic spline to ``int(50 u)``
+points, times ``exp(-23 ((x - .5)^2 + (y - .5)^2))``; ``N = int(6 (1024 /
+int(30 u))^2)`` patches with integer corners in ``[0, 1024 - int(50 u))``;
+the edge band ``b = int(1.246 * 10 * 4 * u + 0.5)`` added and copied back;
+a large length a GP on ``linspace(0, 1, 128)`` with metric
+``(cl / 8 / 128)^2`` upscaled x8; per-field normalisation.  The half-size
+replica halves every length and grid (patch grid 25, ``int(15 u)``, band
+``int(1.246 * 5 * 4 * u + 0.5)``, large grid 64).
+
+The expected values are written out by hand (the counts), measured from
+samples (the kernel length) or computed by independent code (FITPACK's
+spline, the kernel formula on ``linspace(0, 1, n)``, the band written out),
+never by the module's own formulas.
 """
 
 from __future__ import annotations
@@ -25,240 +32,454 @@ import tfds_gp
 from tfds_gp import generator as g
 from tfds_gp import records
 from tfds_gp import reference as ref
+from tfds_gp import reference_torus as torus
+
+# Written out by hand from the facts:
+#   u = cl / c, c = 8 (1024 px) or 4 (512 px);
+#   side = int(P u), P = 50 or 25; effective = int(30 u) or int(15 u);
+#   N = int(6 (size / effective)^2); b = int(1.246 * 10 * 4 u + 0.5) or
+#   int(1.246 * 5 * 4 u + 0.5); period = size - b.
+# 1024, 9.5: u = 1.1875, side int(59.375) = 59, int(35.625) = 35,
+#   6 (1024 / 35)^2 = 5135.9, 1.246 * 47.5 + 0.5 = 59.685.
+# 1024, 10: u = 1.25, side int(62.5) = 62, int(37.5) = 37,
+#   6 (1024 / 37)^2 = 4595.8, 1.246 * 50 + 0.5 = 62.8.
+# 512, 4.75: u = 1.1875, side int(29.6875) = 29, int(17.8125) = 17,
+#   6 (512 / 17)^2 = 5442.4, 1.246 * 23.75 + 0.5 = 30.09.
+# 512, 5: u = 1.25, side int(31.25) = 31, int(18.75) = 18,
+#   6 (512 / 18)^2 = 4854.5, 1.246 * 25 + 0.5 = 31.65.
+COUNTS = {
+    # (cl, size): (grid, side, effective, count, band)
+    (9.5, 1024): (50, 59, 35, 5135, 59),
+    (10.0, 1024): (50, 62, 37, 4595, 62),
+    (4.75, 512): (25, 29, 17, 5442, 30),
+    (5.0, 512): (25, 31, 18, 4854, 31),
+}
 
 
-def _kernel_1d(n: int, length: float) -> np.ndarray:
-    i = np.arange(n)
-    return np.exp(-((i[:, None] - i[None, :]) ** 2) / (2.0 * length**2))
+def _kernel_on_linspace(n: int, metric: float) -> np.ndarray:
+    """``exp(-d^2 / (2 metric))`` between the points of ``linspace(0, 1, n)``."""
+    x = np.linspace(0.0, 1.0, n)
+    return np.exp(-(np.subtract.outer(x, x) ** 2) / (2.0 * metric))
 
 
 def _bicubic(values: np.ndarray, n_out: int) -> np.ndarray:
-    """FITPACK's interpolating bicubic spline, corner-aligned grids."""
-    n = values.shape[0]
-    x = np.linspace(0.0, 1.0, n)
+    """FITPACK's interpolating bicubic spline (s = 0), as interp2d(kind='cubic')."""
+    x = np.linspace(0.0, 1.0, values.shape[0])
     spline = scipy.interpolate.RectBivariateSpline(x, x, values, kx=3, ky=3, s=0)
     out = np.linspace(0.0, 1.0, n_out)
     return spline(out, out)
 
 
-# --- the recipe's numbers -----------------------------------------------------
+def _fitpack_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The 1-D matrix of FITPACK's bicubic upscaling.
 
-
-def test_patch_count_and_side_follow_the_formula():
-    # 6 (1024 / (30 * 9.5 / 8))^2 = 6 (1024 / 35.625)^2 = 4957.47...
-    assert ref.patch_count(9.5, 1024) == 4957
-    # 6 (1024 / 37.5)^2 = 4473.9...
-    assert ref.patch_count(10, 1024) == 4473
-    # 6 (512 / 35.625)^2 = 1239.4; below 8 px the patch is not upscaled:
-    # 6 (1024 / 30)^2 = 6990.5.
-    assert ref.patch_count(9.5, 512) == 1239
-    assert ref.patch_count(4.0, 1024) == 6990
-    assert ref.patch_count(9.5, 38) == 6  # 6 (38 / 35.625)^2 = 6.83
-    assert ref.patch_count(0.5, 2) == 1  # at least one patch
-    # 50 * 9.5 / 8 = 59.375 and 50 * 10 / 8 = 62.5: "about 59 and 62".
-    assert (ref.patch_side(9.5), ref.patch_side(10), ref.patch_side(40)) == (
-        59,
-        62,
-        250,
+    The interpolant of ``outer(e_j, 1)`` is ``outer(M e_j, 1)`` (a spline
+    reproduces constants), so its first column is column ``j`` of ``M``.
+    """
+    ones = np.ones(n_in)
+    return np.stack(
+        [_bicubic(np.outer(np.eye(n_in)[j], ones), n_out)[:, 0] for j in range(n_in)],
+        axis=1,
     )
-    assert ref.patch_side(3.0) == 50
-    assert ref.large_grid(1024) == 128 and ref.large_grid(256) == 32
-    assert ref.large_grid(1001) == 126  # ceil(1001 / 8)
 
 
-def test_envelope_shape():
-    side = 59
-    env = ref.envelope(side)
+def _envelope(side: int) -> np.ndarray:
     x = np.linspace(0.0, 1.0, side)
-    # Centre 1, edge midpoints exp(-23/4), corners exp(-23/2); Gaussian
-    # of sigma 1 / sqrt(46) = 0.147 patch sides.
-    assert env[29, 29] == 1.0
-    assert math.isclose(env[0, 29], math.exp(-23 / 4), rel_tol=1e-12)
-    assert math.isclose(env[-1, -1], math.exp(-23 / 2), rel_tol=1e-12)
-    expected = np.exp(-((x[:, None] - 0.5) ** 2 + (x[None, :] - 0.5) ** 2) / 2 / 46**-1)
-    np.testing.assert_allclose(env, expected, rtol=1e-12)
-    np.testing.assert_array_equal(env, env.T)
-    assert not env.flags.writeable
+    return np.exp(-23 * ((x[:, None] - 0.5) ** 2 + (x[None, :] - 0.5) ** 2))
 
 
-# --- exact factors --------------------------------------------------------------
+def _fitted_length(samples: np.ndarray) -> float:
+    """Correlation length (grid points) fitted to the samples' covariance.
+
+    Rows of a separable 2-D field are samples of the 1-D process: their
+    empirical covariance at lag ``d``, over the variance, is
+    ``exp(-d^2 / (2 L^2))``; ``L`` is the mean of the lags' solutions.
+    """
+    n = samples.shape[-1]
+    rows = samples.reshape(-1, n)
+    cov = rows.T @ rows / len(rows)
+    variance = np.mean(np.diag(cov))
+    lengths = []
+    for lag in range(2, n // 3):
+        rho = np.mean(np.diag(cov, lag)) / variance
+        lengths.append(lag / math.sqrt(-2.0 * math.log(rho)))
+    return float(np.mean(lengths))
+
+
+# --- the counts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cl", "size"), list(COUNTS))
+def test_patch_side_count_and_band_per_class(cl, size):
+    grid, side, effective, count, band = COUNTS[(cl, size)]
+    layout = ref.patch_layout(cl, size)
+    assert (layout.grid, layout.side, layout.effective) == (grid, side, effective)
+    assert (layout.count, layout.band, layout.period) == (count, band, size - band)
+    assert ref.patch_side(cl, size) == side and ref.patch_count(cl, size) == count
+    assert ref.patch_grid(size) == grid
+    # The kernel's length in grid points: c (P - 1) / P.
+    expected = 7.84 if size == 1024 else 3.84
+    assert math.isclose(layout.kernel_length, expected, rel_tol=1e-12)
+
+
+def test_lengths_up_to_the_patch_kernel_are_not_upscaled():
+    # cl <= 8: c = cl, u = cl / cl = 1, so no upscaling: side 50, int(30) =
+    # 30, N = int(6 (1024 / 30)^2) = int(6990.5), b = int(49.84 + 0.5) = 50.
+    layout = ref.patch_layout(4.0, 1024)
+    assert (layout.upscale, layout.side, layout.effective) == (1.0, 50, 30)
+    assert (layout.count, layout.band) == (6990, 50)
+    assert math.isclose(layout.kernel_length, 4 * 49 / 50, rel_tol=1e-12)
+    # The largest small length, just below 50 px (u just below 6.25).
+    assert ref.patch_side(49.9, 1024) == 311
+
+
+def test_small_and_large_grids_per_size():
+    assert ref.small_limit(1024) == 50 and ref.small_limit(512) == 25
+    assert ref.large_grid(1024) == 128 and ref.large_grid(512) == 64
+    # cl / 8 * 127 / 128: 9.92 for 80, 17.36 for 140; 4.92 and 8.61 at 512.
+    assert ref.large_length(80, 1024) == 10 * 127 / 128
+    assert ref.large_length(140, 1024) == 17.5 * 127 / 128
+    assert ref.large_length(40, 512) == 5 * 63 / 64
+    assert ref.large_length(70, 512) == 8.75 * 63 / 64
+    with pytest.raises(ValueError, match="argument `cl`"):
+        ref.large_length(40, 1024)  # a small length at 1024 px
+    with pytest.raises(ValueError, match="argument `cl`"):
+        ref.patch_layout(25, 512)  # a large length at 512 px
+
+
+# --- kernels ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("n", "length"), [(50, 8.0), (50, 2.375), (128, 10.0), (128, 17.5)]
+    ("cl", "size", "length"), [(8.0, 1024, 7.84), (4.0, 512, 3.84)]
+)
+def test_patch_kernel_length_measured_from_samples(cl, size, length):
+    # u = 1 here, so the patch operator is the GP on the patch grid itself.
+    layout = ref.patch_layout(cl, size)
+    operator = ref._patch_operator(layout)
+    grid = layout.grid
+    assert operator.shape == (grid, grid)
+    rng = np.random.default_rng(0)
+    samples = ref._sandwich(operator, rng.standard_normal((8000, grid, grid)))
+    fitted = _fitted_length(samples)
+    # 7.84 (3.84), not 8 (4): the fit is within 0.06 of the fact and much
+    # closer to it than to the nominal length.
+    assert abs(fitted - length) < 0.06, fitted
+    assert abs(fitted - length) < abs(fitted - (length + 0.16)) / 2, fitted
+
+
+@pytest.mark.parametrize(("cl", "size"), list(COUNTS))
+def test_patch_covariance_is_the_upscaled_kernel_on_linspace(cl, size):
+    # The upscaled patch B z B^T has covariance B B^T (x) B B^T, and B B^T
+    # must be M K M^T with K the kernel of metric (c / P)^2 on linspace(0,
+    # 1, P) and M FITPACK's spline from P to side points.
+    grid, side = COUNTS[(cl, size)][:2]
+    c = 8.0 * size / 1024
+    operator = ref._patch_operator(ref.patch_layout(cl, size))
+    kernel = _kernel_on_linspace(grid, (c / grid) ** 2)
+    m = _fitpack_matrix(grid, side)
+    np.testing.assert_allclose(
+        operator @ operator.T, m @ kernel @ m.T, rtol=0, atol=1e-10
+    )
+
+
+@pytest.mark.parametrize(("cl", "size"), [(80.0, 1024), (140.0, 1024), (40.0, 512)])
+def test_large_covariance_is_the_upscaled_kernel_on_linspace(cl, size):
+    grid = size // 8
+    operator = ref._large_operator(cl, size)
+    assert operator.shape == (size, grid)
+    kernel = _kernel_on_linspace(grid, (cl / 8 / grid) ** 2)
+    m = scipy.interpolate.make_interp_spline(
+        np.linspace(0, 1, grid), np.eye(grid), k=3
+    )(np.linspace(0, 1, size))  # not-a-knot, by de Boor's algorithm
+    np.testing.assert_allclose(
+        operator @ operator.T, m @ kernel @ m.T, rtol=0, atol=1e-10
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "length"), [(50, 7.84), (25, 3.84), (128, 9.921875), (64, 4.921875)]
 )
 def test_factor_squares_to_the_kernel(n, length):
-    # The patch GP (50 grid points, length 8) and the coarse GPs of the
-    # paper's large lengths (128 points, 80/8 and 140/8): A A^T = K1, so
-    # A Z A^T has covariance K1 (x) K1, the 2-D squared-exponential kernel.
     root = ref.se_sqrt(n, length)
-    np.testing.assert_allclose(root @ root.T, _kernel_1d(n, length), atol=1e-12)
+    i = np.arange(n)
+    kernel = np.exp(-(np.subtract.outer(i, i) ** 2) / (2.0 * length**2))
+    np.testing.assert_allclose(root @ root.T, kernel, atol=1e-12)
     np.testing.assert_array_equal(root, root.T)
+    assert not root.flags.writeable
 
 
-def test_patch_gp_covariance_is_the_squared_exponential_of_length_8():
-    # Many 50x50 patches before envelope and upscaling, drawn as the module
-    # draws them (two matrix products); empirical covariance at offsets.
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((3000, 50, 50))
-    patches = ref._sandwich(ref.se_sqrt(50, 8.0), z)
-    assert abs(patches.mean()) < 0.03
-    for dy, dx in [(0, 0), (0, 4), (3, 0), (5, 5), (0, 8), (10, 6), (0, 20)]:
-        a = patches[:, : 50 - dy, : 50 - dx]
-        b = patches[:, dy:, dx:]
-        got = float((a * b).mean())
-        expected = math.exp(-(dx * dx + dy * dy) / (2 * 8.0**2))
-        assert abs(got - expected) < 0.04, (dy, dx, got, expected)
-    # Not periodic: opposite edges of a patch are uncorrelated (k(49) ~ 0).
-    assert abs(float((patches[:, :, 0] * patches[:, :, -1]).mean())) < 0.04
+def test_envelope_on_linspace():
+    for side in (59, 29):
+        env = ref.envelope(side)
+        np.testing.assert_allclose(env, _envelope(side), rtol=1e-12)
+        assert math.isclose(env[-1, -1], math.exp(-23 / 2), rel_tol=1e-12)
+        assert not env.flags.writeable
 
 
-def test_coarse_gp_covariance_has_length_cl_over_8():
-    rng = np.random.default_rng(1)
-    length = 80 / 8
-    fields = ref._sandwich(
-        ref.se_sqrt(128, length), rng.standard_normal((300, 128, 128))
-    )
-    for dy, dx in [(0, 0), (0, 5), (10, 0), (7, 7), (0, 20)]:
-        a = fields[:, : 128 - dy, : 128 - dx]
-        b = fields[:, dy:, dx:]
-        expected = math.exp(-(dx * dx + dy * dy) / (2 * length**2))
-        assert abs(float((a * b).mean()) - expected) < 0.05, (dy, dx)
-
-
-# --- upscaling ------------------------------------------------------------------
-
-
-def test_cubic_matrix_is_the_bicubic_spline_on_corner_aligned_grids():
+def test_cubic_matrix_is_fitpacks_bicubic_spline():
     rng = np.random.default_rng(2)
-    values = rng.standard_normal((50, 50))
-    for side in (59, 62):
-        m = ref.cubic_matrix(50, side)
-        assert m.shape == (side, 50)
-        np.testing.assert_allclose(m @ values @ m.T, _bicubic(values, side), atol=1e-10)
-        # Corners on corners: the first and last pixels are the grid's.
-        np.testing.assert_allclose(m[0], np.eye(50)[0], atol=1e-14)
-        np.testing.assert_allclose(m[-1], np.eye(50)[-1], atol=1e-14)
-    # x8 for the coarse grid: 128 points onto 1024, cubics reproduced.
-    m = ref.cubic_matrix(128, 1024)
-    x, y = np.linspace(0, 1, 128), np.linspace(0, 1, 1024)
-    np.testing.assert_allclose(m @ (x**3 - x), y**3 - y, atol=1e-12)
+    for n_in, n_out in [(50, 59), (50, 62), (25, 29), (25, 31)]:
+        values = rng.standard_normal((n_in, n_in))
+        m = ref.cubic_matrix(n_in, n_out)
+        np.testing.assert_allclose(
+            m @ values @ m.T, _bicubic(values, n_out), atol=1e-10
+        )
+    x, y = np.linspace(0, 1, 64), np.linspace(0, 1, 512)
+    np.testing.assert_allclose(
+        ref.cubic_matrix(64, 512) @ (x**3 - x), y**3 - y, atol=1e-12
+    )
 
 
-# --- wrapped accumulation -------------------------------------------------------
+# --- the field -------------------------------------------------------------------
 
 
-def test_patches_wrap_around_the_borders_and_keep_their_sum():
+class _Recorder:
+    """A random stream that records the corners drawn from it."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.integers_calls = []
+
+    def integers(self, low, high, size):
+        out = self.rng.integers(low, high, size=size)
+        self.integers_calls.append((low, high, out))
+        return out
+
+    def standard_normal(self, shape):
+        return self.rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize(("cl", "size"), [(9.5, 1024), (5.0, 512)])
+def test_corners_are_integers_in_range_without_wrap(cl, size):
+    _, side, _, count, _ = COUNTS[(cl, size)]
+    recorder = _Recorder(5)
+    ref._small_field(cl, size, recorder)
+    [(low, high, corners)] = recorder.integers_calls
+    assert (low, high) == (0, size - side)
+    assert corners.shape == (count, 2) and corners.dtype.kind == "i"
+    # Thousands of draws reach both ends of [0, size - side).
+    assert corners.min() == 0 and corners.max() == size - side - 1
+
+
+def _copy_band_by_hand(image: np.ndarray, b: int) -> np.ndarray:
+    out = image.copy()
+    n = out.shape[0]
+    for i in range(b):  # rows: last b added onto the first b, then copied
+        out[i, :] = out[i, :] + out[n - b + i, :]
+    for i in range(b):
+        out[n - b + i, :] = out[i, :]
+    for j in range(b):  # then the columns
+        out[:, j] = out[:, j] + out[:, n - b + j]
+    for j in range(b):
+        out[:, n - b + j] = out[:, j]
+    return out
+
+
+def test_band_before_normalisation_is_added_and_copied():
+    rng = np.random.default_rng(7)
+    image = rng.standard_normal((64, 64))
+    expected = _copy_band_by_hand(image, 9)
+    got = image.copy()
+    ref._copy_band(got, 9)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[-9:], got[:9])
+    np.testing.assert_array_equal(got[:, -9:], got[:, :9])
+    # The first rows hold both edges' patches: first + last (then the
+    # columns' sum on top of that).
+    np.testing.assert_allclose(got[:9, 20:40], image[:9, 20:40] + image[-9:, 20:40])
+
+
+@pytest.mark.parametrize(("cl", "size"), list(COUNTS))
+def test_field_repeats_its_first_band_with_period_size_minus_band(cl, size):
+    band = COUNTS[(cl, size)][4]
+    period = size - band
+    field = ref.field(cl, size, np.random.default_rng(8))
+    assert field.shape == (size, size)
+    assert abs(field.mean()) < 1e-12 and math.isclose(field.std(), 1.0)
+    # Exact copies after the (affine) normalisation too.
+    np.testing.assert_array_equal(field[-band:, :], field[:band, :])
+    np.testing.assert_array_equal(field[:, -band:], field[:, :band])
+    np.testing.assert_array_equal(field[period:, :], field[: size - period, :])
+    np.testing.assert_array_equal(field[:, period:], field[:, : size - period])
+    # And exactly b of them: one more row or column is not a copy.
+    assert not np.array_equal(field[-(band + 1) :, :], field[: band + 1, :])
+    assert not np.array_equal(field[:, -(band + 1) :], field[:, : band + 1])
+
+
+def _small_field_by_hand(cl, size, rng):
+    """The facts written out: P, c, side, N and b from the COUNTS table."""
+    grid, side, _, count, band = COUNTS[(cl, size)]
+    c = 8.0 * size / 1024
+    corners = rng.integers(0, size - side, size=(count, 2))
+    z = rng.standard_normal((count, grid, grid))
+    root = ref.se_sqrt(grid, c * (grid - 1) / grid)  # = the linspace kernel, above
+    m = _fitpack_matrix(grid, side)
+    factor = m @ root
+    patches = factor @ z @ factor.T * _envelope(side)
+    image = np.zeros((size, size))
+    for (r, col), patch in zip(corners, patches, strict=True):
+        image[r : r + side, col : col + side] += patch
+    image = _copy_band_by_hand(image, band)
+    return (image - image.mean()) / image.std()
+
+
+@pytest.mark.parametrize("cl", [4.75, 5.0])
+def test_half_size_small_field_is_the_recipe_written_out(cl):
+    got = ref.field(cl, 512, np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    expected = _small_field_by_hand(cl, 512, rng)
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    # The same number of draws: the streams are at the same place.
+    after = np.random.default_rng(3)
+    ref.field(cl, 512, after)
+    assert after.random() == rng.random()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cl", [9.5, 10.0])
+def test_full_size_small_field_is_the_recipe_written_out(cl):
+    got = ref.field(cl, 1024, np.random.default_rng(3))
+    expected = _small_field_by_hand(cl, 1024, np.random.default_rng(3))
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+@pytest.mark.parametrize(("cl", "size"), [(40.0, 512), (80.0, 1024)])
+def test_large_field_is_the_recipe_written_out(cl, size):
+    grid = size // 8
+    got = ref.field(cl, size, np.random.default_rng(4))
+    z = np.random.default_rng(4).standard_normal((grid, grid))
+    root = ref.se_sqrt(grid, cl / 8 * (grid - 1) / grid)
+    expected = _bicubic(root @ z @ root.T, size)  # no envelope, no band
+    expected = (expected - expected.mean()) / expected.std()
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_sample_is_the_weighted_sum_of_normalised_fields():
+    got = ref.sample([4.75, 40.0], [0.75, 1.25], 512, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    small = ref.field(4.75, 512, rng)
+    large = ref.field(40.0, 512, rng)
+    assert got.dtype == np.float32 and got.shape == (512, 512)
+    np.testing.assert_allclose(got, 0.75 * small + 1.25 * large, atol=1e-5)
+
+
+# --- sizes and arguments -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [256, 1000, 1023, 0, 9216, -512])
+def test_undefined_sizes_are_refused_naming_the_allowed_ones(size):
+    for call in (
+        lambda: ref.check_size(size),
+        lambda: ref.field(9.5, size, np.random.default_rng()),
+        lambda: g.GpRecipe(
+            size=size,
+            scales=[[1.0]],
+            powers=[1.0],
+            train_per_class=1,
+            test_per_class=0,
+            construction="reference",
+        ),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        message = str(info.value)
+        assert "argument `size`" in message and f"Received: size={size}" in message
+        if "multiple of 512" in message:
+            assert "[512, 1024, 1536" in message
+    assert ref.check_size(np.int64(1536)) == 1536
+    with pytest.raises(TypeError, match="argument `size`"):
+        ref.check_size(True)
+
+
+def test_torus_variant_takes_any_size():
+    recipe = g.GpRecipe(
+        size=256,
+        scales=[[2.375, 2.5]],
+        powers=[1.0],
+        train_per_class=1,
+        test_per_class=0,
+        construction="reference_torus",
+    )
+    image, _ = g.example(recipe, "train", 0)
+    assert image.shape == (256, 256)
+
+
+@pytest.mark.parametrize(
+    ("call", "argument", "exception"),
+    [
+        (lambda: ref.se_sqrt(4, 0.0), "length", ValueError),
+        (lambda: ref.se_sqrt(4, -1.0), "length", ValueError),
+        (lambda: ref.se_sqrt(4, math.nan), "length", ValueError),
+        (lambda: ref.se_sqrt(4, "1"), "length", TypeError),
+        (lambda: ref.se_sqrt(0, 1.0), "n", ValueError),
+        (lambda: ref.se_sqrt(4.0, 1.0), "n", TypeError),
+        (lambda: ref.cubic_matrix(1, 5), "n_in", ValueError),
+        (lambda: ref.cubic_matrix(3, 5), "n_in", ValueError),
+        (lambda: ref.cubic_matrix(5, 0), "n_out", ValueError),
+        (lambda: ref.envelope(0), "side", ValueError),
+        (lambda: ref.field(9.5, 1024, 0), "rng", TypeError),
+        (lambda: ref.field(0.1, 1024, np.random.default_rng()), "cl", ValueError),
+        (lambda: ref.field("9.5", 1024, np.random.default_rng()), "cl", TypeError),
+        (lambda: ref.patch_count(60.0, 1024), "cl", ValueError),
+        (lambda: ref.patch_side(True, 1024), "cl", TypeError),
+        (
+            lambda: ref.sample([9.5], [1, 2], 1024, np.random.default_rng()),
+            "powers",
+            ValueError,
+        ),
+        (lambda: ref.sample(9.5, [1], 1024, np.random.default_rng()), "cls", TypeError),
+    ],
+)
+def test_bad_arguments_are_refused_naming_them(call, argument, exception):
+    with pytest.raises(exception, match=f"argument `{argument}`"):
+        call()
+
+
+# --- the torus variant (version 2.0.0's `reference`) --------------------------------
+
+
+def test_torus_variant_keeps_version_2_0_0_arrays():
+    # Pinned from version 2.0.0's reference.field(9.5, 64, default_rng(3))
+    # and reference.sample([9.5, 80], [0.75, 1.25], 1024, default_rng(6)).
+    field = torus.field(9.5, 64, np.random.default_rng(3))
+    np.testing.assert_array_equal(
+        field[0, :3], [-1.5145500859241106, -1.4731838269127508, -1.3587130092491624]
+    )
+    assert field[17, 40] == 1.5336964037264653
+    sample = torus.sample([9.5, 80.0], [0.75, 1.25], 1024, np.random.default_rng(6))
+    np.testing.assert_array_equal(
+        sample[100, 200:203],
+        np.array([0.1271262764930725, 0.035152554512023926, -0.028753753751516342]),
+    )
+    # Its own numbers, not the authors': 4957 and 4473 patches, no band.
+    assert (torus.patch_count(9.5, 1024), torus.patch_count(10, 1024)) == (4957, 4473)
+    assert torus.large_grid(1000) == 125
+
+
+def test_torus_variant_wraps_patches():
     size, side = 64, 10
     patches = np.arange(2 * side * side, dtype=float).reshape(2, side, side) + 1.0
     corners = np.array([[60, 58], [0, 20]])
-    canvas = ref._canvas(size, side)
+    canvas = torus._canvas(size, side)
     ref._add_patches(canvas, patches, corners)
-    image = ref._fold(canvas, size)
-    assert math.isclose(image.sum(), patches.sum())
-    # Independent: each patch pixel added at its wrapped position.
+    image = torus._fold(canvas, size)
     expected = np.zeros((size, size))
     for patch, (r, c) in zip(patches, corners, strict=True):
         rows = (r + np.arange(side)) % size
         cols = (c + np.arange(side)) % size
         np.add.at(expected, (rows[:, None], cols[None, :]), patch)
     np.testing.assert_array_equal(image, expected)
-    # The first patch's top-left pixel is at (60, 58) and its bottom-right
-    # one wrapped to (5, 3).
-    assert image[60, 58] == patches[0, 0, 0]
-    assert image[5, 3] == patches[0, -1, -1]
-    # A patch larger than the image wraps several times.
-    big = np.ones((1, 50, 50))
-    canvas = ref._canvas(16, 50)
-    ref._add_patches(canvas, big, np.array([[15, 3]]))
-    folded = ref._fold(canvas, 16)
-    # 50 pixels over 16 wrap 3 or 4 times along each axis.
-    per_row = np.bincount((15 + np.arange(50)) % 16, minlength=16)
-    per_col = np.bincount((3 + np.arange(50)) % 16, minlength=16)
-    assert sorted(set(per_row)) == [3, 4]
-    np.testing.assert_array_equal(folded, np.outer(per_row, per_col))
-    assert folded.sum() == 2500.0
 
 
-# --- the whole field: a plain write-out of the recipe -----------------------------
-
-
-def _small_field_by_hand(cl, size, rng):
-    upscale = max(cl / 8, 1.0)
-    count = max(1, int(6 * (size / (30 * upscale)) ** 2))
-    side = int(50 * upscale)
-    corners = rng.integers(0, size, size=(count, 2))
-    z = rng.standard_normal((count, 50, 50))
-    root = ref.se_sqrt(50, min(cl, 8.0))  # A A^T = K1, tested above
-    x = np.linspace(0, 1, side)
-    env = np.exp(-23 * ((x[:, None] - 0.5) ** 2 + (x[None, :] - 0.5) ** 2))
-    image = np.zeros((size, size))
-    for (r, c), noise in zip(corners, z, strict=True):
-        patch = _bicubic(root @ noise @ root.T, side) * env
-        rows = (r + np.arange(side)) % size
-        cols = (c + np.arange(side)) % size
-        np.add.at(image, (rows[:, None], cols[None, :]), patch)
-    return (image - image.mean()) / image.std(), count
-
-
-@pytest.mark.parametrize(("cl", "size"), [(9.5, 64), (10.0, 48), (2.0, 16)])
-def test_small_field_is_the_recipe_written_out(cl, size):
-    got = ref.field(cl, size, np.random.default_rng(3))
-    rng = np.random.default_rng(3)
-    expected, count = _small_field_by_hand(cl, size, rng)
-    np.testing.assert_allclose(got, expected, atol=1e-9)
-    assert abs(got.mean()) < 1e-12 and math.isclose(got.std(), 1.0)
-    # Exactly `count` patches were drawn: the streams are at the same place.
-    after = np.random.default_rng(3)
-    ref.field(cl, size, after)
-    assert after.random() == rng.random()
-    assert count == ref.patch_count(cl, size)
-
-
-def test_large_field_is_the_recipe_written_out():
-    size, cl = 256, 60.0
-    got = ref.field(cl, size, np.random.default_rng(4))
-    z = np.random.default_rng(4).standard_normal((32, 32))
-    root = ref.se_sqrt(32, cl / 8)
-    coarse = root @ z @ root.T
-    expected = _bicubic(coarse, size)  # 32 -> 256 points, no envelope
-    expected = (expected - expected.mean()) / expected.std()
-    np.testing.assert_allclose(got, expected, atol=1e-9)
-    # The coarse grid's points are pixels 0, 255/31, ... of the upscaled one.
-    raw = _bicubic(coarse, size)
-    np.testing.assert_allclose(raw[0, 0], coarse[0, 0], atol=1e-12)
-    np.testing.assert_allclose(raw[-1, -1], coarse[-1, -1], atol=1e-12)
-
-
-def test_sample_is_the_weighted_sum_of_normalised_fields():
-    rng = np.random.default_rng(5)
-    got = ref.sample([9.5, 60.0], [0.75, 1.25], 256, rng)
-    rng = np.random.default_rng(5)
-    small = ref.field(9.5, 256, rng)
-    large = ref.field(60.0, 256, rng)
-    assert got.dtype == np.float32 and got.shape == (256, 256)
-    np.testing.assert_allclose(got, 0.75 * small + 1.25 * large, atol=1e-5)
-
-
-def test_1024_small_field_statistics():
-    # One paper-size small-scale field: normalised, and correlated over
-    # about the patch's length (upscaled length ~ 8 * 1.18 = 9.5 px, times
-    # the envelope, which shortens it), not white.
-    field = ref.field(9.5, 1024, np.random.default_rng(6))
-    assert abs(field.mean()) < 1e-12 and math.isclose(field.std(), 1.0)
-    lag1 = float((field * np.roll(field, 1, axis=1)).mean())
-    lag30 = float((field * np.roll(field, 30, axis=0)).mean())
-    assert lag1 > 0.95 and abs(lag30) < 0.2
-
-
-# --- the generator, configs and builds --------------------------------------------
+# --- the generator, configs and builds ----------------------------------------------
 
 TINY = dict(
-    size=64,
-    scales=[[9.5, 10.0]],
+    size=512,
+    scales=[[4.75, 5.0]],
     powers=[1.0],
-    train_per_class=3,
-    test_per_class=2,
+    train_per_class=2,
+    test_per_class=1,
     seed=11,
 )
 
@@ -269,28 +490,23 @@ def test_recipe_dispatches_on_construction_with_the_same_classes():
     assert stationary.construction == "stationary"
     assert recipe.classes == stationary.classes
     images, labels = g.split_arrays(recipe, "train")
-    _, stationary_labels = g.split_arrays(stationary, "train")
-    np.testing.assert_array_equal(labels, stationary_labels)
-    np.testing.assert_array_equal(labels, [0, 1, 0, 1, 0, 1])
-    for index in range(6):
+    np.testing.assert_array_equal(labels, [0, 1, 0, 1])
+    np.testing.assert_array_equal(labels, g.split_arrays(stationary, "train")[1])
+    for index in range(4):
         cls = recipe.classes[index % 2].cls
-        expected = ref.sample(cls, [1.0], 64, g.example_rng(11, "train", index))
+        expected = ref.sample(cls, [1.0], 512, g.example_rng(11, "train", index))
         np.testing.assert_array_equal(images[index, :, :, 0], expected)
-    assert not np.array_equal(images, g.split_arrays(stationary, "train")[0])
+    torus_recipe = dataclasses.replace(recipe, construction="reference_torus")
+    image, _ = g.example(torus_recipe, "train", 1)
+    expected = torus.sample([5.0], [1.0], 512, g.example_rng(11, "train", 1))
+    np.testing.assert_array_equal(image, expected)
 
 
 def test_examples_are_deterministic_and_order_independent():
     recipe = g.GpRecipe(**TINY, construction="reference")
     full, _ = g.split_arrays(recipe, "train")
-    part, _ = g.split_arrays(recipe, "train", 3, 5)
-    np.testing.assert_array_equal(part, full[3:5])
-    image, _ = g.example(recipe, "train", 4)
-    np.testing.assert_array_equal(image, full[4, :, :, 0])
-    test_image, _ = g.example(recipe, "test", 0)
-    other_seed, _ = g.example(dataclasses.replace(recipe, seed=12), "train", 0)
-    assert not np.array_equal(test_image, full[0, :, :, 0])
-    assert not np.array_equal(other_seed, full[0, :, :, 0])
-    # Beam pickles the recipe for keyed_record; the copy makes the same record.
+    part, _ = g.split_arrays(recipe, "train", 1, 3)
+    np.testing.assert_array_equal(part, full[1:3])
     copy = pickle.loads(pickle.dumps(recipe))
     assert copy == recipe and copy.construction == "reference"
     key, record = records.keyed_record(2, copy, "train")
@@ -298,13 +514,23 @@ def test_examples_are_deterministic_and_order_independent():
     np.testing.assert_array_equal(record["image"][:, :, 0], full[2, :, :, 0])
 
 
-def test_reference_preset_mirrors_paper():
+def test_reference_presets():
     paper, reference = g.PRESETS["paper"], g.PRESETS["reference"]
-    assert reference.construction == "reference"
     assert dataclasses.replace(reference, construction="stationary", seed=3) == paper
-    assert reference.seed not in {
-        p.seed for n, p in g.PRESETS.items() if n != "reference"
-    }
+    half = g.PRESETS["reference_half"]
+    assert half == g.GpRecipe(
+        size=512,
+        scales=[[4.75, 5.0], [40.0, 70.0]],
+        powers=[0.75, 1.25],
+        train_per_class=25,
+        test_per_class=25,
+        seed=half.seed,
+        construction="reference",
+    )
+    seeds = [p.seed for p in g.PRESETS.values()]
+    assert len(set(seeds)) == len(seeds)
+    image, gp_class = g.example(half, "test", 3)
+    assert image.shape == (512, 512) and gp_class.name == "5-70"
 
 
 @pytest.mark.parametrize(
@@ -318,30 +544,28 @@ def test_bad_construction_is_refused_naming_it(construction, exception):
     assert f"Received: construction={construction!r}" in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("call", "argument", "exception"),
-    [
-        (lambda: ref.field(9.5, 64, 0), "rng", TypeError),
-        (lambda: ref.field(0.1, 64, np.random.default_rng()), "cl", ValueError),
-        (lambda: ref.field(30.0, 64, np.random.default_rng()), "cl", ValueError),
-        (lambda: ref.field(9.5, 1, np.random.default_rng()), "size", ValueError),
-        (lambda: ref.field("9.5", 64, np.random.default_rng()), "cl", TypeError),
-        (lambda: ref.patch_count(60.0, 1024), "cl", ValueError),
-        (lambda: ref.patch_side(True), "cl", TypeError),
-        (
-            lambda: ref.sample([9.5], [1, 2], 64, np.random.default_rng()),
-            "powers",
-            ValueError,
-        ),
-        (lambda: ref.sample(9.5, [1], 64, np.random.default_rng()), "cls", TypeError),
-    ],
-)
-def test_bad_arguments_are_refused_naming_them(call, argument, exception):
-    with pytest.raises(exception, match=f"argument `{argument}`"):
-        call()
+# --- TFDS configs -------------------------------------------------------------------
 
 
-# --- TFDS config -----------------------------------------------------------------
+def test_published_test_split_is_the_authors_construction():
+    pytest.importorskip("tensorflow_datasets")
+    from tfds_gp.gp_textures import GpTextures
+
+    published = GpTextures.builder_configs["published"]
+    assert published.source == "published"
+    assert published.recipe.construction == "reference"
+    assert published.recipe == dataclasses.replace(
+        g.PRESETS["reference"], seed=published.seed
+    )
+    assert published.seed not in {p.seed for p in g.PRESETS.values()}
+    assert "test split generated with the authors' construction" in (
+        published.description
+    )
+    _, record = records.keyed_record(1, published.recipe, "test")
+    expected = ref.sample(
+        [10.0, 80.0], [0.75, 1.25], 1024, g.example_rng(published.seed, "test", 1)
+    )
+    np.testing.assert_array_equal(record["image"][:, :, 0], expected)
 
 
 def test_config_option_name_and_numpy_path():
@@ -350,32 +574,28 @@ def test_config_option_name_and_numpy_path():
 
     config = GpTexturesConfig(**TINY, construction="reference")
     stationary = GpTexturesConfig(**TINY)
-    explicit = GpTexturesConfig(**TINY, construction="stationary")
-    # The default adds nothing to the parameters (stationary names are
-    # unchanged); the reference construction gets its own derived name.
+    torus_config = GpTexturesConfig(**TINY, construction="reference_torus")
     assert "construction" not in stationary.parameters()
-    assert explicit.name == stationary.name
     assert config.parameters()["construction"] == "reference"
-    assert config.name != stationary.name and config.name.startswith("custom_")
-    assert config.recipe.construction == "reference"
+    assert len({config.name, stationary.name, torus_config.name}) == 3
     assert "authors' construction" in config.description
-    assert "authors' construction" not in stationary.description
+    assert "25x25 grid upscaled by cl/4" in config.description
+    assert "not the authors'" in torus_config.description
     with pytest.raises(ValueError, match="argument `construction`"):
         GpTexturesConfig(**TINY, construction="george")
+    with pytest.raises(ValueError, match="argument `size`"):
+        GpTexturesConfig(**dict(TINY, size=256), construction="reference")
     images, labels = tfds_gp.load_numpy(config, "test")
     expected = g.split_arrays(config.recipe, "test")
     np.testing.assert_array_equal(images, expected[0])
     np.testing.assert_array_equal(labels, expected[1])
-    built_in = GpTextures.builder_configs["reference"]
-    assert built_in.recipe == g.PRESETS["reference"]
-    assert "authors' construction" in built_in.description
+    for name in ("reference", "reference_half"):
+        built_in = GpTextures.builder_configs[name]
+        assert built_in.recipe == g.PRESETS[name]
+        assert "authors' construction" in built_in.description
 
 
 def test_tiny_reference_build_stores_the_generated_images(tmp_path):
-    # A plain build. The Beam build makes its records with the same
-    # records.keyed_record from the pickled recipe, which
-    # test_examples_are_deterministic_and_order_independent checks; a Beam
-    # build here would cost 10 to 30 s (tests/test_gp_beam.py runs one).
     tfds = pytest.importorskip("tensorflow_datasets")
     from tfds_gp.gp_textures import GpTexturesConfig
 
