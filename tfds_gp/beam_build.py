@@ -53,9 +53,11 @@ _BYTES_PER_PIXEL = 4.0
 _SECONDS_PER_MEGAPIXEL = 0.03
 
 # Extra single-core seconds per megapixel of each patch-made field of the
-# authors' construction (construction='reference', a length below 50 px):
-# about 0.3 s for the 4957 patches of a 1024x1024 field of length 9.5
-# (benchmarks/generator.py); a coarse upscaled field costs milliseconds.
+# patch constructions (construction='reference' or 'reference_torus', a
+# length below 50 px at 1024 px): about 0.3 s for the 5135 patches of a
+# 1024x1024 field of length 9.5; at 512 px the 5442 smaller patches of a
+# field of length 4.75 take about 0.08 s, a rate close enough for a rough
+# guide.  A coarse upscaled field costs milliseconds.
 _REFERENCE_SECONDS_PER_MEGAPIXEL = 0.3
 
 # Above this estimated size a build without Beam warns: it means hours of one

@@ -80,9 +80,10 @@ per length and cached: a batch of patches costs two matrix products.
 Random stream: per field, the ``N`` corners first, then the patches' normals
 in order; a large field draws its ``g x g`` normals.
 
-Speed (one core of a shared two-core machine): a 1024 px sample of the
-paper's recipe (class '9.5-80') about 0.3 s, nearly all of it the small
-field's 5135 patches; a 512 px sample of the half-size replica about 0.1 s.
+Speed (one core of a shared two-core machine, load average 2 to 3): a
+1024 px sample of the paper's recipe (class '9.5-80') 0.4 to 0.6 s, nearly
+all of it the small field's 5135 patches; a 512 px sample of the half-size
+replica 0.1 to 0.3 s.
 
 The earlier reading of the recipe (length 8 grid points, a rounder patch
 count, corners anywhere with patches wrapped on the torus, no band) is kept
