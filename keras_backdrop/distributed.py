@@ -77,6 +77,65 @@ __all__ = [
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
+_INT32_MAX = 2**31 - 1
+
+
+_GLOBAL_SIZE_RANGE = (
+    "Invalid value for argument `global_size`: expected an integer in "
+    f"[1, {_INT32_MAX}] (the number of samples of the global batch)."
+)
+
+
+def _global_size_error(received: Any) -> ValueError:
+    return ValueError(f"{_GLOBAL_SIZE_RANGE} Received: global_size={received!r}")
+
+
+def _checked_global_size(global_size: Any) -> tf.Tensor:
+    """`global_size` as an int32 scalar tensor, refused if it is no size."""
+    expected = "an integer (a Python or NumPy integer, or an integer scalar tensor)"
+    if isinstance(global_size, tf.Variable):
+        # A tensor: its value eagerly, a symbolic read inside a function.
+        global_size = tf.convert_to_tensor(global_size)
+    if isinstance(global_size, tf.Tensor):
+        if not global_size.dtype.is_integer:
+            raise TypeError(
+                f"Invalid type for argument `global_size`: expected {expected}. "
+                f"Received: global_size={global_size!r} (dtype "
+                f"{global_size.dtype.name})"
+            )
+        if global_size.shape.rank not in (0, None):
+            raise ValueError(
+                "Invalid shape for argument `global_size`: expected a scalar. "
+                f"Received: global_size.shape={global_size.shape}"
+            )
+        if not tf.is_symbolic_tensor(global_size):
+            value = int(global_size.numpy())
+            if not 1 <= value <= _INT32_MAX:
+                raise _global_size_error(value)
+            return tf.constant(value, tf.int32)
+        size = tf.cast(global_size, tf.int64)
+        tf.debugging.assert_greater_equal(
+            size, tf.constant(1, tf.int64), message=_GLOBAL_SIZE_RANGE
+        )
+        tf.debugging.assert_less_equal(
+            size,
+            tf.constant(_INT32_MAX, tf.int64),
+            message=_GLOBAL_SIZE_RANGE,
+        )
+        return tf.cast(size, tf.int32)
+    if isinstance(global_size, (bool, np.bool_)) or not isinstance(
+        global_size, numbers.Integral
+    ):
+        raise TypeError(
+            f"Invalid type for argument `global_size`: expected {expected}. "
+            f"Received: global_size={global_size!r} "
+            f"(type {type(global_size).__name__})"
+        )
+    if not 1 <= int(global_size) <= _INT32_MAX:
+        raise _global_size_error(global_size)
+    return tf.constant(int(global_size), tf.int32)
+
+
 class GlobalBatchMask:
     """One backdrop mask over the global batch, the same on every replica.
 
@@ -169,13 +228,23 @@ class GlobalBatchMask:
         """The mask for this step, in replica or cross-replica context.
 
         Args:
-            global_size: The number of samples of the global batch.
+            global_size: The number of samples of the global batch: a
+                Python or NumPy integer, or an integer scalar tensor (as
+                `tf.shape(logits)[0]`), in [1, 2**31 - 1].
 
         Returns:
             A float32 tensor of shape `(global_size,)`, the same on every
             replica.
+
+        Raises:
+            TypeError: if `global_size` is not an integer (a float such as
+                4.7, a string, a bool, a float tensor).
+            ValueError: if `global_size` is not positive or exceeds int32,
+                or is a tensor that is not a scalar. A tensor's value is
+                checked here when eager, and by a graph assertion
+                (`InvalidArgumentError`) inside a `tf.function`.
         """
-        size = tf.cast(global_size, tf.int32)
+        size = _checked_global_size(global_size)
         context = tf.distribute.get_replica_context()
         if context is None:  # Already in cross-replica context.
             return self._draw_here(size)

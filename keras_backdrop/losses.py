@@ -37,7 +37,42 @@ positive) are defined, finite, and have a zero gradient:
 * `PairwiseAUC`: with no positive or no negative there is no
   positive/negative pair; the loss is 0.
 
-This module imports no TensorFlow: it runs on every Keras backend.
+Misuse is refused, not broadcast or clipped:
+
+* Shapes (checked when the loss is traced, from static shapes): `y_pred`
+  must hold one score per sample, shape `(batch,)` or `(batch, 1)`;
+  `y_true` one label per score, of the same length; `sample_weight` a
+  scalar or one weight per sample. A mismatch raises `ValueError` naming
+  the argument and both shapes. A batch size unknown until run time (a
+  TensorFlow graph) is checked by a graph assertion.
+* Values: labels must be 0 or 1 (`{-1, 1}` labels are refused), sample
+  weights finite and >= 0, and with `from_logits=False` the predictions
+  probabilities in [0, 1]. These checks need the data. Where the values
+  are known when the loss is called (eager calls; PyTorch's `fit`, which
+  runs eagerly; TensorFlow with `run_eagerly=True`; JAX outside `jit`)
+  they raise `ValueError` with the offending values. A compiled step
+  cannot raise on data everywhere: in a TensorFlow graph (`fit` without
+  XLA) a `tf.debugging.Assert` stops the step with `InvalidArgumentError`
+  carrying the same message; under `jax.jit` and XLA-compiled TensorFlow
+  (`jit_compile=True`), where assertions are dropped, the loss of such a
+  batch is NaN with a zero gradient (no silent clipping, and the weights
+  are not moved by the bad batch; `keras.callbacks.TerminateOnNaN` stops
+  the run).
+* Dtypes: the losses' `dtype` must be a floating dtype (`TypeError` at
+  construction otherwise). Whatever it is, the loss is computed in
+  float32 (float64 when `dtype="float64"`) and returned in `dtype`, so
+  float16 and bfloat16 inputs cannot overflow the soft counts or round a
+  clipped probability to 1.
+* Infinite logits (`from_logits=True`): the value is the limit of the
+  loss, finite wherever that limit is (always for `SoftF1` and the
+  `"sigmoid"` surrogate; for `"logistic"` and `"squared_hinge"` when no
+  pair is ranked infinitely wrong, i.e. no positive at -inf and no
+  negative at +inf, where the limit itself is +inf). Two equal infinite
+  scores count as a tie (difference 0). No NaN arises, and gradients are
+  finite (0 for the infinite logits) wherever the limit is finite.
+
+This module imports no TensorFlow: it runs on every Keras backend
+(TensorFlow is imported lazily for the graph assertions on that backend).
 """
 
 from __future__ import annotations
@@ -47,6 +82,7 @@ import numbers
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 __all__ = ["AUC_SURROGATES", "PairwiseAUC", "SoftF1", "soft_f1"]
@@ -90,20 +126,229 @@ def _check_number(name: str, value: Any, ok, expected: str) -> float:
     return float(value)
 
 
-def _flatten(y_true, y_pred, sample_weight=None):
-    """`(labels, scores, weights)` as vectors of one entry per sample.
+#: Floating dtypes a loss may be given; the loss computes in `_WORK_DTYPE`.
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+#: At most this many offending values are quoted in an error message.
+_QUOTED = 5
+
+
+def _check_loss_dtype(dtype: str, received: Any) -> None:
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            "Invalid dtype for argument `dtype`: expected a floating dtype "
+            f"(one of {_FLOAT_DTYPES}) or a DTypePolicy computing in one. "
+            f"Received: dtype={received!r} (compute dtype {dtype})"
+        )
+
+
+def _work_dtype(dtype: str) -> str:
+    """float32 for the half-precision dtypes: sums and logs stay finite."""
+    return "float64" if dtype == "float64" else "float32"
+
+
+def _as_work_tensor(name: str, x: Any, work_dtype: str):
+    x = ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype != "bool" and not dtype.startswith(("int", "uint", "float", "bfloat")):
+        raise TypeError(
+            f"Invalid dtype for argument `{name}`: expected real numbers "
+            f"(a float, integer or bool tensor). Received: {name}.dtype={dtype}"
+        )
+    return ops.cast(x, work_dtype)
+
+
+def _shape(x) -> tuple:
+    return tuple(None if d is None else int(d) for d in x.shape)
+
+
+def _check_per_sample_shape(name: str, shape: tuple, what: str) -> None:
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] not in (1, None)):
+        raise ValueError(
+            f"Invalid shape for argument `{name}`: expected {what} per sample, "
+            f"shape (batch,) or (batch, 1). Received: {name}.shape={shape}"
+        )
+
+
+def _is_graph_tensor(x) -> bool:
+    """Whether `x` is a symbolic TensorFlow tensor (inside a `tf.function`)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.is_symbolic_tensor(x)
+
+
+def _check_shapes(y, z, w) -> None:
+    """Static shape checks; graph assertions for batch sizes known only later."""
+    z_shape, y_shape = _shape(z), _shape(y)
+    _check_per_sample_shape("y_pred", z_shape, "one score")
+    _check_per_sample_shape("y_true", y_shape, "one label")
+    named = [("y_true", y, y_shape)]
+    if w is not None:
+        w_shape = _shape(w)
+        if w_shape:  # a scalar weights every sample alike
+            _check_per_sample_shape("sample_weight", w_shape, "a scalar or one weight")
+            named.append(("sample_weight", w, w_shape))
+    for name, x, shape in named:
+        if shape[0] is not None and z_shape[0] is not None and shape[0] != z_shape[0]:
+            raise ValueError(
+                f"Invalid shape for argument `{name}`: expected one entry per "
+                f"score of `y_pred` ({z_shape[0]} scores, y_pred.shape="
+                f"{z_shape}). Received: {name}.shape={shape}"
+            )
+        if (None in shape or None in z_shape) and _is_graph_tensor(z):
+            import tensorflow as tf
+
+            tf.debugging.assert_equal(
+                tf.size(x),
+                tf.size(z),
+                message=(
+                    f"Invalid shape for argument `{name}`: expected one entry "
+                    "per score of `y_pred`, shape (batch,) or (batch, 1)"
+                ),
+            )
+
+
+def _concrete(x):
+    """`x` as a NumPy array, or None where its value is not known (traced)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        if _is_graph_tensor(x):
+            return None
+    elif backend == "jax":
+        import jax
+
+        try:
+            from jax.extend.core import concrete_or_error
+        except ImportError:  # older JAX
+            from jax.core import concrete_or_error
+        try:
+            # A JVP tracer outside `jit` still holds its value.
+            x = concrete_or_error(None, x)
+        except jax.errors.ConcretizationTypeError:
+            return None
+    return ops.convert_to_numpy(x)
+
+
+def _value_checks(y, z, w, from_logits: bool) -> list:
+    """`(name, bad-entry mask, what is allowed)` for each data check."""
+    checks = [
+        (
+            "y_true",
+            ops.logical_and(ops.not_equal(y, 0.0), ops.not_equal(y, 1.0)),
+            "labels in {0, 1}",
+        )
+    ]
+    if w is not None:
+        # `w >= 0` is false for NaN too; +inf is refused by isfinite.
+        bad = ops.logical_not(
+            ops.logical_and(ops.greater_equal(w, 0.0), ops.isfinite(w))
+        )
+        checks.append(("sample_weight", bad, "finite weights >= 0"))
+    if not from_logits:
+        # NaN is not refused here: a diverged model's NaN stays a NaN loss.
+        bad = ops.logical_or(ops.less(z, 0.0), ops.greater(z, 1.0))
+        checks.append(
+            (
+                "y_pred",
+                bad,
+                "probabilities in [0, 1] with from_logits=False (pass "
+                "from_logits=True for logits)",
+            )
+        )
+    return checks
+
+
+def _check_values(y, z, w, from_logits: bool):
+    """Refuses bad labels, weights and probabilities.
+
+    Raises `ValueError` where the values are known now. Otherwise (traced)
+    adds a graph assertion on TensorFlow and returns a boolean scalar
+    tensor, true when the batch is valid, for the caller to turn the loss
+    into NaN where the assertion cannot run (XLA, `jax.jit`). Returns None
+    when everything was checked here.
+    """
+    tensors = {"y_true": y, "y_pred": z, "sample_weight": w}
+    traced = []
+    for name, bad, allowed in _value_checks(y, z, w, from_logits):
+        values = _concrete(tensors[name])
+        if values is None:
+            traced.append((name, bad, allowed))
+            continue
+        values = np.asarray(values, np.float64).reshape(-1)
+        bad_values = values[np.asarray(_concrete(bad)).reshape(-1)]
+        if bad_values.size:
+            quoted = np.unique(bad_values)[:_QUOTED].tolist()
+            raise ValueError(
+                f"Invalid value for argument `{name}`: expected {allowed}. "
+                f"Received: {name} with values {quoted} ({bad_values.size} "
+                f"of {values.size} entries)"
+            )
+    if not traced:
+        return None
+    ok = None
+    for name, bad, allowed in traced:
+        ok_here = ops.logical_not(ops.any(bad))
+        if _is_graph_tensor(ok_here):
+            import tensorflow as tf
+
+            tf.debugging.Assert(
+                ok_here,
+                [
+                    f"Invalid value for argument `{name}`: expected {allowed}. "
+                    f"Received: {name} =",
+                    tensors[name],
+                ],
+                summarize=_QUOTED * 4,
+            )
+        ok = ok_here if ok is None else ops.logical_and(ok, ok_here)
+    return ok
+
+
+def _prepare(y_true, y_pred, sample_weight, from_logits: bool, work_dtype: str):
+    """Checked flat `(labels, scores, weights, ok)` in `work_dtype`.
 
     Keras has already reshaped `y_true` to `(batch, 1)`; flattening both
     here is what keeps the pairwise terms `(batch, batch)` instead of a
     silently broadcast `(batch, batch, batch)` tensor. `weights` is None
-    without sample weights.
+    without sample weights; `ok` is None, or (traced) a boolean scalar
+    that is false for a batch the data checks refuse.
     """
-    y_pred = ops.reshape(y_pred, (-1,))
-    y_true = ops.cast(ops.reshape(y_true, (-1,)), y_pred.dtype)
+    z = _as_work_tensor("y_pred", y_pred, work_dtype)
+    y = _as_work_tensor("y_true", y_true, work_dtype)
+    w = None
     if sample_weight is not None:
-        sample_weight = ops.cast(ops.reshape(sample_weight, (-1,)), y_pred.dtype)
-        sample_weight = ops.broadcast_to(sample_weight, ops.shape(y_pred))
-    return y_true, y_pred, sample_weight
+        w = _as_work_tensor("sample_weight", sample_weight, work_dtype)
+    _check_shapes(y, z, w)
+    z = ops.reshape(z, (-1,))
+    y = ops.reshape(y, (-1,))
+    if w is not None:
+        w = ops.broadcast_to(ops.reshape(w, (-1,)), ops.shape(z))
+    ok = _check_values(y, z, w, from_logits)
+    return y, z, w, ok
+
+
+def _refused_to_nan(value, ok):
+    """NaN for a batch the traced checks refused; its gradient is zero."""
+    if ok is None:
+        return value
+    return ops.where(ok, value, ops.full_like(value, math.nan))
+
+
+def _logistic(d):
+    """`log(1 + exp(-d))`, with a finite gradient at every `d`, +-inf too.
+
+    Each branch only sees the `d` it is used for, so neither produces the
+    `inf - inf` that a backend's softplus can give in its gradient at an
+    infinite argument.
+    """
+    positive = d > 0.0
+    zero = ops.zeros_like(d)
+    d_pos = ops.where(positive, d, zero)
+    d_neg = ops.where(positive, zero, d)
+    return ops.where(
+        positive, ops.log1p(ops.exp(-d_pos)), ops.log1p(ops.exp(d_neg)) - d_neg
+    )
 
 
 def _soft_f1(y, p, w, epsilon: float):
@@ -140,11 +385,15 @@ def soft_f1(
         epsilon: Positive number added to the denominator.
 
     Returns:
-        A scalar tensor of the backend.
+        A scalar tensor of the backend, in the dtype of a floating
+        `y_pred` (`floatx()` otherwise); computed in float32 at least.
 
     Raises:
-        TypeError: if `from_logits` is not a bool or `epsilon` no number.
-        ValueError: if `epsilon` is not a finite positive number.
+        TypeError: if `from_logits` is not a bool, `epsilon` no number, or
+            an input not real numbers.
+        ValueError: if `epsilon` is not a finite positive number, or the
+            inputs are misshapen or hold bad values (see the module
+            docstring).
 
     >>> import numpy as np
     >>> y_true = np.array([1.0, 0.0, 1.0, 0.0])
@@ -157,11 +406,12 @@ def soft_f1(
         "epsilon", epsilon, lambda v: 0.0 < v < math.inf, "a finite number > 0"
     )
     y_pred = ops.convert_to_tensor(y_pred)
-    if not str(y_pred.dtype).startswith(("float", "bfloat")):
-        y_pred = ops.cast(y_pred, keras.config.floatx())
-    y, z, _ = _flatten(y_true, y_pred)
+    dtype = keras.backend.standardize_dtype(y_pred.dtype)
+    if dtype not in _FLOAT_DTYPES:
+        dtype = keras.config.floatx()
+    y, z, _, ok = _prepare(y_true, y_pred, None, from_logits, _work_dtype(dtype))
     p = ops.sigmoid(z) if from_logits else z
-    return _soft_f1(y, p, None, epsilon)
+    return ops.cast(_refused_to_nan(_soft_f1(y, p, None, epsilon), ok), dtype)
 
 
 class _BatchLoss(keras.losses.Loss):
@@ -173,16 +423,26 @@ class _BatchLoss(keras.losses.Loss):
     the scalar is returned as it is.
     """
 
+    def __init__(self, reduction, name, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        _check_loss_dtype(self.dtype, dtype)
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
-            y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-            y_true = ops.convert_to_tensor(y_true, dtype=self.dtype)
-            if sample_weight is not None:
-                sample_weight = ops.convert_to_tensor(sample_weight, dtype=self.dtype)
-            return self._batch_value(*_flatten(y_true, y_pred, sample_weight))
+            return self._checked_value(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred):
-        return self._batch_value(*_flatten(y_true, y_pred))
+        return self._checked_value(y_true, y_pred, None)
+
+    def _checked_value(self, y_true, y_pred, sample_weight):
+        # The inputs go to float32 (or float64) directly, not through a
+        # half-precision `self.dtype`: probabilities near 1 keep their
+        # distance from 1, and the result alone is cast to `self.dtype`.
+        y, z, w, ok = _prepare(
+            y_true, y_pred, sample_weight, self.from_logits, _work_dtype(self.dtype)
+        )
+        value = _refused_to_nan(self._batch_value(y, z, w), ok)
+        return ops.cast(value, self.dtype)
 
     def _batch_value(self, y, z, w):
         raise NotImplementedError
@@ -220,13 +480,20 @@ class SoftF1(_BatchLoss):
             scalar per batch (sample weights enter TP, FP and FN), which
             every reduction leaves unchanged.
         name: Optional name for the loss instance.
-        dtype: The dtype of the loss's computations; default
-            `keras.backend.floatx()`.
+        dtype: A floating dtype (or a `keras.DTypePolicy`), the dtype of
+            the returned loss; default `keras.backend.floatx()`. The loss
+            is computed in float32 (float64 for `"float64"`), so float16
+            and bfloat16 stay finite.
 
     Raises:
-        TypeError: if `from_logits` is not a bool or `epsilon` no number.
+        TypeError: if `from_logits` is not a bool, `epsilon` no number or
+            `dtype` not a floating dtype; when called, if an input is not
+            real numbers.
         ValueError: if `epsilon` is not a finite positive number, or
-            `reduction` is unknown.
+            `reduction` is unknown; when called, if the inputs are
+            misshapen or hold bad values (labels outside {0, 1}, negative
+            or non-finite sample weights, probabilities outside [0, 1]):
+            see the module docstring.
 
     Examples:
     >>> import numpy as np
@@ -258,7 +525,7 @@ class SoftF1(_BatchLoss):
         self.epsilon = _check_number(
             "epsilon", epsilon, lambda v: 0.0 < v < math.inf, "a finite number > 0"
         )
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(reduction, name, dtype)
 
     def _batch_value(self, y, z, w):
         p = ops.sigmoid(z) if self.from_logits else z
@@ -314,14 +581,21 @@ class PairwiseAUC(_BatchLoss):
             scalar per batch (sample weights weight its pairs), which every
             reduction leaves unchanged.
         name: Optional name for the loss instance.
-        dtype: The dtype of the loss's computations; default
-            `keras.backend.floatx()`.
+        dtype: A floating dtype (or a `keras.DTypePolicy`), the dtype of
+            the returned loss; default `keras.backend.floatx()`. The loss
+            is computed in float32 (float64 for `"float64"`), so float16
+            and bfloat16 stay finite.
 
     Raises:
-        TypeError: if an argument has the wrong type.
+        TypeError: if an argument has the wrong type (`dtype` not a
+            floating dtype among them); when called, if an input is not
+            real numbers.
         ValueError: if `surrogate` is unknown, `margin` is not a finite
             positive number, `epsilon` not in (0, 0.5), or `reduction` is
-            unknown.
+            unknown; when called, if the inputs are misshapen or hold bad
+            values (labels outside {0, 1}, negative or non-finite sample
+            weights, probabilities outside [0, 1]): see the module
+            docstring.
 
     Examples:
     >>> import numpy as np
@@ -369,7 +643,7 @@ class PairwiseAUC(_BatchLoss):
         self.epsilon = _check_number(
             "epsilon", epsilon, lambda v: 0.0 < v < 0.5, "a number in (0, 0.5)"
         )
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(reduction, name, dtype)
 
     def _batch_value(self, y, z, w):
         if not self.from_logits:
@@ -378,13 +652,22 @@ class PairwiseAUC(_BatchLoss):
         # Every (i, j) pair of the batch, kept only when i is positive and
         # j negative: the batch size is dynamic, so a dense pair matrix
         # with a 0/1 weight avoids a data-dependent gather.
-        diff = z[:, None] - z[None, :]
         if w is None:
             pair_weight = y[:, None] * (1.0 - y)[None, :]
         else:
             pair_weight = (w * y)[:, None] * (w * (1.0 - y))[None, :]
+        # The difference is set to 0 (finite penalty, zero weight or a
+        # tie) outside the kept pairs, and for two equal infinite scores,
+        # where `inf - inf` is NaN: an infinite logit then gives the
+        # loss's limit instead of NaN, and `penalty * 0` stays 0.
+        diff = z[:, None] - z[None, :]
+        tie_of_infinities = ops.logical_and(
+            ops.equal(z[:, None], z[None, :]), ops.isinf(z)[:, None]
+        )
+        keep = ops.logical_and(pair_weight > 0.0, ops.logical_not(tie_of_infinities))
+        diff = ops.where(keep, diff, ops.zeros_like(diff))
         if self.surrogate == "logistic":
-            penalty = ops.softplus(-diff)
+            penalty = _logistic(diff)
         elif self.surrogate == "squared_hinge":
             penalty = ops.square(ops.relu(self.margin - diff))
         else:

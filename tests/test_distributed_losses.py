@@ -312,3 +312,52 @@ def test_global_batch_mask_accepts_numpy_integers():
     )
     assert (mask.keep_count, mask.seed, mask.pinned_index) == (2, 3, 1)
     assert all(type(v) is int for v in (mask.keep_count, mask.seed, mask.pinned_index))
+
+
+@pytest.mark.parametrize(
+    "size, error, shown",
+    [
+        (4.7, TypeError, "global_size=4.7"),
+        ("4", TypeError, "global_size='4'"),
+        (True, TypeError, "global_size=True"),
+        (np.bool_(True), TypeError, "True_"),
+        (np.float64(4.0), TypeError, "global_size="),
+        (0, ValueError, "global_size=0"),
+        (-1, ValueError, "global_size=-1"),
+        (2**31, ValueError, f"global_size={2**31}"),
+        (2**32 + 3, ValueError, f"global_size={2**32 + 3}"),
+    ],
+)
+def test_draw_refuses_sizes_that_are_no_batch_size(size, error, shown):
+    mask = dl.GlobalBatchMask(keep_count=2, seed=0)
+    with pytest.raises(error, match="argument `global_size`") as info:
+        mask.draw(size)
+    assert shown in str(info.value)
+
+
+def test_draw_refuses_tensors_that_are_no_batch_size():
+    import tensorflow as tf
+
+    mask = dl.GlobalBatchMask(keep_count=2, seed=0)
+    with pytest.raises(TypeError, match="argument `global_size`.*float32"):
+        mask.draw(tf.constant(4.0))
+    with pytest.raises(ValueError, match="argument `global_size`.*-3"):
+        mask.draw(tf.constant(-3))
+    with pytest.raises(ValueError, match=r"global_size.shape=\(1,\)"):
+        mask.draw(tf.constant([4]))
+    # Inside a function the value is known at run time: a graph assertion.
+    draw = tf.function(mask.draw)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`global_size`"):
+        draw(tf.constant(0))
+
+
+def test_draw_accepts_integer_sizes_up_to_int32():
+    import tensorflow as tf
+
+    mask = dl.GlobalBatchMask(keep_count=2, seed=0)
+    for size in (5, np.int64(5), tf.constant(5), tf.constant(5, tf.int64)):
+        drawn = np.asarray(mask.draw(size))
+        # keep_count=2 with count normalisation: two entries of 5 / 2.
+        assert drawn.shape == (5,)
+        assert sorted(drawn.tolist()) == [0.0, 0.0, 0.0, 2.5, 2.5]
+    assert np.asarray(tf.function(mask.draw)(tf.constant(7))).shape == (7,)

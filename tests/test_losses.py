@@ -63,8 +63,10 @@ def test_compile_and_fit_with_soft_f1_from_logits():
         SoftF1(from_logits=True, epsilon=1e-4, name="f1", reduction="sum"),
         PairwiseAUC(),
         PairwiseAUC("squared_hinge", margin=0.5, from_logits=True, epsilon=0.01),
+        SoftF1(dtype="float16"),
+        PairwiseAUC("sigmoid", dtype="bfloat16"),
     ],
-    ids=["soft_f1", "soft_f1_args", "auc", "auc_args"],
+    ids=["soft_f1", "soft_f1_args", "auc", "auc_args", "soft_f1_f16", "auc_bf16"],
 )
 def test_config_and_serialisation_round_trip(loss):
     config = loss.get_config()
@@ -130,6 +132,9 @@ def test_numpy_booleans_are_accepted():
         (lambda: PairwiseAUC(epsilon=[0.1]), TypeError, "epsilon"),
         (lambda: soft_f1(Y, Z, from_logits="no"), TypeError, "from_logits"),
         (lambda: soft_f1(Y, Z, epsilon=0), ValueError, "epsilon"),
+        (lambda: SoftF1(dtype="int32"), TypeError, "dtype"),
+        (lambda: PairwiseAUC(dtype="int32"), TypeError, "dtype"),
+        (lambda: PairwiseAUC(dtype="bool"), TypeError, "dtype"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(make, error, name):
@@ -144,3 +149,89 @@ def test_public_names():
         "SoftF1",
         "soft_f1",
     }
+
+
+def test_int32_dtype_is_refused_naming_the_value():
+    with pytest.raises(TypeError, match="dtype='int32'"):
+        SoftF1(dtype="int32")
+
+
+P = np.array([0.5, 0.5, 0.75, 0.25], np.float32)
+MISSHAPEN = [
+    # (y_true, y_pred, sample_weight, argument, received shape)
+    (Y, np.stack([P, P], axis=1), None, "y_pred", "(4, 2)"),
+    (Y[:1, None].repeat(2, 1), P[:1, None], None, "y_true", "(1, 2)"),
+    (Y[:3], P, None, "y_true", "(3,)"),
+    (Y, P, np.ones(3, np.float32), "sample_weight", "(3,)"),
+    (Y, P, np.ones((4, 2), np.float32), "sample_weight", "(4, 2)"),
+    (Y.reshape(2, 2), P.reshape(2, 2), None, "y_pred", "(2, 2)"),
+    (Y[0], P[0], None, "y_pred", "()"),
+]
+
+
+@pytest.mark.parametrize("y, p, w, name, shape", MISSHAPEN)
+@pytest.mark.parametrize("loss", [SoftF1(), PairwiseAUC()], ids=["f1", "auc"])
+def test_misshapen_inputs_are_refused_naming_argument_and_shape(
+    loss, y, p, w, name, shape
+):
+    with pytest.raises(ValueError, match=f"argument `{name}`") as info:
+        loss(y, p, sample_weight=w)
+    assert f"{name}.shape={shape}" in str(info.value)
+    assert "(batch,) or (batch, 1)" in str(info.value) or "one entry per" in str(
+        info.value
+    )
+
+
+def test_function_form_refuses_misshapen_inputs():
+    with pytest.raises(ValueError, match=r"`y_pred`.*\(4, 2\)"):
+        soft_f1(Y, np.stack([P, P], axis=1))
+    with pytest.raises(ValueError, match=r"`y_true`.*\(3,\)"):
+        soft_f1(Y[:3], P)
+
+
+BAD_VALUES = [
+    # (y_true, y_pred, sample_weight, argument, quoted value)
+    (np.array([1, -1, 1, -1], np.float32), P, None, "y_true", "-1.0"),
+    (np.array([1, 0, 2, 0], np.float32), P, None, "y_true", "2.0"),
+    (np.array([1, 0, np.nan, 0], np.float32), P, None, "y_true", "nan"),
+    (Y, P, np.array([1, -1, 1, 1], np.float32), "sample_weight", "-1.0"),
+    (Y, P, np.array([1, np.inf, 1, 1], np.float32), "sample_weight", "inf"),
+    (Y, P, np.float32(-2.0), "sample_weight", "-2.0"),
+    (Y, np.array([0.5, 1.5, 0.5, 0.5], np.float32), None, "y_pred", "1.5"),
+    (Y, np.array([0.5, -0.1, 0.5, 0.5], np.float32), None, "y_pred", "-0.1"),
+]
+
+
+@pytest.mark.parametrize("y, p, w, name, shown", BAD_VALUES)
+@pytest.mark.parametrize("loss", [SoftF1(), PairwiseAUC()], ids=["f1", "auc"])
+def test_bad_values_are_refused_naming_argument_and_value(loss, y, p, w, name, shown):
+    with pytest.raises(ValueError, match=f"argument `{name}`") as info:
+        loss(y, p, sample_weight=w)
+    assert shown in str(info.value)
+
+
+def test_logits_may_leave_the_unit_interval_and_integer_labels_pass():
+    # from_logits=True: no range on y_pred. Integer and bool labels are 0/1.
+    assert float(SoftF1(from_logits=True)(Y.astype(np.int32), Z)) == pytest.approx(
+        0.375, rel=1e-6
+    )
+    assert float(PairwiseAUC(from_logits=True)(Y.astype(bool), Z)) == pytest.approx(
+        AUC_LOGISTIC, rel=1e-6
+    )
+    with pytest.raises(ValueError, match=r"argument `y_pred`.*from_logits=True"):
+        soft_f1(Y, Z * 3)  # logits passed as probabilities
+    with pytest.raises(TypeError, match="argument `y_pred`.*complex"):
+        SoftF1()(Y, P.astype(np.complex64))
+
+
+def test_graph_batch_mismatch_is_a_named_assertion():
+    # A tf.function with unknown batch sizes: checked when it runs.
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow graph assertion")
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None,), tf.float32)
+    loss = tf.function(PairwiseAUC(), input_signature=[spec, spec])
+    assert float(loss(Y, P)) == pytest.approx(AUC_LOGISTIC, rel=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="argument `y_true`"):
+        loss(Y[:3], P)

@@ -268,3 +268,147 @@ def test_fit_with_the_losses_runs_and_learns():
         z = ops.convert_to_numpy(model(x)).ravel()
         got = model.evaluate(x, y, batch_size=64, verbose=0)
         assert got == pytest.approx(value(loss, y, z), rel=1e-5)
+
+
+# Infinite logits. Batch y = [1, 1, 0, 0], z = [+inf, 0, -inf, ln 3]: of
+# the four (positive, negative) pairs, three have d = +inf (penalty 0,
+# derivative 0) and one, (1, 3), has d = -ln 3. Over 4 pairs:
+# logistic log(1 + 3) / 4, hinge (1 + ln 3)^2 / 4, sigmoid (3/4) / 4. The
+# derivative of the (1, 3) term in d is -sigmoid(ln 3) = -3/4 (logistic),
+# -2 (1 + ln 3) (hinge), -(3/4)(1/4) (sigmoid); d z_1 gets it, d z_3 its
+# negative, each over 4; the infinite logits get 0.
+Y_INF = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+Z_INF = np.array([np.inf, 0.0, -np.inf, LN3], np.float32)
+INFINITE_LIMITS = {
+    "logistic": (math.log(4) / 4, 3 / 4),
+    "squared_hinge": ((1 + LN3) ** 2 / 4, 2 * (1 + LN3)),
+    "sigmoid": (3 / 16, 3 / 16),
+}
+
+
+@pytest.mark.parametrize("surrogate", sorted(INFINITE_LIMITS))
+def test_auc_infinite_logits_give_the_finite_limit(surrogate):
+    limit, slope = INFINITE_LIMITS[surrogate]
+    loss, grad = value_and_grad(PairwiseAUC(surrogate, from_logits=True), Y_INF, Z_INF)
+    assert loss == pytest.approx(limit, rel=1e-6)
+    np.testing.assert_allclose(
+        grad, [0.0, -slope / 4, 0.0, slope / 4], rtol=1e-5, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("surrogate", sorted(INFINITE_LIMITS))
+def test_auc_equal_infinite_scores_are_a_tie(surrogate):
+    # inf - inf is no number; two equal scores are a tie, d = 0:
+    # log 2, (1 - 0)^2 and 1/2.
+    tie = {"logistic": math.log(2), "squared_hinge": 1.0, "sigmoid": 0.5}
+    y = np.array([1.0, 0.0], np.float32)
+    for z in ([np.inf, np.inf], [-np.inf, -np.inf]):
+        loss, grad = value_and_grad(PairwiseAUC(surrogate, from_logits=True), y, z)
+        assert loss == pytest.approx(tie[surrogate], rel=1e-6)
+        assert np.all(np.isfinite(grad))
+
+
+def test_auc_pair_ranked_infinitely_wrong():
+    # A negative at +inf: d = -inf. sigmoid(+inf) = 1 (bounded surrogate);
+    # the logistic and hinge penalties tend to +inf, their limit: no NaN.
+    y = np.array([1.0, 0.0], np.float32)
+    z = np.array([0.0, np.inf], np.float32)
+    loss, grad = value_and_grad(PairwiseAUC("sigmoid", from_logits=True), y, z)
+    assert loss == 1.0 and np.all(grad == 0.0)
+    for surrogate in ("logistic", "squared_hinge"):
+        assert value(PairwiseAUC(surrogate, from_logits=True), y, z) == math.inf
+
+
+def test_soft_f1_infinite_logits():
+    # p = [1, 0, 1/2, 1]: TP = 1.5, FP = 1, FN = .5, F1 = 3 / 4.5 = 2/3.
+    # d(1 - F1)/dp_2 = -(2 D - N) / D^2 = -6 / 20.25, times p(1 - p) = 1/4.
+    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    z = np.array([np.inf, -np.inf, 0.0, np.inf], np.float32)
+    loss, grad = value_and_grad(SoftF1(from_logits=True), y, z)
+    assert loss == pytest.approx(1 / 3, rel=1e-6)
+    np.testing.assert_allclose(grad, [0.0, 0.0, -2 / 27, 0.0], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_is_computed_in_float32(dtype):
+    # 35000 positives at p = 1 and 35000 negatives at p = 1/2: TP = 35000,
+    # FP = 17500, FN = 0, F1 = 70000 / 87500 = 0.8. The counts exceed
+    # float16's largest number (65504): summed in float16 they are inf.
+    n = 35000
+    y = np.concatenate([np.ones(n), np.zeros(n)]).astype(dtype)
+    p = np.concatenate([np.ones(n), np.full(n, 0.5)]).astype(dtype)
+    got = SoftF1(dtype=dtype)(y, p)
+    assert keras.backend.standardize_dtype(got.dtype) == dtype
+    assert float(ops.convert_to_numpy(ops.cast(got, "float32"))) == pytest.approx(
+        0.2, rel=1e-2
+    )
+    # Probabilities 0 and 1, clipped to [1e-7, 1 - 1e-7] in float32 (1 - 1e-7
+    # rounds to 1 - 2**-23 there; in half precision it would round to 1
+    # and log(1 - p) be -inf): logits ln(1e-7 / (1 - 1e-7)) = -16.118 and
+    # 23 ln 2 = 15.942 (plus log(1 - 2**-23), negligible). The pair is
+    # ranked wrong by d = -32.06 and softplus(32.06) = 32.06.
+    y2 = np.array([1.0, 0.0], dtype)
+    p2 = np.array([0.0, 1.0], dtype)
+    expected = math.log((1 - 1e-7) / 1e-7) + 23 * math.log(2)
+    for surrogate in ("logistic", "sigmoid"):
+        loss, grad = value_and_grad(PairwiseAUC(surrogate, dtype=dtype), y2, p2)
+        assert math.isfinite(loss) and np.all(np.isfinite(grad))
+    loss = PairwiseAUC(dtype=dtype)(y2, p2)
+    assert float(ops.convert_to_numpy(ops.cast(loss, "float32"))) == pytest.approx(
+        expected, rel=1e-2
+    )
+
+
+def _fit_once(loss, x, y, jit_compile="auto"):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=loss, jit_compile=jit_compile)
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history
+    moved = max(
+        float(np.max(np.abs(a - b))) for a, b in zip(before, model.get_weights())
+    )
+    return history["loss"][0], moved
+
+
+@pytest.mark.parametrize(
+    "jit_compile", [False, True] if BACKEND == "tensorflow" else ["auto"]
+)
+def test_bad_labels_in_compiled_fit(jit_compile):
+    # Labels in {-1, 1}: refused by an error where the backend can raise on
+    # data inside its step, otherwise a NaN loss whose gradient is 0.
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    y = np.array([1.0, -1.0] * 4, np.float32)
+    loss = PairwiseAUC(from_logits=True)
+    if BACKEND == "torch":  # the step runs eagerly
+        with pytest.raises(ValueError, match=r"argument `y_true`.*-1\.0"):
+            _fit_once(loss, x, y)
+    elif BACKEND == "tensorflow" and not jit_compile:  # graph assertion
+        import tensorflow as tf
+
+        with pytest.raises(tf.errors.InvalidArgumentError, match="argument `y_true`"):
+            _fit_once(loss, x, y, jit_compile)
+    else:  # jax.jit, XLA: assertions are dropped
+        got, moved = _fit_once(loss, x, y, jit_compile)
+        assert math.isnan(got) and moved == 0.0
+    # The same step on 0/1 labels trains.
+    got, moved = _fit_once(loss, x, (y > 0).astype(np.float32), jit_compile)
+    assert math.isfinite(got) and moved > 0.0
+
+
+def test_misshapen_model_output_is_refused_when_fit_traces():
+    # Two scores per sample against one label: a ValueError at trace time.
+    x = np.zeros((4, 2), np.float32)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=SoftF1(from_logits=True))
+    with pytest.raises(ValueError, match=r"`y_pred`.*y_pred.shape=\((None|4), 2\)"):
+        model.fit(x, Y, batch_size=4, epochs=1, verbose=0)
+
+
+def test_bad_values_are_refused_eagerly():
+    with pytest.raises(ValueError, match=r"argument `y_true`.*-1\.0"):
+        PairwiseAUC(from_logits=True)(np.array([1.0, -1.0, 1.0, -1.0]), Z)
+    with pytest.raises(ValueError, match=r"argument `sample_weight`.*-1\.0"):
+        SoftF1(from_logits=True)(Y, Z, sample_weight=np.array([1.0, -1.0, 1, 1]))
+    with pytest.raises(ValueError, match=r"argument `y_true`.*\(3,\)"):
+        PairwiseAUC(from_logits=True)(Y[:3], Z)
