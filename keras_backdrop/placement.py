@@ -12,8 +12,15 @@ The geometry is computed per spatial axis. A convolution or a pooling with
 kernel ``k``, stride ``s`` and dilation ``d`` on a map whose cells are
 ``j`` input pixels apart, each seeing ``r`` input pixels, gives cells
 ``j * s`` apart seeing ``r + (k - 1) * d * j`` pixels. Padding (``"same"``,
-``"valid"``, ``"causal"``, zero padding, cropping) shifts where the cells
-sit but not these sizes.
+``"valid"``, ``"causal"``, zero padding, cropping) does not change these
+sizes but shifts where each cell's field sits; the shift is tracked too,
+because when branches merge (``Add``, ``Concatenate``, ...) a cell sees the
+union of its branches' fields, which is wider than the widest of them when
+the fields are not centred alike (a causal and a ``"same"`` branch).
+
+Models nested in the model (a backbone inside a transfer-learning model,
+the Sequential blocks of ConvNeXt) are read through: their layers are
+reported, and masks go inside them.
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ class CellSize(NamedTuple):
 class _Geometry(NamedTuple):
     stride: tuple[int, ...]
     receptive_field: tuple[int, ...]
+    # Per axis, where the field of cell 0 starts, in input pixels: cell i
+    # sees input pixels [i * stride + start, i * stride + start + field - 1].
+    # Only merges read it (to join fields that are not aligned alike).
+    start: tuple[int, ...]
     channels_first: bool
 
 
@@ -87,6 +98,8 @@ _POOLINGS = _layers(
     "AveragePooling2D",
     "AveragePooling3D",
 )
+_PADDINGS = _layers("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
+_CROPPINGS = _layers("Cropping1D", "Cropping2D", "Cropping3D")
 _UNSUPPORTED = _layers(
     "Conv1DTranspose",
     "Conv2DTranspose",
@@ -107,55 +120,119 @@ _ENDS = _layers(
     "Reshape",
     "Permute",
 )
+# Merges computed entry by entry: besides feature maps on one grid, they
+# may take a tensor with no spatial extent (a per-channel scale, as in
+# squeeze-and-excite), which Keras broadcasts over the positions.
+_ELEMENTWISE_MERGES = _layers(
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"
+)
 # Layers that keep every position where it is: elementwise or per-position
-# operations, normalisations, dropouts, padding and cropping, and the
-# merges of maps on one grid.
-_SAME_GRID = (BackdropMasking,) + _layers(
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "PReLU",
-    "ELU",
-    "Softmax",
-    "BatchNormalization",
-    "LayerNormalization",
-    "GroupNormalization",
-    "UnitNormalization",
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ActivityRegularization",
-    "Identity",
-    "Rescaling",
-    "Normalization",
-    "Masking",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
-    "ZeroPadding3D",
-    "Cropping1D",
-    "Cropping2D",
-    "Cropping3D",
-    "Dense",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    "Concatenate",
+# operations, normalisations, dropouts, and the merges of maps on one grid.
+_SAME_GRID = (
+    (BackdropMasking,)
+    + _ELEMENTWISE_MERGES
+    + _layers(
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "Softmax",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Identity",
+        "Rescaling",
+        "Normalization",
+        "Masking",
+        "Dense",
+        "Concatenate",
+    )
+)
+# Per-position layers that Keras Applications define for themselves
+# (ConvNeXt's per-channel scale and its per-sample residual drop); matched
+# by qualified name because they are not part of the public API.
+_APPLICATION_SAME_GRID = frozenset(
+    {
+        "keras.src.applications.convnext.LayerScale",
+        "keras.src.applications.convnext.StochasticDepth",
+    }
+)
+# Elementwise `keras.ops` that a functional model may hold as operations
+# (written ``x + 3.0`` or ``keras.ops.relu(x)`` on symbolic tensors), by
+# class name; they broadcast as NumPy does.
+_ELEMENTWISE_OPS = frozenset(
+    {
+        "Abs",
+        "Absolute",
+        "Add",
+        "Cast",
+        "Clip",
+        "Divide",
+        "Elu",
+        "Erf",
+        "Exp",
+        "Gelu",
+        "HardSigmoid",
+        "HardSilu",
+        "HardSwish",
+        "LeakyRelu",
+        "Log",
+        "Maximum",
+        "Minimum",
+        "Multiply",
+        "Negative",
+        "Power",
+        "Relu",
+        "Relu6",
+        "Selu",
+        "Sigmoid",
+        "Silu",
+        "Softplus",
+        "Sqrt",
+        "Square",
+        "Subtract",
+        "Swish",
+        "Tanh",
+        "TrueDivide",
+    }
 )
 
 
-class _Placed(NamedTuple):
-    """A layer with a feature-map output, in graph order."""
+def _qualified_name(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
-    layer: keras.layers.Layer
+
+def _is_elementwise_op(operation: Any) -> bool:
+    return (
+        not isinstance(operation, keras.layers.Layer)
+        and type(operation).__module__.startswith("keras.src.ops.")
+        and type(operation).__name__ in _ELEMENTWISE_OPS
+    )
+
+
+class _Placed(NamedTuple):
+    """A layer (or operation) with a feature-map output, in graph order."""
+
+    layer: Any
     geometry: _Geometry
     rank: int
+    # The nested models that hold the layer, outermost first (the model
+    # given to `insert_masks` left out): the ones to rebuild around a mask.
+    owners: tuple[keras.Model, ...]
+    # Canonical keys of the input tensors and of the output tensor (a
+    # tensor seen through a nested model's boundary keeps one key).
+    inputs: tuple[int, ...]
+    output: int
 
 
 def _model_repr(model: Any) -> str:
@@ -197,57 +274,191 @@ def _graph(model: keras.Model) -> Any:
     return model
 
 
-def _walk(model: keras.Model) -> list[_Placed]:
-    """The layers with a feature-map output, in graph order."""
-    graph = _graph(model)
-    if len(graph.inputs) != 1:
-        raise ValueError(
-            "Invalid value for argument `model`: expected a model with one "
-            f"input. Received: model={_model_repr(model)} with "
-            f"{len(graph.inputs)} inputs"
-        )
-    rank = len(graph.inputs[0].shape)
-    n = rank - 2
-    if not 1 <= n <= 3:
-        raise ValueError(
-            "Invalid value for argument `model`: expected an input of rank "
-            "3, 4 or 5 (batch, 1 to 3 spatial axes, channels). "
-            f"Received: model={_model_repr(model)} with an input of shape "
-            f"{tuple(graph.inputs[0].shape)}"
-        )
-    channels_first = keras.config.image_data_format() == "channels_first"
-    geometry: dict[int, Any] = {
-        id(graph.inputs[0]): _Geometry((1,) * n, (1,) * n, channels_first)
-    }
-    placed: list[_Placed] = []
-    seen: set[int] = set()
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            if node.is_input:
-                continue
-            layer = node.operation
-            ins = [geometry.get(id(t), _END) for t in node.input_tensors]
+class _Walk:
+    """Reads a model's graph, nested models included, into `_Placed` entries.
+
+    Tensors are named by canonical keys: a nested model's input tensors
+    take the key of the outer tensor they are called on, and the outer
+    tensors it returns the key of its inner outputs, so that producers and
+    consumers are followed through the model boundaries.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self.placed: list[_Placed] = []
+        self.geometry: dict[int, _Geometry] = {}
+        self.alias: dict[int, int] = {}
+        self.consumers: dict[int, int] = {}
+        self.seen: set[int] = set()
+        self.names: dict[str, Any] = {}
+        graph = _graph(model)
+        if len(graph.inputs) != 1:
+            raise ValueError(
+                "Invalid value for argument `model`: expected a model with one "
+                f"input. Received: model={_model_repr(model)} with "
+                f"{len(graph.inputs)} inputs"
+            )
+        rank = len(graph.inputs[0].shape)
+        self.n = rank - 2
+        if not 1 <= self.n <= 3:
+            raise ValueError(
+                "Invalid value for argument `model`: expected an input of rank "
+                "3, 4 or 5 (batch, 1 to 3 spatial axes, channels). "
+                f"Received: model={_model_repr(model)} with an input of shape "
+                f"{tuple(graph.inputs[0].shape)}"
+            )
+        channels_first = keras.config.image_data_format() == "channels_first"
+        ones, zeros = (1,) * self.n, (0,) * self.n
+        source = id(graph.inputs[0])
+        self.geometry[source] = _Geometry(ones, ones, zeros, channels_first)
+        for key in self._graph_walk(graph, [source], ()):
+            # The model's outputs are read by whoever calls the model.
+            self.consumers[key] = self.consumers.get(key, 0) + 1
+
+    def key(self, tensor: Any) -> int:
+        return self.alias.get(id(tensor), id(tensor))
+
+    def _graph_walk(
+        self, graph: Any, input_keys: list[int], owners: tuple[keras.Model, ...]
+    ) -> list[int]:
+        """Walks one (possibly nested) graph; returns its outputs' keys."""
+        for tensor, key in zip(graph.inputs, input_keys, strict=True):
+            self.alias[id(tensor)] = key
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                if not node.is_input:
+                    self._node(node, owners)
+        return [self.key(t) for t in graph.outputs]
+
+    def _node(self, node: Any, owners: tuple[keras.Model, ...]) -> None:
+        layer = node.operation
+        keys = [self.key(t) for t in node.input_tensors]
+        ins = [self.geometry.get(k, _END) for k in keys]
+        if isinstance(layer, keras.Model):
             if all(g is _END for g in ins):
-                out = _END
-            elif any(g is _END for g in ins):
+                return  # A head on pooled features: nothing spatial inside.
+            self._claim(layer)
+            if not (
+                isinstance(layer, keras.Sequential) or hasattr(layer, "_nodes_by_depth")
+            ):
                 raise _unsupported(
-                    model,
+                    self.model,
                     layer,
-                    "it combines a feature map with a tensor that is not one",
+                    "it is a nested subclassed model, whose graph cannot be read",
                 )
-            else:
-                out = _layer_geometry(model, layer, ins, n, node.outputs)
-            for t in node.outputs:
-                geometry[id(t)] = out
-            if out is _END:
-                continue
-            if id(layer) in seen:
-                raise _unsupported(
-                    model, layer, "it is called more than once in the model"
-                )
-            seen.add(id(layer))
-            placed.append(_Placed(layer, out, len(node.outputs[0].shape)))
-    return placed
+            inner = _graph(layer)
+            outputs = self._graph_walk(inner, keys, (*owners, layer))
+            for tensor, key in zip(node.outputs, outputs, strict=True):
+                self.alias[id(tensor)] = key
+            return
+        for k in keys:
+            self.consumers[k] = self.consumers.get(k, 0) + 1
+        if all(g is _END for g in ins):
+            return
+        maps = [g for g in ins if g is not _END]
+        if len(maps) < len(ins):
+            self._check_per_channel(layer, node)
+        out = _layer_geometry(self.model, layer, maps, self.n, node)
+        if out is _END:
+            return
+        for tensor in node.outputs:
+            self.geometry[id(tensor)] = out
+        self._claim(layer)
+        self.placed.append(
+            _Placed(
+                layer,
+                out,
+                len(node.outputs[0].shape),
+                owners,
+                tuple(keys),
+                id(node.outputs[0]),
+            )
+        )
+
+    def _claim(self, layer: Any) -> None:
+        """Refuses a layer met twice, or two layers of one name."""
+        if id(layer) in self.seen:
+            raise _unsupported(
+                self.model, layer, "it is called more than once in the model"
+            )
+        self.seen.add(id(layer))
+        other = self.names.setdefault(layer.name, layer)
+        if other is not layer:
+            # Layers are reported and masks named by layer name.
+            raise _unsupported(
+                self.model,
+                layer,
+                "another layer of the model (in a nested model) has the same "
+                "name; give the layers distinct names",
+            )
+
+    def _check_per_channel(self, layer: Any, node: Any) -> None:
+        """Accepts a merge of maps with tensors of no spatial extent."""
+        merge = isinstance(layer, _ELEMENTWISE_MERGES)
+        if merge or _is_elementwise_op(layer):
+            rank = len(node.outputs[0].shape)
+            channels_first = next(
+                self.geometry[k].channels_first
+                for k in map(self.key, node.input_tensors)
+                if k in self.geometry
+            )
+            first = 2 if channels_first else 1
+            spatial = range(first, first + self.n)
+            if all(
+                self.key(t) in self.geometry
+                or _no_spatial_extent(tuple(t.shape), rank, spatial, merge)
+                for t in node.input_tensors
+            ):
+                return
+        raise _unsupported(
+            self.model,
+            layer,
+            "it combines a feature map with a tensor that is neither a "
+            "feature map nor a tensor without spatial extent (such as a "
+            "per-channel scale of shape (batch, 1, 1, channels) or "
+            "(batch, channels))",
+        )
+
+
+def _no_spatial_extent(
+    shape: tuple[Any, ...], rank: int, spatial: range, merge: bool
+) -> bool:
+    """Whether a tensor of ``shape`` broadcasts over every position."""
+    if len(shape) > rank:
+        return False
+    missing = (1,) * (rank - len(shape))
+    # Keras merge layers expand a lower-rank input after its batch axis
+    # ((B, C) becomes (B, 1, 1, C)); operations broadcast as NumPy does.
+    if merge and shape:
+        aligned = (shape[0], *missing, *shape[1:])
+    else:
+        aligned = (*missing, *shape)
+    return all(aligned[axis] == 1 for axis in spatial)
+
+
+def _left_padding(
+    padding: str, size: int | None, kernel: int, stride: int, dilation: int
+) -> int:
+    """The zeros a window op adds before the first input position."""
+    extent = (kernel - 1) * dilation + 1
+    if padding == "causal":
+        return extent - 1
+    if padding != "same":
+        return 0
+    if stride == 1:
+        total = extent - 1
+    elif size is None:
+        # An unknown size: taken as a multiple of the stride.
+        total = max(extent - stride, 0)
+    else:
+        total = max((-(-size // stride) - 1) * stride + extent - size, 0)
+    # Every backend puts the odd zero at the end, as TensorFlow does.
+    return total // 2
+
+
+def _spatial_sizes(tensor: Any, n: int, channels_first: bool) -> tuple[Any, ...]:
+    first = 2 if channels_first else 1
+    return tuple(tensor.shape[first : first + n])
 
 
 def _layer_geometry(
@@ -255,16 +466,10 @@ def _layer_geometry(
     layer: Any,
     ins: list[_Geometry],
     n: int,
-    outputs: list[Any],
+    node: Any,
 ) -> Any:
-    """The output geometry of ``layer`` given its inputs' (or `_END`)."""
-    if isinstance(layer, keras.Model):
-        raise _unsupported(
-            model,
-            layer,
-            "nested models are not read; build the model from the inner "
-            "model's layers, or place the masks in the inner model",
-        )
+    """The output geometry of ``layer`` given its feature-map inputs'."""
+    outputs = node.outputs
     if isinstance(layer, _UNSUPPORTED):
         raise _unsupported(
             model, layer, "it upsamples, so its cells are not a patch grid"
@@ -283,6 +488,14 @@ def _layer_geometry(
                 f"it has {len(kernel)} spatial axes and the model's input {n}",
             )
         (g,) = ins
+        channels_first = layer.data_format == "channels_first"
+        sizes = _spatial_sizes(node.input_tensors[0], n, channels_first)
+        left = tuple(
+            _left_padding(layer.padding, size, k, s, d)
+            for size, k, s, d in zip(
+                sizes, kernel, layer.strides, dilation, strict=True
+            )
+        )
         return _Geometry(
             tuple(j * s for j, s in zip(g.stride, layer.strides, strict=True)),
             tuple(
@@ -291,10 +504,30 @@ def _layer_geometry(
                     g.receptive_field, kernel, dilation, g.stride, strict=True
                 )
             ),
-            layer.data_format == "channels_first",
+            tuple(a - p * j for a, p, j in zip(g.start, left, g.stride, strict=True)),
+            channels_first,
         )
-    if isinstance(layer, _SAME_GRID):
-        if len(outputs[0].shape) != n + 2:
+    if isinstance(layer, _PADDINGS + _CROPPINGS):
+        (g,) = ins
+        if isinstance(layer, _PADDINGS):
+            pairs, sign = layer.padding, -1
+        else:
+            pairs, sign = layer.cropping, 1
+        if n == 1:
+            pairs = (pairs,)  # The 1D layers hold one (before, after) pair.
+        return g._replace(
+            start=tuple(
+                a + sign * before * j
+                for a, (before, _), j in zip(g.start, pairs, g.stride, strict=True)
+            )
+        )
+    if (
+        isinstance(layer, _SAME_GRID)
+        or _qualified_name(layer) in _APPLICATION_SAME_GRID
+        or _is_elementwise_op(layer)
+    ):
+        rank = len(outputs[0].shape)
+        if rank != n + 2:
             return _END
         if len({g.stride for g in ins}) > 1:
             raise _unsupported(
@@ -303,19 +536,95 @@ def _layer_geometry(
                 "it merges feature maps of different strides "
                 f"{[g.stride for g in ins]}",
             )
-        # Branches on one grid: a cell sees what either branch sees.
+        if isinstance(layer, keras.layers.Concatenate) and layer.axis % rank != (
+            1 if ins[0].channels_first else rank - 1
+        ):
+            raise _unsupported(
+                model,
+                layer,
+                f"it concatenates along axis {layer.axis}, not the channels",
+            )
+        # Branches on one grid: a cell sees what any branch sees, the union
+        # of their fields (wider than the widest when they are not aligned).
+        start = tuple(map(min, zip(*(g.start for g in ins), strict=True)))
+        end = tuple(
+            map(
+                max,
+                zip(
+                    *(
+                        tuple(a + r for a, r in zip(g.start, g.receptive_field))
+                        for g in ins
+                    ),
+                    strict=True,
+                ),
+            )
+        )
         return _Geometry(
             ins[0].stride,
-            tuple(map(max, zip(*(g.receptive_field for g in ins), strict=True))),
+            tuple(e - a for a, e in zip(start, end, strict=True)),
+            start,
             ins[0].channels_first,
         )
     raise _unsupported(
         model,
         layer,
         "its effect on the cell geometry is unknown (supported: "
-        "convolutions, poolings, flatten and global poolings, and layers "
-        "that keep every position in place)",
+        "convolutions, poolings, padding, cropping, flatten and global "
+        "poolings, and layers that keep every position in place)",
     )
+
+
+def _walk(model: keras.Model) -> list[_Placed]:
+    """The layers with a feature-map output, in graph order."""
+    return _Walk(model).placed
+
+
+def _pointwise(p: _Placed, before: _Geometry) -> bool:
+    """Whether ``p`` is a convolution (or `Dense`) that mixes no positions."""
+    return isinstance(p.layer, _CONVOLUTIONS + _layers("Dense")) and (
+        p.geometry[:3] == before[:3]
+    )
+
+
+def _mask_sites(walk: _Walk) -> list[_Placed]:
+    """The entries a mask may follow: never a padded or cropped map.
+
+    A padded map holds cells of zeros and a cropped one lost its border,
+    so neither is a site. Nor, when the padded (or cropped) map is made
+    from the previous block's output by a pointwise convolution and
+    per-position layers only (the expansion that opens an inverted
+    residual block of MobileNet or EfficientNet before its strided
+    depthwise convolution), are those layers: they open the next block,
+    and a mask among them would cut it in two. The site is then the block
+    input, e.g. MobileNetV2's ``block_5_add`` rather than
+    ``block_6_expand_relu`` or ``block_6_pad``. Without such a convolution
+    (ResNet's ``conv1_relu`` before ``pool1_pad``) only the padding goes.
+    """
+    producer = {p.output: p for p in walk.placed}
+    excluded: set[int] = set()
+    for p in walk.placed:
+        if not isinstance(p.layer, _PADDINGS + _CROPPINGS):
+            continue
+        excluded.add(id(p.layer))
+        (key,) = (k for k in p.inputs if k in walk.geometry)
+        run: list[_Placed] = []
+        q = producer.get(key)
+        # Back along the unbranched run of layers that keep the geometry,
+        # up to and including the nearest pointwise convolution.
+        while q is not None:
+            maps = [k for k in q.inputs if k in walk.geometry]
+            if (
+                len(maps) != 1
+                or walk.consumers.get(q.output, 0) != 1
+                or q.geometry[:3] != walk.geometry[maps[0]][:3]
+            ):
+                break
+            run.append(q)
+            if _pointwise(q, walk.geometry[maps[0]]):
+                excluded.update(id(r.layer) for r in run)
+                break
+            q = producer.get(maps[0])
+    return [p for p in walk.placed if id(p.layer) not in excluded]
 
 
 def cell_sizes(model: keras.Model) -> dict[str, CellSize]:
@@ -326,10 +635,19 @@ def cell_sizes(model: keras.Model) -> dict[str, CellSize]:
     Convolutions (also separable and depthwise) and poolings change the
     geometry; layers that keep every position in place (activations,
     normalisations, dropouts, padding, cropping, `Dense` on a feature map,
-    `BackdropMasking`, and merges such as `Add` or `Concatenate` of maps
-    with one stride, whose receptive fields are then joined) keep it;
-    `Flatten`, global poolings, `Reshape` and `Permute` end the spatial
-    part, and the layers after them are not reported.
+    `BackdropMasking`, elementwise `keras.ops` such as ``x + 3.0``, and
+    merges such as `Add` or `Concatenate` of maps with one stride) keep
+    it. A merge's cell sees the union of its branches' fields, placed as
+    each branch's padding puts them (so a causal and a ``"same"``
+    branch give a wider field than either). An elementwise merge may also
+    take a tensor without spatial extent, such as the per-channel scale of
+    squeeze-and-excite (shape ``(batch, 1, 1, channels)`` or
+    ``(batch, channels)``): the result has the feature map's geometry, the
+    global context of that scale not counted in the field. `Flatten`,
+    global poolings, `Reshape` and `Permute` end the spatial part, and the
+    layers after them are not reported. Nested Sequential and functional
+    models are read through: their layers are reported under their own
+    names, the nested model itself is not.
 
     Args:
         model: A built Sequential or functional `keras.Model`.
@@ -344,8 +662,11 @@ def cell_sizes(model: keras.Model) -> dict[str, CellSize]:
         ValueError: If the model is not built, has several inputs or an
             input without 1 to 3 spatial axes, or holds a layer that is
             not supported (upsampling, transposed convolutions, nested
-            models, unknown layers, a layer called twice, or a merge of
-            maps with different strides); the message names the layer.
+            subclassed models, unknown layers, a layer or nested model
+            called twice, two layers of one name in nested models, a
+            merge of maps with different strides, or of a map with a
+            tensor of spatial extent that is not a map); the message
+            names the layer.
 
     Example:
     >>> model = keras.Sequential([
@@ -455,10 +776,22 @@ def insert_masks(
     order before the global pooling or flatten. Where a layer's output
     feeds several layers, all of them read the masked output.
 
+    A mask never follows a padding or cropping layer (a padded map holds
+    cells of zeros). When the padded map is made from the previous
+    block's output by a pointwise convolution and per-position layers only
+    (the expansion that opens an inverted residual block before its
+    strided depthwise convolution), those layers are left out too, and
+    the mask goes on the block input: on MobileNetV2 the 8 px mask
+    follows ``block_5_add``, not ``block_6_expand_relu`` or
+    ``block_6_pad``.
+
     The new model calls the original's layers (same objects, same weights:
     training one trains the other) on new inputs; the original model is
-    left unchanged. Backdrop masks are the identity in the forward pass,
-    so both models compute the same outputs.
+    left unchanged. A mask inside a nested model (a backbone in a
+    transfer-learning model) goes into a new copy of that nested model,
+    built the same way and called in its place, with the original's name
+    and `trainable` flag. Backdrop masks are the identity in the forward
+    pass, so both models compute the same outputs.
 
     Args:
         model: A built Sequential or functional `keras.Model`, as read by
@@ -492,7 +825,8 @@ def insert_masks(
         ValueError: If a feature size is not positive and finite, if
             `mask_prob` is outside [0, 1] or has not one value per size,
             if two sizes land after the same layer, if the model has no
-            feature-map layer, or for the models `cell_sizes` refuses.
+            feature-map layer a mask may follow, or for the models
+            `cell_sizes` refuses.
 
     Example:
     >>> model = keras.Sequential([
@@ -521,15 +855,17 @@ def insert_masks(
             "Invalid type for argument `layer_class`: expected a layer class "
             f"or a callable returning a layer. Received: layer_class={layer_class!r}"
         )
-    placed = _walk(model)
+    walk = _Walk(model)
+    placed = _mask_sites(walk)
     if not placed:
         raise ValueError(
             "Invalid value for argument `model`: it has no layer with a "
-            "feature-map output to place a mask after. "
-            f"Received: model={_model_repr(model)}"
+            "feature-map output to place a mask after (padded and cropped "
+            f"maps excluded). Received: model={_model_repr(model)}"
         )
     masks: dict[int, keras.layers.Layer] = {}
     chosen: dict[int, float] = {}
+    inner: set[int] = set()
     for size, prob in zip(sizes, probs, strict=True):
         p = _closest(placed, size)
         if id(p.layer) in chosen:
@@ -540,18 +876,33 @@ def insert_masks(
                 f"(see cell_sizes). Received: feature_sizes={feature_sizes!r}"
             )
         chosen[id(p.layer)] = size
+        inner.update(id(owner) for owner in p.owners)
         kwargs = {"mask_axes": _default_mask_axes(p), **layer_kwargs}
         if prob is not None:
             kwargs["mask_prob"] = prob
         masks[id(p.layer)] = layer_class(
             name=f"backdrop_after_{p.layer.name}", **kwargs
         )
+    return _rebuild(model, masks, inner)
 
+
+def _rebuild(model: keras.Model, masks: dict[int, Any], inner: set[int]) -> keras.Model:
+    """A copy of ``model`` calling its layers, with the masks after theirs.
+
+    The nested models in ``inner`` (those that hold a mask) are rebuilt
+    the same way and called in place of the originals; every other layer,
+    nested models included, is the original object.
+    """
+    replaced = {
+        id(layer): _rebuild(layer, masks, inner)
+        for layer in model.layers
+        if id(layer) in inner
+    }
     if isinstance(model, keras.Sequential):
-        source = model.inputs[0]
+        source = _graph(model).inputs[0]
         layers: list[Any] = [keras.Input(batch_shape=source.shape, dtype=source.dtype)]
         for layer in model.layers:
-            layers.append(layer)
+            layers.append(replaced.get(id(layer), layer))
             if id(layer) in masks:
                 layers.append(masks[id(layer)])
         return keras.Sequential(layers, name=model.name, trainable=model.trainable)
@@ -562,6 +913,13 @@ def insert_masks(
             outputs = masks[id(layer)](outputs)
         return outputs
 
-    return keras.models.clone_model(
-        model, clone_function=lambda layer: layer, call_function=call_function
+    rebuilt = keras.models.clone_model(
+        model,
+        clone_function=lambda layer: replaced.get(id(layer), layer),
+        call_function=call_function,
     )
+    # A frozen backbone stays frozen. Set on the attribute: the public
+    # setter would also write the flag into every layer, which are the
+    # original model's layers.
+    rebuilt._trainable = model.trainable
+    return rebuilt
