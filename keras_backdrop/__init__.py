@@ -7,6 +7,7 @@ the backend. `insert_masks` places masks in an existing convolutional model
 by feature size; `cell_sizes` reports the geometry it reads.
 """
 
+from keras_backdrop import callbacks
 from keras_backdrop.layer import BackdropMasking
 from keras_backdrop.masks import draw_mask, mask_gradient
 from keras_backdrop.placement import CellSize, cell_sizes, insert_masks
@@ -16,6 +17,7 @@ __all__ = [
     "BackdropMasking",
     "CellSize",
     "__version__",
+    "callbacks",
     "cell_sizes",
     "draw_mask",
     "insert_masks",

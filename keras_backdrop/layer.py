@@ -51,11 +51,13 @@ class BackdropMasking(keras.layers.Layer):
     Args:
         mask_prob: Float in [0, 1]. Probability that a mask entry is
             dropped (its gradient zeroed). Exactly one of `mask_prob` and
-            `keep_count` must be given.
+            `keep_count` must be given. It can be changed on a built layer,
+            also during `fit` (`keras_backdrop.callbacks.MaskProbScheduler`).
         keep_count: Integer >= 1. Alternative to `mask_prob`: exactly this
             many mask entries, chosen uniformly, survive at each step (for
             example `keep_count=1` with `mask_axes=(0,)` sends the gradient
-            through one sample only). It must not exceed the mask's size.
+            through one sample only). It must not exceed the mask's size,
+            and it is fixed once the layer is built.
         mask_axes: Integer or sequence of distinct integers: the axes along
             which the mask varies. Negative values count from the end.
             Defaults to every axis but the last (for a rank-1 input, the
@@ -107,10 +109,14 @@ class BackdropMasking(keras.layers.Layer):
         # An identity must return its input in its own dtype: no autocast of
         # float64, float16 or bfloat16 inputs to the compute dtype.
         super().__init__(**{"autocast": False, **kwargs})
-        self.mask_prob, self.keep_count = validate_mask_args(
-            mask_prob, keep_count, normalize
-        )
+        mask_prob, keep_count = validate_mask_args(mask_prob, keep_count, normalize)
         self.normalize = normalize
+        # Which of the two is set is fixed here; `mask_prob` lives in a
+        # variable once the layer is built, so that a compiled training
+        # function reads each new value (a schedule) without retracing.
+        self._mask_prob = mask_prob
+        self._keep_count = keep_count
+        self._mask_prob_var = None
         self.mask_axes = _validate_mask_axes(mask_axes)
         self.seed = validate_seed(seed)
         # One generator per layer, made here: made in call() it would break
@@ -152,7 +158,7 @@ class BackdropMasking(keras.layers.Layer):
         self._static_mask_dims = tuple(
             None if a == 0 else input_shape[a] for a in self._axes
         )
-        if self.keep_count is not None:
+        if self._keep_count is not None:
             size = _static_size(self._static_mask_dims)
             if size and self.keep_count > size:
                 raise ValueError(
@@ -166,7 +172,7 @@ class BackdropMasking(keras.layers.Layer):
         # set through the initializer because Keras may build sublayers in
         # a stateless scope, where an assignment would be dropped.
         with keras.name_scope(self.name, caller=self):
-            self._pinned_var = _PinnedIndexVariable(
+            self._pinned_var = _CheckedVariable(
                 initializer=keras.initializers.Constant(
                     self._pinned_value(self._pinned_index)
                 ),
@@ -178,6 +184,105 @@ class BackdropMasking(keras.layers.Layer):
         self._pinned_var.check = self._checked_pin
         self._pinned_var.checked_dims = self._static_mask_dims
         self._track_variable(self._pinned_var)
+        if self._keep_count is None:
+            # After the pin: files saved before this variable existed hold
+            # the pin alone, at the same position (`load_own_variables`).
+            with keras.name_scope(self.name, caller=self):
+                self._mask_prob_var = _CheckedVariable(
+                    initializer=keras.initializers.Constant(self._mask_prob),
+                    shape=(),
+                    dtype="float32",
+                    trainable=False,
+                    # Compared with float32 uniforms: never cast to a mixed
+                    # policy's compute dtype.
+                    autocast=False,
+                    name="mask_prob",
+                )
+            self._mask_prob_var.check = self._checked_mask_prob
+            self._track_variable(self._mask_prob_var)
+
+    @property
+    def mask_prob(self) -> float | None:
+        """The probability that a mask entry is dropped (`None` with `keep_count`).
+
+        It can be changed on a built layer, also between the steps of a
+        compiled `fit` (see `keras_backdrop.callbacks.MaskProbScheduler`):
+        the value lives in a variable that the training step reads. Every
+        write (the attribute, `set_weights`, `load_weights`) is checked as
+        the constructor checks `mask_prob`.
+        """
+        if self._mask_prob_var is not None:
+            try:
+                value = keras.ops.convert_to_numpy(self._mask_prob_var.value)
+            except Exception:  # A tracer or a symbolic tensor: not readable.
+                return self._mask_prob
+            # The value written, as written (0.3, not float32's 0.30000001),
+            # unless the variable now holds another (loaded weights).
+            if self._mask_prob is None or np.float32(self._mask_prob) != value:
+                self._mask_prob = float(value)
+        return self._mask_prob
+
+    @mask_prob.setter
+    def mask_prob(self, value: float) -> None:
+        if self._keep_count is not None:
+            raise ValueError(
+                f"Layer '{self.name}' keeps exactly keep_count="
+                f"{self._keep_count} entries: `mask_prob` cannot be set on it "
+                "(choosing between `mask_prob` and `keep_count` is fixed at "
+                f"construction). Received: mask_prob={value!r}"
+            )
+        value, _ = validate_mask_args(value, None, self.normalize)
+        if self._mask_prob_var is not None:
+            self._mask_prob_var.assign(value)
+        self._mask_prob = value
+
+    @property
+    def keep_count(self) -> int | None:
+        """The number of surviving mask entries (`None` with `mask_prob`).
+
+        Fixed once the layer is built: the selection of exactly
+        `keep_count` entries is compiled for that count.
+        """
+        return self._keep_count
+
+    @keep_count.setter
+    def keep_count(self, value: int) -> None:
+        if self._keep_count is None or self.built:
+            raise ValueError(
+                f"`keep_count` of layer '{self.name}' cannot be changed "
+                + (
+                    "once the layer is built (the selection of exactly "
+                    "keep_count entries is compiled for its count; build a "
+                    "new layer)"
+                    if self._keep_count is not None
+                    else "on a layer built with `mask_prob` (choosing between "
+                    "the two is fixed at construction)"
+                )
+                + f". Received: keep_count={value!r}"
+            )
+        _, self._keep_count = validate_mask_args(None, value, self.normalize)
+
+    def _checked_mask_prob(self, value: Any) -> Any:
+        """`value` for the mask-probability variable, refused unless valid.
+
+        Every write comes here: the `mask_prob` setter, `set_weights` and
+        `load_weights`. A value that cannot be read (written inside a traced
+        function) is passed on as it is.
+        """
+        try:
+            array = np.asarray(keras.ops.convert_to_numpy(value))
+        except Exception:  # A symbolic value, written inside a traced function.
+            return value
+        if array.shape != ():
+            return value  # Keras's assign refuses the shape, naming both.
+        received = array.item()
+        try:
+            checked, _ = validate_mask_args(received, None, self.normalize)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{error} (layer '{self.name}')") from None
+        if np.float32(self._mask_prob) != np.float32(checked):
+            self._mask_prob = checked
+        return value
 
     @property
     def pinned_index(self) -> tuple[int, ...] | None:
@@ -271,7 +376,12 @@ class BackdropMasking(keras.layers.Layer):
         return tuple(given)
 
     def load_own_variables(self, store):
-        super().load_own_variables(store)
+        if self._mask_prob_var is not None and len(store.keys()) == 1:
+            # Saved before `mask_prob` was a variable: the pin alone, and
+            # the configuration's `mask_prob` stands.
+            self._pinned_var.assign(store["0"])
+        else:
+            super().load_own_variables(store)
         self._pinned_index = self._pinned_from_variable()
 
     def _pinned_from_variable(self) -> tuple[int, ...] | None:
@@ -300,10 +410,11 @@ class BackdropMasking(keras.layers.Layer):
         pinned_flat = self._pinned_flat_index(impl, dims)
         # The backend's functions directly: the arguments were checked in
         # __init__, and PyTorch runs this at every step, not once per trace.
+        mask_prob = None if self._mask_prob_var is None else self._mask_prob_var.value
         mask = impl.draw_mask(
             dims,
-            self.mask_prob,
-            self.keep_count,
+            mask_prob,
+            self._keep_count,
             self.normalize,
             self.seed_generator,
             pinned_flat,
@@ -466,13 +577,13 @@ def _static_size(dims: tuple[int | None, ...]) -> int | None:
     return int(np.prod(dims))
 
 
-class _PinnedIndexVariable(keras.Variable):
-    """A layer's pinned-index variable: every value written is checked.
+class _CheckedVariable(keras.Variable):
+    """A layer's state variable (the pin, `mask_prob`): every write is checked.
 
     `check` (set by the layer) returns the value to write or raises.
-    `checked_dims` are the mask dimensions it checks against (None where
-    any size goes, the batch axis): a training step on exactly those
-    dimensions needs no check of the pin in its graph.
+    `checked_dims`, for the pin, are the mask dimensions it checks against
+    (None where any size goes, the batch axis): a training step on exactly
+    those dimensions needs no check of the pin in its graph.
     """
 
     check = None
