@@ -1,0 +1,124 @@
+"""The protocol: every variant of a study with every seed, resumable.
+
+Runs go seed by seed (all variants of a seed, then the next), so that the
+finished runs always form complete pairs. A finished run's result is
+written to `<results>/<study>/runs/<run name>.json` (and committed, when
+asked); a run whose result file exists is not run again, so a study
+resumes from its committed results alone, and an unfinished run resumes
+from its checkpoint in the work directory when that is still there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from research.texture import report
+from research.texture.data import load_split
+from research.texture.settings import VARIANTS, Run, Study
+
+
+def run_study(
+    study: Study,
+    seeds: Sequence[int],
+    work_dir: Path,
+    results_dir: Path,
+    variants: Sequence[str] = VARIANTS,
+    budget_s: float | None = None,
+    commit: bool = False,
+    log: Callable[[str], None] = print,
+) -> bool:
+    """Trains what is missing of `study`; True once every run has finished.
+
+    Args:
+        study: The study.
+        seeds: Its seeds.
+        work_dir: Checkpoints and the data cache (outside the repository).
+        results_dir: The folder of result folders (one per study).
+        variants: The variants to run.
+        budget_s: Stop cleanly after the epoch that passes this many seconds.
+        commit: Commit each finished run's result file with git.
+        log: Where progress lines go.
+    """
+    from research.texture.train import train_run  # noqa: PLC0415 (Keras)
+
+    deadline = None if budget_s is None else time.time() + budget_s
+    out = Path(results_dir) / study.name
+    cache = Path(work_dir) / "data"
+    test = None
+    for seed in seeds:
+        runs = [Run(study, variant, seed) for variant in variants]
+        missing = [r for r in runs if not _finished(out, r)]
+        if not missing:
+            continue
+        if test is None:
+            test = load_split(study, "test", cache)
+        data = {
+            "train": load_split(study, "train", cache, seed),
+            "val": load_split(study, "val", cache, seed),
+            "test": test,
+        }
+        for run in missing:
+            log(f"{study.name}: {run.name} ({run.variant}, seed {seed})")
+            result = train_run(run, data, Path(work_dir) / study.name, deadline, log)
+            if result is None:
+                log(f"{study.name}: budget spent; run again to resume")
+                return False
+            path = _result_path(out, run)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=1) + "\n")
+            report.write(study, out)
+            if commit:
+                _commit(
+                    [path, *report.outputs(out)],
+                    f"Texture study {study.name}: {run.variant} seed {seed} "
+                    f"(test accuracy {result['test_accuracy']:.3f})",
+                    log,
+                )
+    report.write(study, out)
+    return True
+
+
+def _result_path(out: Path, run: Run) -> Path:
+    return out / "runs" / f"{run.name}.json"
+
+
+def _finished(out: Path, run: Run) -> bool:
+    path = _result_path(out, run)
+    if not path.exists():
+        return False
+    try:
+        recorded: Any = json.loads(path.read_text())["key"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"Damaged result file {path} ({error!r}): delete it to run "
+            f"{run.name} again."
+        ) from None
+    if recorded != run.key:
+        raise ValueError(
+            f"The result file {path} is of other settings than its name says: "
+            "delete it to run it again."
+        )
+    return True
+
+
+def _commit(paths: list[Path], message: str, log: Callable[[str], None]) -> None:
+    """Commits exactly `paths` (others' staged changes are left alone)."""
+    names = [str(p) for p in paths if p.exists()]
+    for attempt in range(10):
+        added = subprocess.run(["git", "add", "--", *names], capture_output=True)
+        done = added.returncode == 0 and (
+            subprocess.run(
+                ["git", "commit", "-q", "-m", message, "--", *names],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
+        if done:
+            return
+        time.sleep(3 * (attempt + 1))  # Another commit holds the index.
+    log(f"could not commit {names}: commit them by hand")

@@ -1,0 +1,220 @@
+"""The settings of a texture study: what a run depends on, and its key.
+
+A *study* fixes the data recipe, the network and the training budget; a
+*run* is one variant trained with one seed under a study. Every field that
+changes a result is part of the run's key, so a work directory or a result
+file is never reused under other settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+#: Bumped whenever the harness changes what a run computes, so that results
+#: of an older harness are never mistaken for this one's.
+HARNESS_VERSION = 1
+
+#: The variants, in report order. `no_mask` is the baseline of every
+#: paired difference.
+VARIANTS = ("no_mask", "backdrop", "backdrop_per_sample", "random_crops")
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """Everything that determines the runs of one study.
+
+    Attributes:
+        name: The study's name (its results folder).
+        size: Image side in pixels.
+        scales: Per scale, the correlation lengths a class can pick.
+        powers: Per scale, the weight of its field.
+        construction: A `tfds_gp` construction name.
+        train_per_class: Training images per class (fresh for every seed).
+        val_per_class: Validation images per class (fresh for every seed,
+            generated apart from the training images).
+        test_per_class: Test images per class (one set shared by every run).
+        data_seed: Root of every image's random stream.
+        filters: Filters per convolution.
+        batch_size: Training batch size.
+        lr: Adam learning rate.
+        fine_prob: Mask probability after the fine-cell convolution.
+        coarse_prob: Mask probability on the 4x4 coarse map.
+        warmup_steps: Steps over which the masks' probabilities ramp up
+            linearly from 0 (0: no warm-up).
+        min_steps: No stop on validation before this many steps.
+        max_steps: The cap: no run trains longer.
+        patience: Epochs without a lower validation loss before stopping
+            (after `min_steps`).
+        crop_fraction: Side of a random crop, as a fraction of `size`.
+    """
+
+    name: str
+    size: int = 512
+    scales: tuple[tuple[float, ...], ...] = ((4.75, 5.0), (40.0, 70.0))
+    powers: tuple[float, ...] = (0.75, 1.25)
+    construction: str = "reference"
+    train_per_class: int = 25
+    val_per_class: int = 25
+    test_per_class: int = 250
+    data_seed: int = 512
+    filters: int = 32
+    batch_size: int = 8
+    lr: float = 1e-3
+    fine_prob: float = 0.3
+    coarse_prob: float = 0.95
+    warmup_steps: int = 500
+    min_steps: int = 1500
+    max_steps: int = 4000
+    patience: int = 25
+    crop_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        for field in ("size", "train_per_class", "val_per_class", "test_per_class"):
+            _positive_int(field, getattr(self, field))
+        for field in ("filters", "batch_size", "max_steps", "patience"):
+            _positive_int(field, getattr(self, field))
+        for field in ("warmup_steps", "min_steps"):
+            _positive_int(field, getattr(self, field), low=0)
+        if self.min_steps > self.max_steps:
+            raise ValueError(
+                "Invalid value for `min_steps`: expected at most max_steps="
+                f"{self.max_steps}. Received: min_steps={self.min_steps}"
+            )
+        if self.size & (self.size - 1) or self.size < 64:
+            raise ValueError(
+                "Invalid value for `size`: expected a power of two >= 64 (the "
+                f"network halves it seven times). Received: size={self.size}"
+            )
+        object.__setattr__(
+            self, "scales", tuple(tuple(float(c) for c in s) for s in self.scales)
+        )
+        object.__setattr__(self, "powers", tuple(float(p) for p in self.powers))
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes (the product of the per-scale choices)."""
+        count = 1
+        for choices in self.scales:
+            count *= len(choices)
+        return count
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Training steps in one pass over the training images."""
+        n = self.train_per_class * self.num_classes
+        return -(-n // self.batch_size)
+
+    def replace(self, **changes: Any) -> Study:
+        """A copy with `changes` applied (checked like a new study)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One variant trained with one seed under a study."""
+
+    study: Study
+    variant: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(
+                f"Invalid value for `variant`: expected one of {VARIANTS}. "
+                f"Received: variant={self.variant!r}"
+            )
+        _positive_int("seed", self.seed, low=0)
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting the run's result depends on, as plain JSON values."""
+        return {
+            "harness_version": HARNESS_VERSION,
+            "study": dataclasses.asdict(self.study),
+            "variant": self.variant,
+            "seed": self.seed,
+        }
+
+    @property
+    def key(self) -> str:
+        """A hash of `settings`: two runs share it only if they share those."""
+        return settings_key(self.settings())
+
+    @property
+    def name(self) -> str:
+        """`<variant>-s<seed>-<first 12 hex digits of the key>`."""
+        return f"{self.variant}-s{self.seed}-{self.key[:12]}"
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """The SHA-256 of `settings` written as canonical JSON."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _positive_int(name: str, value: Any, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"Invalid type for `{name}`: expected an integer. Received: "
+            f"{name}={value!r}"
+        )
+    if value < low:
+        raise ValueError(
+            f"Invalid value for `{name}`: expected an integer >= {low}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+#: The studies of the texture question (issue: settle the texture claim).
+STUDIES: dict[str, Study] = {
+    # The deciding comparison: the half-size replica of the authors' data,
+    # 25 training images per class.
+    "deciding_512": Study("deciding_512"),
+    # The paper's size on the authors' exact data: a pilot.
+    "pilot_1024": Study(
+        "pilot_1024",
+        size=1024,
+        scales=((9.5, 10.0), (80.0, 140.0)),
+        data_seed=1024,
+        test_per_class=100,
+    ),
+    # A toy for tests and for a first look: stationary fields at 64 px.
+    "fast": Study(
+        "fast",
+        size=64,
+        scales=((1.5, 3.0), (6.0, 12.0)),
+        construction="stationary",
+        train_per_class=3,
+        val_per_class=2,
+        test_per_class=3,
+        data_seed=64,
+        filters=4,
+        batch_size=4,
+        warmup_steps=4,
+        min_steps=6,
+        max_steps=12,
+        patience=2,
+    ),
+}
+
+
+#: The paper's ratio of its two small lengths, 10 / 9.5.
+PAPER_RATIO = 10.0 / 9.5
+#: The map's axes: training images per class, and small-length ratios.
+MAP_TRAIN_PER_CLASS = (10, 25, 100)
+MAP_RATIOS = (PAPER_RATIO, 1.10, 1.25)
+
+
+def map_cell(train_per_class: int, ratio: float) -> Study:
+    """A cell of the 512 px map: training images per class x length ratio.
+
+    The small scale's two lengths are 4.75 and `4.75 * ratio` pixels
+    (`PAPER_RATIO`, 10 / 9.5, is the paper's).
+    """
+    return STUDIES["deciding_512"].replace(
+        name=f"map_512_n{train_per_class}_r{ratio:.3g}",
+        train_per_class=train_per_class,
+        scales=((4.75, round(4.75 * ratio, 4)), (40.0, 70.0)),
+    )

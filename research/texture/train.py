@@ -1,0 +1,289 @@
+"""One run: Keras `fit` with exact resume, selection on validation, one test.
+
+`fit` is called once per epoch on that epoch's batches in a fixed order
+(shuffled by the run's seed and the epoch, the same for every variant of a
+seed), so a run stopped after any epoch and resumed in a fresh process
+continues with the same data order, weights, optimizer state and mask
+generators, and gives the same curves as an uninterrupted run.
+
+A checkpoint is one file, `checkpoint.npz`: the model's variables (the mask
+generators' states and `mask_prob` included), the optimizer's, the weights
+of the best epoch so far and the run's state as JSON, replaced atomically
+after each epoch. Keras's `BackupAndRestore` and `EarlyStopping` do not
+carry the mask generators' states or the stopping state across processes,
+so the loop keeps its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_backdrop.callbacks import LinearWarmup, MaskProbScheduler
+from research.texture import model as texture_model
+from research.texture.data import Split, scale_choices
+from research.texture.settings import Run
+
+#: Per-epoch learning curves kept with every run.
+CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "steps", "seconds")
+EVAL_BATCH = 16
+
+
+def train_run(
+    run: Run,
+    data: dict[str, Split],
+    work_dir: Path,
+    deadline: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """Trains (or resumes) `run`; its result, or None if `deadline` came first.
+
+    Args:
+        run: The run.
+        data: The "train", "val" and "test" splits of the run's seed.
+        work_dir: Where the run's folder (named by its key) lives.
+        deadline: A `time.time()` after which the run stops after the
+            current epoch (it resumes from there next time).
+        log: Where progress lines go.
+
+    Raises:
+        ValueError: a file in the run's folder is damaged or belongs to
+            other settings (the message names it and what to delete).
+    """
+    study = run.study
+    run_dir = Path(work_dir) / run.name
+    keras.utils.set_random_seed(run.seed)
+    model = texture_model.build(study, run.variant, run.seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(study.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+    model.optimizer.build(model.trainable_variables)
+    state = _start_or_resume(run, run_dir, model)
+    callbacks = _callbacks(run)
+    train, val = data["train"], data["val"]
+    while not state["done"]:
+        epoch = state["epoch"]
+        started = time.time()
+        x, y = epoch_batches(train, run, epoch)
+        history = model.fit(
+            x,
+            y,
+            batch_size=study.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            validation_data=(val.images, val.labels),
+            validation_batch_size=EVAL_BATCH,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        _record(state, logs, study.steps_per_epoch, time.time() - started)
+        if logs["val_loss"] < state["best_val_loss"]:
+            state.update(best_val_loss=logs["val_loss"], best_epoch=epoch)
+            state["best_weights"] = [np.array(w) for w in model.get_weights()]
+        state["epoch"] = epoch + 1
+        steps = state["curves"]["steps"][-1]
+        state["done"] = steps >= study.max_steps or (
+            steps >= study.min_steps and epoch - state["best_epoch"] >= study.patience
+        )
+        _save(run_dir, run, model, state)
+        if epoch % 10 == 0 or state["done"]:
+            log(
+                f"{run.name} epoch {epoch + 1} step {steps}: loss "
+                f"{logs['loss']:.3f} val_loss {logs['val_loss']:.3f} val_acc "
+                f"{logs['val_accuracy']:.3f}"
+            )
+        if not state["done"] and deadline is not None and time.time() > deadline:
+            return None
+    model.set_weights(state["best_weights"])
+    return _result(run, model, state, data["test"])
+
+
+def epoch_batches(train: Split, run: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training images of `epoch` in their order (and crops).
+
+    The order depends on the seed and the epoch only, so the variants of a
+    seed see the same batches; the random-crops variant then crops each
+    image at a position drawn from its own stream.
+    """
+    rng = np.random.default_rng([run.seed, epoch])
+    order = rng.permutation(len(train.labels))
+    images = train.images[order]
+    if run.variant == "random_crops":
+        side = int(run.study.size * run.study.crop_fraction)
+        crop_rng = np.random.default_rng([run.seed, epoch, 1])
+        corners = crop_rng.integers(0, run.study.size - side + 1, (len(order), 2))
+        images = np.stack(
+            [im[r : r + side, c : c + side] for im, (r, c) in zip(images, corners)]
+        )
+    return images, train.labels[order]
+
+
+def _callbacks(run: Run) -> list[keras.callbacks.Callback]:
+    study = run.study
+    if run.variant not in texture_model.MASK_AXES or study.warmup_steps == 0:
+        return []
+    # Both masks ramp from 0, per step, over the same steps.
+    return [
+        MaskProbScheduler(
+            {
+                texture_model.FINE: LinearWarmup(study.fine_prob, study.warmup_steps),
+                texture_model.COARSE: LinearWarmup(
+                    study.coarse_prob, study.warmup_steps
+                ),
+            },
+            unit="step",
+        )
+    ]
+
+
+def _record(state: dict, logs: dict[str, float], steps: int, seconds: float) -> None:
+    curves = state["curves"]
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        curves[name].append(logs[name])
+    curves["steps"].append((curves["steps"][-1] if curves["steps"] else 0) + steps)
+    curves["seconds"].append(seconds)
+    for name, value in logs.items():
+        if name.endswith("_mask_prob"):
+            curves.setdefault(name, []).append(value)
+
+
+def _result(run: Run, model: keras.Model, state: dict, test: Split) -> dict[str, Any]:
+    """Test figures of the selected epoch: the test set's only read."""
+    study = run.study
+    logits = model.predict(test.images, batch_size=EVAL_BATCH, verbose=0)
+    predicted = np.argmax(logits, axis=1)
+    # A label's choice per scale: the first scale's choice varies fastest.
+    sizes = [len(s) for s in study.scales]
+    strides = np.cumprod([1, *sizes[:-1]])
+    predicted_choices = (predicted[:, None] // strides) % sizes
+    per_scale = np.mean(predicted_choices == scale_choices(test.lengths, study), axis=0)
+    curves = state["curves"]
+    best = state["best_epoch"]
+    return {
+        "name": run.name,
+        "key": run.key,
+        "settings": run.settings(),
+        "test_accuracy": float(np.mean(predicted == test.labels)),
+        "scale_accuracy": [float(a) for a in per_scale],
+        "test_size": len(test.labels),
+        "selected_epoch": best + 1,
+        "selected_step": curves["steps"][best],
+        "val_loss": curves["val_loss"][best],
+        "val_accuracy": curves["val_accuracy"][best],
+        "train_loss": curves["loss"][best],
+        "train_accuracy": curves["accuracy"][best],
+        "steps": curves["steps"][-1],
+        "epochs": state["epoch"],
+        "left_plateau_step": _left_plateau(curves, study.num_classes),
+        "seconds": float(sum(curves["seconds"])),
+        "curves": curves,
+    }
+
+
+def _left_plateau(curves: dict, num_classes: int) -> int | None:
+    """When training left the plateau of a uniform guess (None: never).
+
+    The step count after the first epoch whose training loss fell below
+    90 % of ln(classes), the loss of a uniform guess.
+    """
+    for loss, step in zip(curves["loss"], curves["steps"]):
+        if loss < 0.9 * math.log(num_classes):
+            return step
+    return None
+
+
+# --------------------------------------------------------------------------
+# Checkpoints
+
+
+def _start_or_resume(run: Run, run_dir: Path, model: keras.Model) -> dict:
+    settings_path = run_dir / "settings.json"
+    checkpoint = run_dir / "checkpoint.npz"
+    if not run_dir.exists():
+        run_dir.mkdir(parents=True)
+        settings_path.write_text(json.dumps(run.settings(), indent=1))
+        return _fresh_state()
+    advice = f"delete the folder {run_dir} to start this run again"
+    try:
+        recorded = json.loads(settings_path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Damaged run file {settings_path} ({error}): {advice}."
+        ) from None
+    if recorded != run.settings():
+        raise ValueError(
+            f"The run folder {run_dir} holds a run of other settings "
+            f"({settings_path} differs from this run's): {advice}."
+        )
+    if not checkpoint.exists():
+        # Stopped before its first epoch ended: nothing to resume.
+        return _fresh_state()
+    return _load(checkpoint, model, advice)
+
+
+def _fresh_state() -> dict:
+    return {
+        "epoch": 0,
+        "done": False,
+        "best_epoch": -1,
+        "best_val_loss": math.inf,
+        "best_weights": None,
+        "curves": {name: [] for name in CURVES},
+    }
+
+
+def _save(run_dir: Path, run: Run, model: keras.Model, state: dict) -> None:
+    arrays = {}
+    for prefix, variables in (
+        ("model", model.variables),
+        ("optimizer", model.optimizer.variables),
+    ):
+        for i, v in enumerate(variables):
+            arrays[f"{prefix}/{i}"] = np.asarray(keras.ops.convert_to_numpy(v))
+    for i, w in enumerate(state["best_weights"] or []):
+        arrays[f"best/{i}"] = w
+    plain = {k: v for k, v in state.items() if k != "best_weights"}
+    plain["key"] = run.key
+    arrays["state"] = np.frombuffer(json.dumps(plain).encode(), np.uint8)
+    partial = run_dir / "checkpoint.partial.npz"
+    np.savez(partial, **arrays)
+    # One file replaced whole: a checkpoint is never half written.
+    os.replace(partial, run_dir / "checkpoint.npz")
+
+
+def _load(path: Path, model: keras.Model, advice: str) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as file:
+            arrays = {name: file[name] for name in file.files}
+        state = json.loads(arrays.pop("state").tobytes().decode())
+        for prefix, variables in (
+            ("model", model.variables),
+            ("optimizer", model.optimizer.variables),
+        ):
+            for i, v in enumerate(variables):
+                value = arrays[f"{prefix}/{i}"]
+                if value.shape != tuple(v.shape):
+                    raise ValueError(f"{v.path} has shape {value.shape}")
+                v.assign(value)
+        n_best = len(model.get_weights())
+        best = (
+            [arrays[f"best/{i}"] for i in range(n_best)] if "best/0" in arrays else None
+        )
+        state["best_weights"] = best
+        state["best_val_loss"] = float(state["best_val_loss"])
+    except Exception as error:  # Any damage: the file is named, never a traceback.
+        raise ValueError(f"Damaged checkpoint {path} ({error!r}): {advice}.") from None
+    return state
