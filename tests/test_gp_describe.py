@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 
 from tfds_gp import generator as g
-from tfds_gp.gp_textures import GpTextures, GpTexturesConfig, describe
+from tfds_gp.gp_textures import GpTextures, GpTexturesConfig, describe, readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_table_is_the_generated_one():
     # Regenerate with `python -m tfds_gp.gp_textures --write`.
-    assert describe.readme_table(describe.README) == describe.config_table()
+    assert readme.readme_table(readme.README) == readme.config_table()
 
 
 def test_top_readme_table_if_any_is_the_generated_one():
-    table = describe.readme_table(ROOT / "README.md")
+    table = readme.readme_table(ROOT / "README.md")
     if table is None:
         pytest.skip("README.md holds no generated config table")
-    assert table == describe.config_table()
+    assert table == readme.config_table()
 
 
 def test_built_in_descriptions_are_generated_from_the_parameters():
@@ -50,7 +50,7 @@ def test_built_in_descriptions_are_generated_from_the_parameters():
 
 
 def test_table_rows_follow_the_configs():
-    table = describe.config_table().splitlines()
+    table = readme.config_table().splitlines()
     assert len(table) == 2 + len(GpTextures.BUILDER_CONFIGS)
     assert table[2].startswith(
         "| `small` (default) | 256x256 | [[2.375, 2.5], [20, 35]] | [0.75, 1.25] "
@@ -105,21 +105,21 @@ def test_description_checks_its_arguments():
 
 def test_update_readme_rewrites_only_the_table(tmp_path):
     path = tmp_path / "README.md"
-    path.write_text(f"before\n{describe.BEGIN}\nold table\n{describe.END}\nafter\n")
-    assert describe.update_readme(path)
+    path.write_text(f"before\n{readme.BEGIN}\nold table\n{readme.END}\nafter\n")
+    assert readme.update_readme(path)
     assert path.read_text() == (
-        f"before\n{describe.BEGIN}\n{describe.config_table()}{describe.END}\nafter\n"
+        f"before\n{readme.BEGIN}\n{readme.config_table()}{readme.END}\nafter\n"
     )
-    assert not describe.update_readme(path)  # up to date
+    assert not readme.update_readme(path)  # up to date
     (tmp_path / "plain.md").write_text("no markers\n")
     with pytest.raises(ValueError, match="argument `path`"):
-        describe.update_readme(tmp_path / "plain.md")
+        readme.update_readme(tmp_path / "plain.md")
 
 
 def test_command_prints_the_table_and_refuses_a_file_without_markers(tmp_path):
     run = [sys.executable, "-m", "tfds_gp.gp_textures"]
     out = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout == describe.config_table()
+    assert out.stdout == readme.config_table()
     (tmp_path / "plain.md").write_text("no markers\n")
     bad = subprocess.run(
         [*run, "--write", str(tmp_path / "plain.md")],

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tfds_gp import generator as g
+from tfds_gp import stationary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def test_frequency_space_noise_is_a_valid_half_spectrum(size, cl):
     # spectrum whose inverse FFT is real and equals irfft2 of the half: a
     # self-conjugate column that were not Hermitian would leave an
     # imaginary part that irfft2 silently drops (a wrong covariance).
-    rows, cols, block = g._field_spectrum(cl, size, np.random.default_rng(2))
+    rows, cols, block = stationary._field_spectrum(cl, size, np.random.default_rng(2))
     half = np.zeros((size, size // 2 + 1), np.complex128)
     half[rows, :cols] = block
     full = np.zeros((size, size), np.complex128)
@@ -83,7 +84,7 @@ def test_truncated_frequencies_carry_less_than_float64_round_off(size, cl):
     # a share of the field's variance whose square root is below float64's
     # epsilon: leaving them out changes the field by less than round-off.
     lam = g.spectrum_1d(cl, size)
-    k = g._cutoff(np.sqrt(lam))
+    k = stationary._cutoff(np.sqrt(lam))
     freq = np.abs(np.fft.fftfreq(size) * size)
     kept = freq <= k
     # The 2-D spectrum is lam[ky] * lam[kx]; a pair is dropped when either
@@ -375,7 +376,7 @@ def _reference_example(recipe, split, index):
     total = np.zeros((size, size))
     for cl, power in zip(gp_class.cls, recipe.powers, strict=True):
         amp = np.sqrt(g.spectrum_1d(cl, size))
-        k = g._cutoff(amp)
+        k = stationary._cutoff(amp)
         freqs = np.fft.fftfreq(size) * size
         rows = [r for r in range(size) if abs(freqs[r]) <= k]
         rows.sort(key=lambda r: (freqs[r] < 0, r))  # 0..k, then -k..-1
@@ -425,7 +426,7 @@ TRUNCATED = g.GpRecipe(
 def test_examples_follow_the_documented_recipe(recipe, split, index):
     if recipe is TRUNCATED:
         amp = np.sqrt(g.spectrum_1d(10.0, recipe.size))
-        assert g._cutoff(amp) < recipe.size // 2  # the case is truncated
+        assert stationary._cutoff(amp) < recipe.size // 2  # the case is truncated
     image, gp_class = g.example(recipe, split, index)
     expected, expected_class = _reference_example(recipe, split, index)
     assert gp_class == expected_class

@@ -462,7 +462,7 @@ def test_torus_variant_wraps_patches():
     patches = np.arange(2 * side * side, dtype=float).reshape(2, side, side) + 1.0
     corners = np.array([[60, 58], [0, 20]])
     canvas = torus._canvas(size, side)
-    ref._add_patches(canvas, patches, corners)
+    ref.add_patches(canvas, patches, corners)
     image = torus._fold(canvas, size)
     expected = np.zeros((size, size))
     for patch, (r, c) in zip(patches, corners, strict=True):

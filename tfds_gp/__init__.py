@@ -3,14 +3,18 @@
 ``import tfds_gp`` registers the TFDS builder ``gp_textures``, after which
 ``tfds.load('gp_textures')`` builds and loads the default config offline.
 
-The generator itself (:mod:`tfds_gp.generator`), the example records
-(:mod:`tfds_gp.records`), the Apache Beam helpers (:mod:`tfds_gp.beam_build`,
-which import Beam only when a Beam build is asked for), the safe reader of
-the authors' published file (:mod:`tfds_gp.published`), the authors'
-construction of the data (:mod:`tfds_gp.reference`) and its torus-wrapped
-variant (:mod:`tfds_gp.reference_torus`) need only NumPy: if
-``tensorflow_datasets`` is not installed, this package still imports and
-only the builder is missing.
+Modules, from the bottom layer up (each imports only those below it):
+:mod:`tfds_gp.checks` (argument checks and errors); the three constructions
+side by side, :mod:`tfds_gp.stationary`, :mod:`tfds_gp.reference` (the
+authors') and :mod:`tfds_gp.reference_torus` (a torus-wrapped variant);
+:mod:`tfds_gp.generator` (the recipe, classes and splits, with the table
+from construction name to sampler); :mod:`tfds_gp.records` and
+:mod:`tfds_gp.beam_build` (which imports Beam only when a Beam build is
+asked for); the TFDS builder in :mod:`tfds_gp.gp_textures`, with its README
+tool :mod:`tfds_gp.gp_textures.readme`.  The safe reader of the authors'
+published file, :mod:`tfds_gp.published`, stands alone.  All but the
+builder need only NumPy and SciPy: if ``tensorflow_datasets`` is not
+installed, this package still imports and only the builder is missing.
 """
 
 from typing import Any
@@ -19,13 +23,16 @@ import numpy as np
 
 from tfds_gp import (
     beam_build,
+    checks,
     generator,
     published,
     records,
     reference,
     reference_torus,
+    stationary,
 )
 from tfds_gp.beam_build import beam_download_config
+from tfds_gp.checks import type_error, value_error
 from tfds_gp.generator import (
     PRESETS,
     GpRecipe,
@@ -70,7 +77,7 @@ def load_numpy(
     """
     if isinstance(config, str):
         if config not in PRESETS:
-            raise generator._value_error(
+            raise value_error(
                 "config",
                 f"expected one of {sorted(PRESETS)} (or a GpRecipe / GpTexturesConfig)",
                 config,
@@ -80,7 +87,7 @@ def load_numpy(
         recipe = config
     elif GpTexturesConfig is not None and isinstance(config, GpTexturesConfig):
         if config.source != "generated":
-            raise generator._value_error(
+            raise value_error(
                 "config",
                 "expected a generated config: load_numpy generates the data, "
                 f"and a config with source={config.source!r} reads its train "
@@ -89,7 +96,7 @@ def load_numpy(
             )
         recipe = config.recipe
     else:
-        raise generator._type_error(
+        raise type_error(
             "config",
             "expected a built-in name, a GpRecipe or a generated GpTexturesConfig",
             config,
@@ -104,6 +111,7 @@ __all__ = [
     "PRESETS",
     "beam_build",
     "beam_download_config",
+    "checks",
     "class_table",
     "field",
     "generator",
@@ -114,4 +122,5 @@ __all__ = [
     "reference_torus",
     "sample",
     "split_arrays",
+    "stationary",
 ]

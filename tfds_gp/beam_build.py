@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfds_gp import generator, reference, reference_torus
+from tfds_gp.checks import check_int, show, type_error, value_error
 
 __all__ = [
     "BEAM_INSTALL",
@@ -124,9 +125,9 @@ def estimate_build(
     >>> estimate_build(generator.PRESETS["paper_large"]).describe()
     '12000 examples, about 50.3 GB, about 6 min on one core'
     """
-    generator._check_recipe(recipe)
+    generator.check_recipe(recipe)
     if max_examples_per_split is not None:
-        max_examples_per_split = generator._check_int(
+        max_examples_per_split = check_int(
             max_examples_per_split,
             "max_examples_per_split",
             0,
@@ -240,16 +241,16 @@ def beam_download_config(
     elif isinstance(pipeline_options, Sequence):
         items = list(pipeline_options)
     else:
-        raise generator._type_error("pipeline_options", expected, pipeline_options)
+        raise type_error("pipeline_options", expected, pipeline_options)
     for item in items:
         if not isinstance(item, str):
-            raise generator._type_error(
+            raise type_error(
                 "pipeline_options",
-                f"{expected}; got {generator._show(item)}",
+                f"{expected}; got {show(item)}",
                 pipeline_options,
             )
         if "=" not in item:
-            raise generator._value_error(
+            raise value_error(
                 "pipeline_options", f"{expected}; got {item!r}", pipeline_options
             )
     options = beam.options.pipeline_options.PipelineOptions(

@@ -1,42 +1,27 @@
-"""Multi-scale Gaussian-process textures, with NumPy only.
+"""The dataset's recipe: classes, splits and examples, with NumPy only.
 
-This module needs nothing but NumPy; it does not import TensorFlow or TFDS, so
-it can generate the dataset's arrays in any process (tests, benchmarks, a
-worker of a distributed build).
+This module needs nothing but NumPy and SciPy; it does not import
+TensorFlow or TFDS, so it can generate the dataset's arrays in any process
+(tests, benchmarks, a worker of a distributed build).
 
 The recipe (design page, section 4):
 
-* a *field* of correlation length ``cl`` (pixels) is a zero-mean Gaussian
-  random field on the ``size x size`` torus with squared-exponential
-  covariance ``k(d) = exp(-d^2 / (2 cl^2))``, wrapped periodically, then
-  normalised per field to empirical mean 0 and standard deviation 1;
 * a *sample* of a class is ``sum_s powers[s] * field(cl_s)`` where the class
-  picks one ``cl_s`` per scale;
+  picks one ``cl_s`` per scale, and the fields are made by the recipe's
+  construction, looked up in :data:`SAMPLERS`: ``'stationary'``
+  (:mod:`tfds_gp.stationary`, exact FFT synthesis of the stated covariance
+  on the torus), ``'reference'`` (:mod:`tfds_gp.reference`, the authors'
+  construction) or ``'reference_torus'`` (:mod:`tfds_gp.reference_torus`);
 * classes are the cross product of the per-scale choices, the first scale's
   choice varying fastest; a class is named by joining its lengths with '-'
   (``'9.5-80'``).
 
-Field synthesis is exact spectral (FFT) synthesis.  On the discrete torus the
-covariance matrix of a stationary field is block circulant, so it is
-diagonalised by the 2-D DFT; its eigenvalues are the DFT of the wrapped kernel
-``C(x, y) = sum_{m,n} k(x + m*size, y + n*size)``.  The kernel is separable,
-``C(x, y) = C1(x) C1(y)``, so the eigenvalues are ``lam1[k1] * lam1[k2]``
-with ``lam1 = DFT(C1)``.  We compute ``lam1`` analytically by Poisson
-summation, ``lam1[k] = sum_p cl sqrt(2 pi) exp(-2 pi^2 cl^2 (k/size + p)^2)``,
-which is the exact DFT of the wrapped kernel (no truncated image sum, no FFT
-round-off, no negative eigenvalue to clip).  A field is
-``irfft2(sqrt(lam) * W)`` where ``W`` has the distribution of ``rfft2(w)``
-for real white noise ``w``: the operator applied to ``w`` is the symmetric
-square root of the covariance matrix, so the field has exactly the wrapped
-covariance (up to float64 round-off).  ``W`` is drawn directly in frequency
-space (independent complex normals, Hermitian where the half spectrum is
-self-conjugate), so a field costs one inverse FFT and no forward one, and
-only where ``sqrt(lam)`` exceeds ``TRUNCATION`` of its peak: the rest adds
-less than float64 round-off.  A sample's normalised fields are scaled by
-their standard deviations (from Parseval) and summed in frequency space, so
-a sample of any number of scales costs one inverse FFT
-(``scipy.fft.irfft2``; ``scipy.fft.set_workers`` gives it threads, with the
-same result).
+Layers: :mod:`tfds_gp.checks` (argument checks, errors) below the three
+constructions, which sit side by side; this module above them; the records,
+the Beam helpers and the TFDS builder above this.  The stationary
+construction's :func:`field`, :func:`sample` and :func:`spectrum_1d`, and
+the limits of :mod:`tfds_gp.checks`, are re-exported here.
+
 
 Limits: every argument is checked before anything of image size is
 allocated (size <= MAX_SIZE, at most MAX_SCALES scales and MAX_CLASSES
@@ -60,12 +45,30 @@ import dataclasses
 import functools
 import math
 import numbers
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-import scipy.fft
 
-from tfds_gp import published
+from tfds_gp import reference, reference_torus, stationary
+from tfds_gp.checks import (
+    MAX_CL_FRACTION,
+    MAX_POWER,
+    MAX_SCALES,
+    MAX_SIZE,
+    MIN_CL,
+    MIN_POWER,
+    as_sequence,
+    check_cl,
+    check_int,
+    check_name,
+    check_powers,
+    check_size,
+    is_bool,
+    show,
+    type_error,
+    value_error,
+)
+from tfds_gp.stationary import TRUNCATION, field, sample, spectrum_1d
 
 __all__ = [
     "MIN_CL",
@@ -80,11 +83,21 @@ __all__ = [
     "MAX_POWER",
     "MAX_SEED",
     "MAX_ARRAY_BYTES",
+    "PAPER_POWERS",
+    "PAPER_SCALES",
+    "PAPER_SIZE",
+    "SAMPLERS",
     "SPLIT_IDS",
     "CONSTRUCTIONS",
+    "TRUNCATION",
     "GpClass",
     "GpRecipe",
     "PRESETS",
+    "check_construction",
+    "check_recipe",
+    "check_split",
+    "format_length",
+    "paper_scales",
     "spectrum_1d",
     "field",
     "sample",
@@ -96,41 +109,31 @@ __all__ = [
     "split_arrays",
 ]
 
-# Below half a pixel the kernel is narrower than the grid spacing: neighbours
-# are correlated by exp(-1/(2 cl^2)) <= e^-2 = 0.14 at cl = 0.5 and by e^-8
-# at cl = 0.25, so the field is indistinguishable from white noise.
-MIN_CL = 0.5
-
-# Above a quarter of the size the field is a handful of Fourier modes: at
-# cl = size/4 the constant (k = 0) mode already carries about 40 % of the
-# variance, which the per-field normalisation removes, and at cl = size/2 it
-# carries almost all of it, leaving a near-constant field whose normalised
-# fluctuations are meaningless.  The paper's largest length, 200 px on 1024,
-# is 0.2 * size.
-MAX_CL_FRACTION = 0.25
-
 # Stream identifiers of the splits; part of every example's seed sequence.
 SPLIT_IDS = {"train": 0, "test": 1}
 
-#: How a recipe's fields are made: ``'stationary'`` (exact FFT synthesis of
-#: the stated covariance on the torus, this module), ``'reference'`` (the
-#: authors' construction, :mod:`tfds_gp.reference`: enveloped GP patches for
+#: The sampler of each construction: ``sampler(cls, powers, size, rng)``
+#: returns one ``(size, size)`` float32 image.  ``'stationary'``
+#: (:func:`tfds_gp.stationary.sample`), ``'reference'`` (the authors'
+#: construction, :func:`tfds_gp.reference.sample`: enveloped GP patches for
 #: lengths below 50 pixels, an upscaled coarse GP above; sizes that are
-#: multiples of 512 only) or ``'reference_torus'`` (an earlier, torus-wrapped
-#: reading of it, not the authors', :mod:`tfds_gp.reference_torus`; any
-#: size).
-CONSTRUCTIONS = ("stationary", "reference", "reference_torus")
+#: multiples of 512 only) and ``'reference_torus'`` (an earlier,
+#: torus-wrapped reading of it, not the authors',
+#: :func:`tfds_gp.reference_torus.sample`; any size).
+SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
+    "stationary": stationary.sample,
+    "reference": reference.sample,
+    "reference_torus": reference_torus.sample,
+}
 
-# Number of aliases p on each side in the Poisson sum.  For cl >= MIN_CL the
-# first omitted term is below exp(-2 pi^2 0.25 7.5^2) ~ 1e-120.
-_N_ALIASES = 8
+#: The construction names, in the order the documentation lists them.
+CONSTRUCTIONS = tuple(SAMPLERS)
 
-#: Frequencies whose amplitude ``sqrt(lam1[k])`` is below this fraction of
-#: the largest are not drawn (see ``_cutoff``). Their share of a field's
-#: standard deviation is below ``size * TRUNCATION`` (at most 4.4e-16 at
-#: the largest size, 8192), float64's own round-off: the field is the one
-#: of the untruncated spectrum to that precision.
-TRUNCATION = 2.0**-64
+# A construction that defines only some image sizes refuses the others when
+# a recipe is made, before any example is asked for.
+_SIZE_CHECKS: dict[str, Callable[[object], int]] = {
+    "reference": reference.check_size,
+}
 
 # --- limits -------------------------------------------------------------------
 #
@@ -139,16 +142,6 @@ TRUNCATION = 2.0**-64
 # once with a message instead of after minutes of swapping.  The values are
 # documented in tfds_gp/gp_textures/README.md.
 
-# Largest image side.  One 8192 x 8192 field is 512 MiB of float64 plus its
-# half spectrum (another 512 MiB of complex128) while it is synthesised, and a
-# stored example is about 220 MB; larger sides do not fit a worker's memory
-# comfortably.  The synthesis itself works for any side >= 2 (not only powers
-# of two), so no other constraint is imposed.
-MAX_SIZE = 8192
-
-# Most scales (fields summed per image).  The presets use two or three; each
-# scale costs a full field synthesis per example.
-MAX_SCALES = 16
 
 # Most classes, the product of the per-scale choice counts.  The class table
 # and the TFDS ClassLabel hold one name per class; 10000 keeps both small
@@ -165,14 +158,6 @@ MAX_EXAMPLES_PER_SPLIT = 1_000_000
 # mistake, not a dataset.
 MAX_PIXELS_PER_SPLIT = 2**40
 
-# Range of each scale's weight.  A normalised field has empirical standard
-# deviation 1, so no pixel exceeds sqrt(size^2) = size in magnitude; with at
-# most MAX_SCALES scales of weight <= 1e6 an image stays below
-# 16 * 1e6 * 8192 ~ 1.3e11, and even its square (a variance, an MSE) stays
-# finite in float32 (max 3.4e38).  At >= 1e-6 every weighted field is far
-# above float32's smallest normal number (1.2e-38), so no scale underflows.
-MIN_POWER = 1e-6
-MAX_POWER = 1e6
 
 # Largest seed: an unsigned 64-bit integer, so the seed is a fixed-width
 # value (stored in JSON and descriptions) and SeedSequence hashes it at once.
@@ -183,353 +168,13 @@ MAX_SEED = 2**64 - 1
 MAX_ARRAY_BYTES = 2**34
 
 
-# --- argument checking ----------------------------------------------------------
-#
-# Every refusal is a TypeError (wrong type) or a ValueError (wrong value)
-# whose message names the argument, what is allowed and the received value:
-# "Invalid value for argument `powers`: expected ... Received: powers=[...]".
-
-# The helpers live in tfds_gp.published, which must import nothing else of
-# the package (tests load it alone); every module here uses them.
-_show = published._show
-_type_error = published._type_error
-_value_error = published._value_error
-
-
-def _is_bool(value: object) -> bool:
-    return isinstance(value, (bool, np.bool_))
-
-
-def _check_int(value: object, argument: str, low: int, high: int, what: str) -> int:
-    """``value`` as an int in ``[low, high]``; NumPy integers accepted."""
-    if _is_bool(value) or not isinstance(value, numbers.Integral):
-        raise _type_error(
-            argument, f"expected an integer from {low} to {high} ({what})", value
-        )
-    result = int(value)
-    if not low <= result <= high:
-        raise _value_error(
-            argument, f"expected an integer from {low} to {high} ({what})", value
-        )
-    return result
-
-
-def _check_size(size: object) -> int:
-    expected = (
-        f"expected an integer number of pixels from 2 to {MAX_SIZE} (the image side)"
-    )
-    if _is_bool(size) or not isinstance(size, numbers.Integral):
-        raise _type_error("size", expected, size)
-    value = int(size)
-    if value < 2:
-        raise _value_error("size", expected, size)
-    if value > MAX_SIZE:
-        raise _value_error(
-            "size",
-            f"{expected}; a field of side {MAX_SIZE} already needs about 1 GiB "
-            f"while it is synthesised",
-            size,
-        )
-    return value
-
-
-def _as_float(value: object) -> float:
-    """``float(value)``, with integers too large for a float as infinity."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
-def _check_cl(
-    cl: object,
-    size: int | None,
-    name: str = "cl",
-    *,
-    argument: str = "cl",
-    received: object = None,
-) -> float:
-    """A correlation length in ``[MIN_CL, MAX_CL_FRACTION * size]`` pixels.
-
-    ``name`` is how the value is described (``'scales[1] length'``),
-    ``argument`` the argument it came from and ``received`` that argument's
-    value (default: ``cl`` itself).  ``size=None`` skips the upper bound.
-    """
-    received = cl if received is None else received
-    if _is_bool(cl) or not isinstance(cl, numbers.Real):
-        # The received value is shown anyway; an entry of a larger argument
-        # is shown on its own too.
-        got = "" if received is cl else f"; {name} is {_show(cl)} ({type(cl).__name__})"
-        raise _type_error(
-            argument, f"expected {name} to be a real number of pixels{got}", received
-        )
-    value = _as_float(cl)
-    allowed = f"a correlation length from {MIN_CL} to {MAX_CL_FRACTION} * size pixels"
-    if not math.isfinite(value):
-        raise _value_error(
-            argument,
-            f"expected {name} to be a finite {allowed[2:]}; {name} is {value!r}",
-            received,
-        )
-    if value < MIN_CL:
-        raise _value_error(
-            argument,
-            f"expected {name} to be {allowed}; {name}={value!r} is below the grid "
-            f"resolution (a length under {MIN_CL} pixel gives white noise on "
-            f"the pixel grid)",
-            received,
-        )
-    if size is not None:
-        limit = MAX_CL_FRACTION * size
-        if value > limit:
-            raise _value_error(
-                argument,
-                f"expected {name} to be {allowed}; {name}={value!r} is too large for "
-                f"size={size}, above {MAX_CL_FRACTION} * size = {limit!r} pixels "
-                f"(a longer length gives a nearly constant field on the torus)",
-                received,
-            )
-    return value
-
-
-def _as_sequence(
-    value: object, argument: str, name: str, expected: str, received: object
-):
-    """``value`` if it is a list-like of entries (not a string), else TypeError.
-
-    NumPy arrays of at least one dimension count as sequences (their rows or
-    scalars are the entries); sets and mappings do not, having no order.
-    """
-    if isinstance(value, np.ndarray):
-        if value.ndim >= 1:
-            return value
-    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
-        return value
-    raise _type_error(
-        argument, f"{expected}; {name} is a {type(value).__name__}", received
-    )
-
-
-def _check_powers(powers: object, num_scales: int) -> tuple[float, ...]:
-    """One weight per scale, each a finite number in [MIN_POWER, MAX_POWER]."""
-    expected = (
-        f"one positive finite number per scale, each from {MIN_POWER:g} to "
-        f"{MAX_POWER:g}"
-    )
-    seq = _as_sequence(powers, "powers", "powers", f"expected {expected}", powers)
-    if len(seq) != num_scales:
-        raise _value_error(
-            "powers",
-            f"expected one entry per scale ({num_scales} numbers, one per "
-            f"scale), got {len(seq)}; {expected}",
-            powers,
-        )
-    out = []
-    for i, p in enumerate(seq):
-        if _is_bool(p) or not isinstance(p, numbers.Real):
-            raise _type_error(
-                "powers",
-                f"expected {expected}; powers[{i}] is a {type(p).__name__}",
-                powers,
-            )
-        value = _as_float(p)
-        if not (math.isfinite(value) and MIN_POWER <= value <= MAX_POWER):
-            raise _value_error(
-                "powers",
-                f"expected {expected} (larger weights can overflow the float32 "
-                f"image, smaller ones vanish in it); powers[{i}]={_show(p)}",
-                powers,
-            )
-        out.append(value)
-    return tuple(out)
-
-
-def spectrum_1d(cl: float, size: int) -> np.ndarray:
-    """Eigenvalues of the 1-D wrapped squared-exponential covariance.
-
-    Returns ``lam`` with ``lam[k] = sum_x C1(x) exp(-2 pi i k x / size)``,
-    where ``C1(x) = sum_m exp(-(x + m*size)^2 / (2 cl^2))``, in ``numpy.fft``
-    frequency order.  Exact by Poisson summation (see the module docstring).
-    """
-    size = _check_size(size)
-    cl = _check_cl(cl, size)
-    freq = np.fft.fftfreq(size)  # cycles per pixel
-    aliases = np.arange(-_N_ALIASES, _N_ALIASES + 1, dtype=np.float64)
-    nu = freq[:, None] + aliases[None, :]
-    terms = np.exp(-2.0 * math.pi**2 * cl**2 * nu**2)
-    return cl * math.sqrt(2.0 * math.pi) * terms.sum(axis=1)
-
-
-def field(
-    cl: float,
-    size: int,
-    rng: np.random.Generator,
-    *,
-    normalize: bool = True,
-) -> np.ndarray:
-    """One Gaussian random field of correlation length ``cl`` on the torus.
-
-    Args:
-      cl: correlation length in pixels, ``MIN_CL <= cl <= MAX_CL_FRACTION *
-        size``.
-      size: side of the square grid in pixels (any integer from 2 to
-        ``MAX_SIZE`` = 8192; sizes with small prime factors are fastest).
-      rng: the NumPy ``Generator`` to draw the white noise from: one
-        block of ``(rows, columns, 2)`` standard normals, its shape set by
-        ``cl`` and ``size`` (at most ``size * (size // 2 + 1) * 2``).
-      normalize: if True (the dataset's recipe) the field is shifted and
-        scaled to empirical mean 0 and standard deviation 1; if False it is
-        the raw Gaussian field whose covariance is exactly the wrapped kernel.
-
-    Returns:
-      A ``(size, size)`` float64 array.
-
-    Raises:
-      TypeError: ``cl``, ``size`` or ``rng`` has the wrong type.
-      ValueError: ``cl`` or ``size`` is out of range (message says the range).
-    """
-    size = _check_size(size)
-    cl = _check_cl(cl, size)
-    if not isinstance(rng, np.random.Generator):
-        raise _type_error(
-            "rng",
-            "expected a numpy.random.Generator (e.g. numpy.random.default_rng(seed))",
-            rng,
-        )
-    rows, cols, spec = _field_spectrum(cl, size, rng)
-    if normalize:
-        # The field's empirical mean is spec[0, 0] / size^2: zeroing the
-        # constant mode subtracts it exactly, without another pass.
-        spec[0, 0] = 0.0
-        spec /= _spectral_std(spec, size)
-    return _inverse_fft(size, [(rows, cols, spec)])
-
-
-def _cutoff(amp: np.ndarray) -> int:
-    """The highest frequency (0 to size // 2) whose amplitude still counts.
-
-    ``amp`` is even in ``k`` and falls with ``|k|``. A frequency whose
-    amplitude is below ``TRUNCATION`` of the largest adds less than float64
-    round-off to the field (see ``TRUNCATION``), so it is neither drawn nor
-    transformed.
-    """
-    half = amp[: len(amp) // 2 + 1]
-    kept = np.nonzero(half >= TRUNCATION * half[0])[0]
-    return int(kept[-1])
-
-
-@functools.lru_cache(maxsize=64)
-def _amplitude_block(cl: float, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows kept and ``size / sqrt(2) * amp[rows] * amp[:cols]``.
-
-    The factor that turns unit complex normals into a field's half spectrum
-    (see `_field_spectrum`); cached, as a dataset asks for the same few
-    lengths at every example. Both arrays are read-only.
-    """
-    amp = np.sqrt(spectrum_1d(cl, size))
-    k = _cutoff(amp)
-    if 2 * k + 1 >= size:
-        rows = np.arange(size)
-    else:
-        rows = np.concatenate([np.arange(k + 1), np.arange(size - k, size)])
-    factor = np.multiply.outer(amp[rows] * (size / math.sqrt(2.0)), amp[: k + 1])
-    rows.setflags(write=False)
-    factor.setflags(write=False)
-    return rows, factor
-
-
-def _field_spectrum(
-    cl: float, size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, int, np.ndarray]:
-    """The non-zero block of one field's half spectrum (``rfft2`` layout).
-
-    Returns ``(rows, cols, block)``: the block holds the spectrum at the
-    row indices ``rows`` (frequencies ``0..K`` and ``-K..-1``, all rows when
-    ``2K + 1 >= size``) and the first ``cols`` columns (``0..min(K,
-    size // 2)``); every other entry is zero to float64 round-off.
-
-    The block is ``amp[rows] * amp[:cols] * W``, where ``W`` has the
-    distribution of ``rfft2`` of real unit white noise, drawn directly in
-    frequency space: entries independent complex normals with real and
-    imaginary parts of variance ``size^2 / 2``, except in the self-conjugate
-    columns (0, and ``size / 2`` for even sizes), which are Hermitian along
-    the rows (``W[-r] = conj(W[r])``) with real entries of variance
-    ``size^2`` at the self-conjugate rows. ``irfft2`` of the block is then
-    ``sqrt(C) w`` for white ``w``: a field with exactly the wrapped
-    covariance, for one inverse FFT and no forward one.
-    """
-    rows, factor = _amplitude_block(cl, size)
-    cols = factor.shape[1]
-    noise = rng.standard_normal((len(rows), cols, 2))
-    block = noise.view(np.complex128)[..., 0]
-    n = len(rows)
-    self_conjugate = [0] + ([size // 2] if size % 2 == 0 and cols > size // 2 else [])
-    for c in self_conjugate:
-        column = block[:, c]
-        # Row r and row -r (index n - r) hold conjugate values; rows 0 and
-        # n / 2 (the Nyquist row, present only when every row is) are real,
-        # with the full variance (the factor's size^2 / 2, times 2).
-        column[n - (n - 1) // 2 :] = np.conj(column[1 : (n - 1) // 2 + 1][::-1])
-        real_rows = [0] + ([n // 2] if n % 2 == 0 else [])
-        column[real_rows] = column[real_rows].real * math.sqrt(2.0)
-    block *= factor
-    return rows, cols, block
-
-
-def _inverse_fft(
-    size: int, blocks: list[tuple[np.ndarray, int, np.ndarray]]
-) -> np.ndarray:
-    """``irfft2`` of the sum of half-spectrum blocks (`_field_spectrum`'s).
-
-    ``irfft2`` is an inverse FFT along the rows (axis 0) and then a real
-    inverse FFT along the columns (axis 1). Columns past the blocks' widest
-    are zero, and stay zero after the first step, so the first step runs
-    over the non-zero columns alone and the second pads the rest with
-    zeros: the same result, bit for bit, for a fraction of the first step's
-    work. (The padding is written out: `irfft`'s own ``n`` padding was
-    about twice as slow.)
-    """
-    width = max(cols for _, cols, _ in blocks)
-    half = np.zeros((size, width), np.complex128)
-    for rows, cols, spec in blocks:
-        if len(rows) == size:
-            half[:, :cols] += spec
-        else:  # rows 0..k, then -k..-1: two slices (fancy indexing is slow)
-            k = (len(rows) - 1) // 2
-            half[: k + 1, :cols] += spec[: k + 1]
-            half[size - k :, :cols] += spec[k + 1 :]
-    half = scipy.fft.ifft(half, axis=0, overwrite_x=True)
-    if width < size // 2 + 1:
-        padded = np.zeros((size, size // 2 + 1), np.complex128)
-        padded[:, :width] = half
-        half = padded
-    return scipy.fft.irfft(half, n=size, axis=1, overwrite_x=True)
-
-
-def _spectral_std(block: np.ndarray, size: int) -> float:
-    """The standard deviation of the field whose half spectrum is ``block``.
-
-    ``block`` holds the first columns of the ``rfft2`` layout (every row,
-    or the rows of `_field_spectrum`), with the mean already removed
-    (``block[0, 0] == 0``); the rest of the spectrum is zero. By Parseval,
-    each column but the self-conjugate ones stands for itself and its
-    mirror image in the full spectrum, so it counts twice.
-    """
-    cols = block.shape[1]
-    weights = np.full(cols, 2.0)
-    weights[0] = 1.0
-    if size % 2 == 0 and cols == size // 2 + 1:
-        weights[-1] = 1.0
-    power = block.real**2 + block.imag**2
-    return math.sqrt(float(power.sum(axis=0) @ weights)) / size**2
-
-
 def class_name(cls: Sequence[float]) -> str:
     """The class name: the chosen lengths joined by '-', e.g. ``'9.5-80'``."""
-    return "-".join(_format_length(c) for c in cls)
+    return "-".join(format_length(c) for c in cls)
 
 
-def _format_length(cl: float) -> str:
+def format_length(cl: float) -> str:
+    """A length as class names write it: ``9.5`` -> ``'9.5'``, ``80.0`` -> ``'80'``."""
     text = repr(float(cl))
     return text[:-2] if text.endswith(".0") else text
 
@@ -555,9 +200,9 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
         "expected a sequence of sequences of correlation lengths "
         "(pixels), e.g. [[9.5, 10], [80, 140]]"
     )
-    seq = _as_sequence(scales, "scales", "scales", expected, scales)
+    seq = as_sequence(scales, "scales", "scales", expected, scales)
     if not 1 <= len(seq) <= MAX_SCALES:
-        raise _value_error(
+        raise value_error(
             "scales",
             f"expected 1 to {MAX_SCALES} scales; scales has {len(seq)}",
             scales,
@@ -565,7 +210,7 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
     rows = []
     num_classes = 1
     for s, choices in enumerate(seq):
-        row = _as_sequence(
+        row = as_sequence(
             choices,
             "scales",
             f"scales[{s}]",
@@ -573,14 +218,14 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
             scales,
         )
         if len(row) == 0:
-            raise _value_error(
+            raise value_error(
                 "scales",
                 f"expected at least one length per scale; scales[{s}] is empty",
                 scales,
             )
         num_classes *= len(row)
         if num_classes > MAX_CLASSES:
-            raise _value_error(
+            raise value_error(
                 "scales",
                 f"expected at most {MAX_CLASSES} classes; the number of classes "
                 f"(the product of the per-scale choice counts, "
@@ -592,16 +237,14 @@ def _normalize_scales(scales: object) -> tuple[tuple[float, ...], ...]:
     out = []
     for s, row in enumerate(rows):
         values = tuple(
-            _check_cl(
-                c, None, f"scales[{s}] length", argument="scales", received=scales
-            )
+            check_cl(c, None, f"scales[{s}] length", argument="scales", received=scales)
             for c in row
         )
         if len(set(values)) != len(values):
-            raise _value_error(
+            raise value_error(
                 "scales",
                 f"expected distinct lengths within a scale; scales[{s}] has "
-                f"repeated lengths: {_show(row)}",
+                f"repeated lengths: {show(row)}",
                 scales,
             )
         out.append(values)
@@ -637,66 +280,6 @@ def class_table(scales: Sequence[Sequence[float]]) -> tuple[GpClass, ...]:
         ``MIN_CL``.
     """
     return _class_table(_normalize_scales(scales))
-
-
-def _check_sample_args(
-    cls: object, powers: object, size: object
-) -> tuple[Sequence[float], tuple[float, ...], int]:
-    """The checks of a sampler's ``cls``, ``powers`` and ``size``, in order.
-
-    Shared by :func:`sample` and :func:`tfds_gp.reference.sample`; each
-    length of ``cls`` is checked by the sampler itself.
-
-    Returns:
-      ``(cls, powers, size)``: ``cls`` as a sequence of 1 to
-      ``MAX_SCALES`` entries, ``powers`` checked, one per entry of ``cls``,
-      and ``size`` as an int.
-    """
-    cls = _as_sequence(
-        cls,
-        "cls",
-        "cls",
-        "expected a sequence of correlation lengths, one per scale",
-        cls,
-    )
-    if not 1 <= len(cls) <= MAX_SCALES:
-        raise _value_error(
-            "cls",
-            f"expected 1 to {MAX_SCALES} correlation lengths (one per scale); "
-            f"cls has {len(cls)}",
-            cls,
-        )
-    return cls, _check_powers(powers, len(cls)), _check_size(size)
-
-
-def sample(
-    cls: Sequence[float],
-    powers: Sequence[float],
-    size: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """One multi-scale texture, ``sum_s powers[s] * field(cls[s])``.
-
-    Each scale gets a fresh field (drawn from ``rng`` in scale order), so no
-    base field is shared between samples.  Returns a ``(size, size)`` float32
-    array.
-
-    Raises:
-      TypeError, ValueError: as :func:`field` for ``cls`` and ``size``;
-        ``powers`` must hold one number in ``[MIN_POWER, MAX_POWER]`` per
-        entry of ``cls``.
-    """
-    cls, powers, size = _check_sample_args(cls, powers, size)
-    # The sum of the normalised fields is taken in frequency space: each
-    # field's spectrum is scaled by power / std (its std from Parseval) and
-    # added, and one inverse FFT gives the sample.
-    blocks = []
-    for cl, power in zip(cls, powers, strict=True):
-        rows, cols, spec = _field_spectrum(cl, size, rng)
-        spec[0, 0] = 0.0
-        spec *= power / _spectral_std(spec, size)
-        blocks.append((rows, cols, spec))
-    return _inverse_fft(size, blocks).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -747,20 +330,20 @@ class GpRecipe:
     construction: str = "stationary"
 
     def __post_init__(self) -> None:
-        size = _check_size(self.size)
+        size = check_size(self.size)
         scales = _normalize_scales(self.scales)
         for s, choices in enumerate(scales):
             for cl in choices:
-                _check_cl(
+                check_cl(
                     cl,
                     size,
                     name=f"scales[{s}] length",
                     argument="scales",
                     received=self.scales,
                 )
-        powers = _check_powers(self.powers, len(scales))
+        powers = check_powers(self.powers, len(scales))
         per_class = {
-            name: _check_int(
+            name: check_int(
                 getattr(self, name),
                 name,
                 0,
@@ -769,15 +352,14 @@ class GpRecipe:
             )
             for name in ("train_per_class", "test_per_class")
         }
-        seed = _check_int(self.seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
-        if _check_construction(self.construction) == "reference":
-            from tfds_gp import reference  # noqa: PLC0415 (it imports this module)
-
-            # The authors' construction is defined at multiples of 512 px
-            # only; refused here, before any example is asked for.
-            reference.check_size(size)
+        seed = check_int(self.seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
+        construction = check_construction(self.construction)
+        if construction in _SIZE_CHECKS:
+            # E.g. the authors' construction is defined at multiples of
+            # 512 px only; refused here, before any example is asked for.
+            _SIZE_CHECKS[construction](size)
         if per_class["train_per_class"] + per_class["test_per_class"] == 0:
-            raise _value_error(
+            raise value_error(
                 "train_per_class",
                 "expected train_per_class and test_per_class not both 0 (the "
                 "dataset would have no split)",
@@ -787,14 +369,14 @@ class GpRecipe:
         for name, count in per_class.items():
             n = count * num_classes
             if n > MAX_EXAMPLES_PER_SPLIT:
-                raise _value_error(
+                raise value_error(
                     name,
                     f"expected at most {MAX_EXAMPLES_PER_SPLIT} examples per split; "
                     f"{name} * number of classes = {count} * {num_classes} = {n}",
                     getattr(self, name),
                 )
             if n * size * size > MAX_PIXELS_PER_SPLIT:
-                raise _value_error(
+                raise value_error(
                     name,
                     f"expected at most {MAX_PIXELS_PER_SPLIT} (2**40) pixels per "
                     f"split; {name} * number of classes * size^2 = {n} * "
@@ -820,35 +402,27 @@ class GpRecipe:
 
     def num_examples(self, split: str) -> int:
         """Number of examples in ``split`` ('train' or 'test')."""
-        _check_split(split)
+        check_split(split)
         per_class = self.train_per_class if split == "train" else self.test_per_class
         return per_class * self.num_classes
 
 
-def _check_name(
-    value: object, argument: str, names: Container[str], expected: str
-) -> str:
-    """``value`` if it is a string in ``names``; else TypeError or ValueError."""
-    if not isinstance(value, str):
-        raise _type_error(argument, expected, value)
-    if value not in names:
-        raise _value_error(argument, expected, value)
-    return value
-
-
-def _check_construction(construction: object) -> str:
+def check_construction(construction: object) -> str:
+    """``construction`` if it names one of :data:`CONSTRUCTIONS`."""
     expected = f"expected one of {list(CONSTRUCTIONS)} (how the fields are made)"
-    return _check_name(construction, "construction", CONSTRUCTIONS, expected)
+    return check_name(construction, "construction", CONSTRUCTIONS, expected)
 
 
-def _check_split(split: object) -> int:
+def check_split(split: object) -> int:
+    """The stream identifier of ``split`` (``'train'`` or ``'test'``)."""
     expected = f"expected one of {sorted(SPLIT_IDS)}"
-    return SPLIT_IDS[_check_name(split, "split", SPLIT_IDS, expected)]
+    return SPLIT_IDS[check_name(split, "split", SPLIT_IDS, expected)]
 
 
-def _check_recipe(recipe: object) -> GpRecipe:
+def check_recipe(recipe: object) -> GpRecipe:
+    """``recipe`` if it is a :class:`GpRecipe`, else a TypeError naming it."""
     if not isinstance(recipe, GpRecipe):
-        raise _type_error("recipe", "expected a GpRecipe", recipe)
+        raise type_error("recipe", "expected a GpRecipe", recipe)
     return recipe
 
 
@@ -867,13 +441,13 @@ def example_rng(seed: int, split: str, index: int) -> np.random.Generator:
       TypeError: an argument of the wrong type.
       ValueError: a seed out of range, an unknown split, a negative index.
     """
-    seed = _check_int(seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
-    split_id = _check_split(split)
+    seed = check_int(seed, "seed", 0, MAX_SEED, "an unsigned 64-bit integer")
+    split_id = check_split(split)
     expected = "expected a non-negative integer (an example index)"
-    if _is_bool(index) or not isinstance(index, numbers.Integral):
-        raise _type_error("index", expected, index)
+    if is_bool(index) or not isinstance(index, numbers.Integral):
+        raise type_error("index", expected, index)
     if index < 0:
-        raise _value_error("index", expected, index)
+        raise value_error("index", expected, index)
     return np.random.default_rng(np.random.SeedSequence([seed, split_id, int(index)]))
 
 
@@ -906,39 +480,31 @@ def example(recipe: GpRecipe, split: str, index: int) -> tuple[np.ndarray, GpCla
     >>> image.shape, image.dtype.name, gp_class.label, gp_class.name
     ((8, 8), 'float32', 1, '1.5')
     """
-    n = _check_recipe(recipe).num_examples(split)
-    if _is_bool(index) or not isinstance(index, numbers.Integral):
-        raise _type_error(
+    n = check_recipe(recipe).num_examples(split)
+    if is_bool(index) or not isinstance(index, numbers.Integral):
+        raise type_error(
             "index", f"expected an integer in [0, {n}) (split {split!r})", index
         )
     if not 0 <= index < n:
-        raise _value_error(
+        raise value_error(
             "index", f"expected an integer in [0, {n}) (split {split!r})", index
         )
     index = int(index)
     gp_class = recipe.classes[index % recipe.num_classes]
     rng = example_rng(recipe.seed, split, index)
-    if recipe.construction == "reference":
-        from tfds_gp import reference  # noqa: PLC0415 (it imports this module)
-
-        return reference.sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
-    if recipe.construction == "reference_torus":
-        from tfds_gp import reference_torus  # noqa: PLC0415 (imports this module)
-
-        image = reference_torus.sample(gp_class.cls, recipe.powers, recipe.size, rng)
-        return image, gp_class
-    return sample(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
+    sampler = SAMPLERS[recipe.construction]
+    return sampler(gp_class.cls, recipe.powers, recipe.size, rng), gp_class
 
 
 def _check_range(
     recipe: GpRecipe, split: str, start: object, stop: object
 ) -> tuple[int, int]:
     """``(start, stop)`` as ints with ``0 <= start <= stop <= num_examples``."""
-    n = _check_recipe(recipe).num_examples(split)
-    start = _check_int(start, "start", 0, n, f"an example index of split {split!r}")
+    n = check_recipe(recipe).num_examples(split)
+    start = check_int(start, "start", 0, n, f"an example index of split {split!r}")
     if stop is None:
         return start, n
-    stop = _check_int(
+    stop = check_int(
         stop, "stop", start, n, f"an example index of split {split!r}, >= start"
     )
     return start, stop
@@ -993,7 +559,7 @@ def split_arrays(
     n = stop - start
     nbytes = n * recipe.size * recipe.size * 4
     if nbytes > MAX_ARRAY_BYTES:
-        raise _value_error(
+        raise value_error(
             "stop",
             f"expected at most {MAX_ARRAY_BYTES // 2**30} GiB of images; "
             f"the range [start, stop) = [{start}, {stop}) of split {split!r} "
@@ -1011,14 +577,42 @@ def split_arrays(
     return images, labels
 
 
+#: The paper's lengths (pixels at its image side, 1024) and weights.
 PAPER_SCALES = ((9.5, 10.0), (80.0, 140.0))
 PAPER_POWERS = (0.75, 1.25)
+#: The image side the paper's lengths are given for.
+PAPER_SIZE = 1024
 THREE_SCALE_SCALES = ((9.5, 10.0), (60.0, 80.0), (140.0, 200.0))
 THREE_SCALE_POWERS = (0.5, 1.0, 2.0)
 
 
 def _scaled(scales: tuple[tuple[float, ...], ...], factor: float):
     return tuple(tuple(c * factor for c in s) for s in scales)
+
+
+def paper_scales(size: int) -> tuple[tuple[float, ...], ...]:
+    """The paper's lengths scaled to ``size``: ``PAPER_SCALES * size / 1024``.
+
+    The default scales of a ``GpTexturesConfig`` given only a size: the
+    textures then look alike at every size, as the ``small`` (256 px) and
+    ``medium`` (512 px) presets do.  At sizes below 54 px the smallest
+    length, ``9.5 * size / 1024``, falls under ``MIN_CL`` and a recipe of
+    these scales is refused.
+
+    Args:
+      size: the image side in pixels, 2 to ``MAX_SIZE``.
+
+    Returns:
+      The scaled lengths, one tuple per scale.
+
+    Raises:
+      TypeError, ValueError: a bad ``size`` (named).
+
+    Example:
+    >>> paper_scales(256)
+    ((2.375, 2.5), (20.0, 35.0))
+    """
+    return _scaled(PAPER_SCALES, check_size(size) / PAPER_SIZE)
 
 
 # The built-in recipes; the TFDS configs of the same names wrap these.  Each

@@ -1,7 +1,7 @@
 """The authors' construction of the GP textures (``construction='reference'``).
 
 The paper's data were not stationary fields of the stated covariance (the
-project's default construction, :func:`tfds_gp.generator.sample`).  Design
+project's default construction, :func:`tfds_gp.stationary.sample`).  Design
 page ``shared/design/backdrop.md``, section 4, "The authors' construction",
 states how the authors' ``GP_create.py`` made them; this module reproduces
 that recipe, with exact sampling and without the ``george`` GP package.
@@ -102,7 +102,16 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.interpolate
 
-from tfds_gp import generator
+from tfds_gp.checks import (
+    MAX_SIZE,
+    check_cl,
+    check_int,
+    check_rng,
+    check_sample_args,
+    is_bool,
+    type_error,
+    value_error,
+)
 
 __all__ = [
     "BAND_FACTOR",
@@ -117,7 +126,9 @@ __all__ = [
     "envelope",
     "field",
     "large_grid",
+    "add_patches",
     "large_length",
+    "normalised",
     "patch_count",
     "patch_grid",
     "patch_layout",
@@ -169,7 +180,7 @@ def check_size(size: object) -> int:
 
     Returns:
       ``size``: a multiple of :data:`SIZE_STEP` (512) from 512 to
-      ``generator.MAX_SIZE`` (8192).
+      ``MAX_SIZE`` (8192).
 
     Raises:
       TypeError: ``size`` is not an integer.
@@ -180,18 +191,18 @@ def check_size(size: object) -> int:
     >>> check_size(512), check_size(1024)
     (512, 1024)
     """
-    allowed = list(range(SIZE_STEP, generator.MAX_SIZE + 1, SIZE_STEP))
+    allowed = list(range(SIZE_STEP, MAX_SIZE + 1, SIZE_STEP))
     expected = (
         f"expected a multiple of {SIZE_STEP} pixels from {SIZE_STEP} to "
-        f"{generator.MAX_SIZE}, one of {allowed}, for the authors' "
+        f"{MAX_SIZE}, one of {allowed}, for the authors' "
         f"construction (written for {BASE_SIZE} px; other sizes scale every "
         f"length and grid by size / {BASE_SIZE}, which keeps the grids whole "
         "only at these sizes)"
     )
-    if generator._is_bool(size) or not isinstance(size, numbers.Integral):
-        raise generator._type_error("size", expected, size)
+    if is_bool(size) or not isinstance(size, numbers.Integral):
+        raise type_error("size", expected, size)
     if int(size) not in allowed:
-        raise generator._value_error("size", expected, size)
+        raise value_error("size", expected, size)
     return int(size)
 
 
@@ -274,10 +285,10 @@ class PatchLayout:
 
 def _check_small(cl: object, size: object) -> tuple[float, int]:
     size = check_size(size)
-    cl = generator._check_cl(cl, size)
+    cl = check_cl(cl, size)
     limit = _SMALL_LIMIT * size / BASE_SIZE
     if cl >= limit:
-        raise generator._value_error(
+        raise value_error(
             "cl",
             f"expected a length below {limit:g} pixels at size={size} (made of "
             "patches; longer lengths are one upscaled coarse GP)",
@@ -364,10 +375,10 @@ def large_length(cl: float, size: int) -> float:
     (9.9219, 17.3633)
     """
     size = check_size(size)
-    cl = generator._check_cl(cl, size)
+    cl = check_cl(cl, size)
     limit = _SMALL_LIMIT * size / BASE_SIZE
     if cl < limit:
-        raise generator._value_error(
+        raise value_error(
             "cl",
             f"expected a length of at least {limit:g} pixels at size={size} "
             "(shorter lengths are made of patches)",
@@ -378,9 +389,7 @@ def large_length(cl: float, size: int) -> float:
 
 
 def _check_points(value: object, argument: str, low: int) -> int:
-    return generator._check_int(
-        value, argument, low, generator.MAX_SIZE, "a number of grid points"
-    )
+    return check_int(value, argument, low, MAX_SIZE, "a number of grid points")
 
 
 @functools.lru_cache(maxsize=64)
@@ -393,7 +402,7 @@ def se_sqrt(n: int, length: float) -> np.ndarray:
     so ``A A^T = K1`` to float64 round-off.  Cached; read-only.
 
     Args:
-      n: number of grid points, 1 to ``generator.MAX_SIZE``.
+      n: number of grid points, 1 to ``MAX_SIZE``.
       length: correlation length in grid points, a positive finite number.
 
     Returns:
@@ -410,10 +419,10 @@ def se_sqrt(n: int, length: float) -> np.ndarray:
     """
     n = _check_points(n, "n", 1)
     expected = "expected a positive finite correlation length in grid points"
-    if generator._is_bool(length) or not isinstance(length, numbers.Real):
-        raise generator._type_error("length", expected, length)
+    if is_bool(length) or not isinstance(length, numbers.Real):
+        raise type_error("length", expected, length)
     if not (math.isfinite(length) and length > 0):
-        raise generator._value_error("length", expected, length)
+        raise value_error("length", expected, length)
     i = np.arange(n, dtype=np.float64)
     kernel = np.exp(-(np.subtract.outer(i, i) ** 2) / (2.0 * length * length))
     w, v = np.linalg.eigh(kernel)
@@ -434,9 +443,9 @@ def cubic_matrix(n_in: int, n_out: int) -> np.ndarray:
     read-only.
 
     Args:
-      n_in: points of the input grid, 4 to ``generator.MAX_SIZE`` (a cubic
+      n_in: points of the input grid, 4 to ``MAX_SIZE`` (a cubic
         spline needs 4 points; FITPACK's bicubic interpolant does too).
-      n_out: points of the output grid, 1 to ``generator.MAX_SIZE``.
+      n_out: points of the output grid, 1 to ``MAX_SIZE``.
 
     Raises:
       TypeError, ValueError: a bad ``n_in`` or ``n_out`` (named).
@@ -466,7 +475,7 @@ def envelope(side: int) -> np.ndarray:
     ``x`` and ``y`` on ``linspace(0, 1, side)``.  Cached; read-only.
 
     Args:
-      side: the patch side in pixels, 1 to ``generator.MAX_SIZE``.
+      side: the patch side in pixels, 1 to ``MAX_SIZE``.
 
     Raises:
       TypeError, ValueError: a bad ``side`` (named).
@@ -516,13 +525,14 @@ def _sandwich(operator: np.ndarray, z: np.ndarray) -> np.ndarray:
     return operator @ z @ operator.T
 
 
-def _normalised(image: np.ndarray) -> np.ndarray:
+def normalised(image: np.ndarray) -> np.ndarray:
+    """``image`` shifted and scaled in place to mean 0 and standard deviation 1."""
     image -= image.mean()
     image /= image.std()
     return image
 
 
-def _add_patches(image: np.ndarray, patches: np.ndarray, corners: np.ndarray) -> None:
+def add_patches(image: np.ndarray, patches: np.ndarray, corners: np.ndarray) -> None:
     """Adds ``patches[i]`` to ``image`` with its top-left pixel at ``corners[i]``."""
     side = patches.shape[1]
     for (row, col), patch in zip(corners, patches, strict=True):
@@ -557,27 +567,22 @@ def _small_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
         z = rng.standard_normal((stop - start, layout.grid, layout.grid))
         patches = _sandwich(operator, z)
         patches *= window
-        _add_patches(image, patches, corners[start:stop])
+        add_patches(image, patches, corners[start:stop])
     _copy_band(image, layout.band)
-    return _normalised(image)
+    return normalised(image)
 
 
 def _large_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     operator = _large_operator(cl, size)
     grid = operator.shape[1]
     z = rng.standard_normal((grid, grid))
-    return _normalised(operator @ z @ operator.T)
+    return normalised(operator @ z @ operator.T)
 
 
 def _field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     if cl < _SMALL_LIMIT * size / BASE_SIZE:
         return _small_field(cl, size, rng)
     return _large_field(cl, size, rng)
-
-
-def _check_rng(rng: object) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise generator._type_error("rng", "expected a numpy.random.Generator", rng)
 
 
 def field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -604,8 +609,8 @@ def field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     ((512, 512), 0.0, 1.0)
     """
     size = check_size(size)
-    cl = generator._check_cl(cl, size)
-    _check_rng(rng)
+    cl = check_cl(cl, size)
+    check_rng(rng)
     return _field(cl, size, rng)
 
 
@@ -629,13 +634,13 @@ def sample(
       A ``(size, size)`` float32 array.
 
     Raises:
-      TypeError, ValueError: as :func:`tfds_gp.generator.sample`, and a
+      TypeError, ValueError: as :func:`tfds_gp.stationary.sample`, and a
         size the construction does not define.
     """
-    cls, powers, size = generator._check_sample_args(cls, powers, size)
+    cls, powers, size = check_sample_args(cls, powers, size)
     size = check_size(size)
-    lengths = [generator._check_cl(cl, size) for cl in cls]
-    _check_rng(rng)
+    lengths = [check_cl(cl, size) for cl in cls]
+    check_rng(rng)
     total = np.zeros((size, size))
     for cl, power in zip(lengths, powers, strict=True):
         total += power * _field(cl, size, rng)

@@ -35,7 +35,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfds_gp import generator, reference
+from tfds_gp import reference
+from tfds_gp.checks import (
+    MAX_SIZE,
+    check_cl,
+    check_rng,
+    check_sample_args,
+    check_size,
+    value_error,
+)
 
 __all__ = [
     "PATCH_CL",
@@ -68,10 +76,10 @@ def _upscale(cl: float) -> float:
 
 
 def _check_small(cl: object, size: object) -> tuple[float, int]:
-    size = generator._check_size(size)
-    cl = generator._check_cl(cl, size)
+    size = check_size(size)
+    cl = check_cl(cl, size)
     if cl >= SMALL_LIMIT:
-        raise generator._value_error(
+        raise value_error(
             "cl",
             f"expected a length below {SMALL_LIMIT:g} pixels (made of patches; "
             "longer lengths are one upscaled coarse GP)",
@@ -87,7 +95,7 @@ def patch_side(cl: float) -> int:
     >>> patch_side(9.5), patch_side(10), patch_side(4)
     (59, 62, 50)
     """
-    cl, _ = _check_small(cl, generator.MAX_SIZE)
+    cl, _ = _check_small(cl, MAX_SIZE)
     return int(PATCH_GRID * _upscale(cl))
 
 
@@ -110,7 +118,7 @@ def large_grid(size: int) -> int:
     >>> large_grid(1024), large_grid(1000), large_grid(20)
     (128, 125, 4)
     """
-    size = generator._check_size(size)
+    size = check_size(size)
     return max(4, -(-size // reference.LARGE_UPSCALE))
 
 
@@ -182,15 +190,15 @@ def _small_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
         z = rng.standard_normal((stop - start, PATCH_GRID, PATCH_GRID))
         patches = _sandwich(operator, z)
         patches *= window
-        reference._add_patches(canvas, patches, corners[start:stop])
-    return reference._normalised(_fold(canvas, size))
+        reference.add_patches(canvas, patches, corners[start:stop])
+    return reference.normalised(_fold(canvas, size))
 
 
 def _large_field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     operator = _large_operator(cl, size)
     grid = operator.shape[1]
     z = rng.standard_normal((grid, grid))
-    return reference._normalised(operator @ z @ operator.T)
+    return reference.normalised(operator @ z @ operator.T)
 
 
 def _field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -219,9 +227,9 @@ def field(cl: float, size: int, rng: np.random.Generator) -> np.ndarray:
     >>> f.shape, round(float(f.mean()), 12) + 0.0, round(float(f.std()), 12)
     ((64, 64), 0.0, 1.0)
     """
-    size = generator._check_size(size)
-    cl = generator._check_cl(cl, size)
-    reference._check_rng(rng)
+    size = check_size(size)
+    cl = check_cl(cl, size)
+    check_rng(rng)
     return _field(cl, size, rng)
 
 
@@ -243,11 +251,11 @@ def sample(
       A ``(size, size)`` float32 array.
 
     Raises:
-      TypeError, ValueError: as :func:`tfds_gp.generator.sample`.
+      TypeError, ValueError: as :func:`tfds_gp.stationary.sample`.
     """
-    cls, powers, size = generator._check_sample_args(cls, powers, size)
-    lengths = [generator._check_cl(cl, size) for cl in cls]
-    reference._check_rng(rng)
+    cls, powers, size = check_sample_args(cls, powers, size)
+    lengths = [check_cl(cl, size) for cl in cls]
+    check_rng(rng)
     total = np.zeros((size, size))
     for cl, power in zip(lengths, powers, strict=True):
         total += power * _field(cl, size, rng)

@@ -2,37 +2,24 @@
 
 One source for every description of a config: :func:`description` writes a
 config's TFDS description (the builder's ``BUILDER_CONFIGS`` and custom
-configs use it) and :func:`config_table` the Markdown table of the built-in
-configs that ``tfds_gp/gp_textures/README.md`` shows between the markers
-:data:`BEGIN` and :data:`END`.  A test checks that the README holds exactly
-the generated table; after changing a config, regenerate it with::
-
-    python -m tfds_gp.gp_textures --write
-
-(``python -m tfds_gp.gp_textures`` alone prints the table; the command
-runs :func:`main`).
+configs use it) and :func:`config_table` the Markdown table of configs that
+the READMEs show.  This module sits below the builder and imports nothing
+of it; the README tool that feeds it the built-in configs is
+:mod:`tfds_gp.gp_textures.readme` (``python -m tfds_gp.gp_textures``).
 """
 
 from __future__ import annotations
 
-import argparse
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from tfds_gp import beam_build, generator
+from tfds_gp import beam_build, generator, reference
+from tfds_gp.checks import type_error, value_error
 
 __all__ = [
-    "BEGIN",
     "BUILT_IN_ROLES",
-    "END",
-    "README",
     "config_table",
     "description",
-    "main",
-    "readme_table",
-    "update_readme",
 ]
 
 # What each built-in config is for: the one thing its parameters do not say.
@@ -52,11 +39,6 @@ BUILT_IN_ROLES = {
     "(four times the small-scale realisations per image)",
 }
 
-# The README that shows the table, and the markers around the table in it.
-README = Path(__file__).with_name("README.md")
-BEGIN = "<!-- BEGIN generated config table: python -m tfds_gp.gp_textures --write -->"
-END = "<!-- END generated config table -->"
-
 _PUBLISHED_NOTE = (
     "train split read from the authors' dataset.zip (Zenodo "
     "10.5281/zenodo.1252464) in the manual directory; test split generated"
@@ -71,7 +53,7 @@ _BEAM_NOTE = (
 
 
 def _numbers(values: Sequence[float]) -> str:
-    return "[" + ", ".join(generator._format_length(v) for v in values) + "]"
+    return "[" + ", ".join(generator.format_length(v) for v in values) + "]"
 
 
 def _scales(scales: Sequence[Sequence[float]]) -> str:
@@ -88,21 +70,15 @@ def _stored(num_bytes: float) -> str:
 
 def _check(recipe: object, source: object) -> None:
     if not isinstance(recipe, generator.GpRecipe):
-        raise generator._type_error("recipe", "expected a GpRecipe", recipe)
+        raise type_error("recipe", "expected a GpRecipe", recipe)
     if not isinstance(source, str):
-        raise generator._type_error(
-            "source", "expected 'generated' or 'published'", source
-        )
+        raise type_error("source", "expected 'generated' or 'published'", source)
     if source not in ("generated", "published"):
-        raise generator._value_error(
-            "source", "expected 'generated' or 'published'", source
-        )
+        raise value_error("source", "expected 'generated' or 'published'", source)
 
 
 def _reference_note(size: int) -> str:
     """The authors' construction at ``size``, its numbers from the module."""
-    from tfds_gp import reference  # noqa: PLC0415 (generator imports it lazily)
-
     grid = reference.patch_grid(size)
     coarse = reference.large_grid(size)
     return (
@@ -171,7 +147,7 @@ def description(
     """  # noqa: E501
     _check(recipe, source)
     if role is not None and not isinstance(role, str):
-        raise generator._type_error("role", "expected a string or None", role)
+        raise type_error("role", "expected a string or None", role)
     estimate = beam_build.estimate_build(recipe)
     text = (
         f"{recipe.size}x{recipe.size}, scales {_scales(recipe.scales)}, powers "
@@ -188,24 +164,18 @@ def description(
     return text + "."
 
 
-def config_table(configs: Sequence[Any] | None = None) -> str:
+def config_table(configs: Sequence[Any], *, mark_default: bool = False) -> str:
     """The Markdown table of configs shown in the READMEs.
 
     Args:
       configs: ``GpTexturesConfig`` objects (anything with ``name``,
-        ``recipe`` and ``source``); None for the builder's built-in configs,
-        default first.
+        ``recipe`` and ``source``), in the order of the rows.
+      mark_default: whether the first config is marked ``(default)`` (the
+        builder's built-in configs, default first).
 
     Returns:
       The table, one row per config, ending with a newline.
     """
-    default = configs is None
-    if default:
-        from tfds_gp.gp_textures.gp_textures_dataset_builder import (  # noqa: PLC0415
-            BUILT_IN_CONFIGS,
-        )
-
-        configs = BUILT_IN_CONFIGS
     rows = [
         "| config | image | scales (lengths, pixels) | powers | classes "
         "| train + test per class | examples, stored | seed | notes |",
@@ -215,7 +185,9 @@ def config_table(configs: Sequence[Any] | None = None) -> str:
         recipe = config.recipe
         _check(recipe, config.source)
         estimate = beam_build.estimate_build(recipe)
-        name = f"`{config.name}`" + (" (default)" if default and index == 0 else "")
+        name = f"`{config.name}`" + (
+            " (default)" if mark_default and index == 0 else ""
+        )
         notes = [BUILT_IN_ROLES.get(config.name, "")] + _notes(recipe, config.source)
         rows.append(
             f"| {name} | {recipe.size}x{recipe.size} | {_scales(recipe.scales)} "
@@ -225,67 +197,3 @@ def config_table(configs: Sequence[Any] | None = None) -> str:
             f"| {recipe.seed} | {'; '.join(n for n in notes if n)} |"
         )
     return "\n".join(rows) + "\n"
-
-
-_SECTION = re.compile(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), re.DOTALL)
-
-
-def update_readme(path: str | Path = README, table: str | None = None) -> bool:
-    """Replaces the table between :data:`BEGIN` and :data:`END` in ``path``.
-
-    Args:
-      path: the Markdown file; it must hold the two markers, each on its own
-        line.
-      table: the new table; None for :func:`config_table` ``()``.
-
-    Returns:
-      True if the file changed.
-
-    Raises:
-      ValueError: the file does not hold the markers (once each, in order).
-    """
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if len(_SECTION.findall(text)) != 1:
-        raise generator._value_error(
-            "path",
-            f"expected a file holding the lines {BEGIN!r} and {END!r} once each",
-            str(path),
-        )
-    table = config_table() if table is None else table
-    new = _SECTION.sub(lambda _: f"{BEGIN}\n{table}{END}", text)
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
-
-
-def readme_table(path: str | Path = README) -> str | None:
-    """The table between the markers in ``path``, or None without markers."""
-    match = _SECTION.search(Path(path).read_text(encoding="utf-8"))
-    return None if match is None else match.group(1)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Prints the config table, or writes it into READMEs (``--write``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tfds_gp.gp_textures",
-        description="Print the table of the built-in gp_textures configs, or "
-        "write it between the markers of READMEs.",
-    )
-    parser.add_argument(
-        "--write",
-        nargs="*",
-        metavar="README",
-        help="write the table between the markers of these files "
-        f"(default: {README.relative_to(README.parents[2])})",
-    )
-    args = parser.parse_args(argv)
-    if args.write is None:
-        print(config_table(), end="")
-        return
-    for path in args.write or [README]:
-        try:
-            changed = update_readme(path)
-        except (OSError, ValueError) as error:
-            parser.error(f"argument --write: {error}")
-        print(f"{path}: {'updated' if changed else 'up to date'}")

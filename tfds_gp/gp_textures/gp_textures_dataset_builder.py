@@ -11,13 +11,18 @@ TFDS manual directory and read by :mod:`tfds_gp.published` without ever
 unpickling it; the test split is generated with the authors' construction),
 ``reference`` (the ``paper`` recipe made with the authors' construction,
 :mod:`tfds_gp.reference`), ``reference_half`` (its half-size replica at
-512 px), ``paper_large`` and ``paper_2048`` (meant for a Beam build).  Their descriptions are generated from their parameters by
-:mod:`tfds_gp.gp_textures.describe`, which also writes the table of them in
-``tfds_gp/gp_textures/README.md``.
+512 px), ``paper_large`` and ``paper_2048`` (meant for a Beam build).
+Their descriptions are generated from their parameters by
+:mod:`tfds_gp.gp_textures.describe`; :mod:`tfds_gp.gp_textures.readme`
+writes the table of them in ``tfds_gp/gp_textures/README.md``.
 
 Custom configs: pass a :class:`GpTexturesConfig`, e.g.
 ``tfds.builder('gp_textures', config=GpTexturesConfig(size=128, scales=...,
-train_per_class=500))``.  Omit ``name`` (or pass None) to get a name
+train_per_class=500))``.  A config given only a ``size`` gets the paper's
+lengths scaled to it (``generator.paper_scales(size)``, the paper's
+``[[9.5, 10], [80, 140]]`` times ``size / 1024``) and the paper's powers;
+below 54 px the scaled lengths are too short and the error says to pass
+``scales``.  Omit ``name`` (or pass None) to get a name
 derived from the parameters (so two different recipes never share a cache
 directory); TFDS refuses a custom config that reuses a built-in config's name.
 
@@ -49,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import warnings
@@ -59,6 +65,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from tfds_gp import beam_build, generator, published, records
+from tfds_gp.checks import type_error, value_error
 from tfds_gp.gp_textures import describe
 
 __all__ = [
@@ -125,14 +132,14 @@ def check_config_name(name: object) -> str:
         "becomes a directory under data_dir)"
     )
     if not isinstance(name, str):
-        raise generator._type_error("name", expected, name)
+        raise type_error("name", expected, name)
     if (
         not 1 <= len(name) <= MAX_NAME_LENGTH
         or any(sep in name for sep in _SEPARATORS)
         or ".." in name
         or not _NAME_PATTERN.fullmatch(name)
     ):
-        raise generator._value_error("name", expected, name)
+        raise value_error("name", expected, name)
     return name
 
 
@@ -162,8 +169,13 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
       size: image side in pixels, 2 to 8192.
       scales: per scale, the correlation lengths (pixels) a class can pick.
         Classes are the cross product, first scale varying fastest; at most
-        16 scales and 10000 classes.
+        16 scales and 10000 classes.  None (the default) means the paper's
+        lengths scaled to ``size``, :func:`tfds_gp.generator.paper_scales`
+        (``[[2.375, 2.5], [20, 35]]`` at the default 256 px, the ``small``
+        config's); they fit sizes from 54 px up.
       powers: per scale, the weight of that scale's field, 1e-6 to 1e6.
+        None (the default) means the paper's ``(0.75, 1.25)``, for two
+        scales.
       train_per_class: training examples per class, 0 to 1000000.
       test_per_class: test examples per class, 0 to 1000000 (not both 0;
         at most 1000000 examples and 2**40 pixels per split).
@@ -186,8 +198,8 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
 
     name: str | None = None
     size: int = 256
-    scales: tuple = generator.PRESETS["small"].scales
-    powers: tuple = generator.PRESETS["small"].powers
+    scales: tuple | None = None
+    powers: tuple | None = None
     train_per_class: int = 50
     test_per_class: int = 50
     seed: int = 0
@@ -200,8 +212,8 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
     def __post_init__(self) -> None:
         recipe = generator.GpRecipe(
             size=self.size,
-            scales=self.scales,
-            powers=self.powers,
+            scales=_default_scales(self.size) if self.scales is None else self.scales,
+            powers=_default_powers(self.scales) if self.powers is None else self.powers,
             train_per_class=self.train_per_class,
             test_per_class=self.test_per_class,
             seed=self.seed,
@@ -210,18 +222,18 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
         sources = (SOURCE_GENERATED, SOURCE_PUBLISHED)
         expected = f"expected {SOURCE_GENERATED!r} or {SOURCE_PUBLISHED!r}"
         if not isinstance(self.source, str):
-            raise generator._type_error("source", expected, self.source)
+            raise type_error("source", expected, self.source)
         if self.source not in sources:
-            raise generator._value_error("source", expected, self.source)
+            raise value_error("source", expected, self.source)
         if self.description is not None and not isinstance(self.description, str):
-            raise generator._type_error(
+            raise type_error(
                 "description", "expected a string or None", self.description
             )
         if self.version is not None:
             try:
                 tfds.core.Version(self.version)
             except (TypeError, ValueError) as error:
-                raise generator._value_error(
+                raise value_error(
                     "version",
                     f"expected None or 'x.y.z' ({error})",
                     self.version,
@@ -236,7 +248,7 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
         else:
             check_config_name(self.name)
             if _DERIVED_NAME.fullmatch(self.name) and self.name != derived:
-                raise generator._value_error(
+                raise value_error(
                     "name",
                     "expected a name not of the form custom_<10 hex digits> "
                     "unless it is the one derived from the parameters; these "
@@ -303,6 +315,54 @@ class GpTexturesConfig(tfds.core.BuilderConfig):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _default_scales(size: object) -> tuple[tuple[float, ...], ...]:
+    """The scales of a config given without them: the paper's, scaled to ``size``.
+
+    A size too small for them is refused here, with a message that says the
+    scales were defaults and what to pass, rather than naming a length the
+    caller never gave.
+    """
+    scales = generator.paper_scales(size)  # checks size first
+    shortest = min(min(s) for s in scales)
+    if shortest < generator.MIN_CL:
+        smallest = math.ceil(
+            generator.MIN_CL
+            * generator.PAPER_SIZE
+            / min(min(s) for s in generator.PAPER_SCALES)
+        )
+        raise value_error(
+            "size",
+            f"expected a size of at least {smallest} pixels when scales are not "
+            "given: the default scales are the paper's lengths "
+            f"{_lists(generator.PAPER_SCALES)} scaled by size / "
+            f"{generator.PAPER_SIZE}, and at size={size} the shortest, "
+            f"{shortest:g} px, is below the {generator.MIN_CL} px minimum; pass "
+            "scales (and powers) for smaller images, e.g. scales=[[0.5, 0.75], "
+            "[2, 4]], powers=[0.75, 1.25]",
+            size,
+        )
+    return scales
+
+
+def _default_powers(scales: object) -> tuple[float, ...]:
+    """The powers of a config given without them: the paper's two weights."""
+    try:
+        count = None if scales is None else len(scales)
+    except TypeError:
+        count = None  # the recipe reports the scales' type
+    if count is not None and count != len(generator.PAPER_POWERS):
+        # Scales of another count were given: the default cannot fit; say so
+        # rather than report a length mismatch with weights never given.
+        raise value_error(
+            "powers",
+            f"expected powers for the {count} scales given: the default powers, "
+            f"the paper's {list(generator.PAPER_POWERS)}, weigh exactly two "
+            "scales; pass one power per scale",
+            None,
+        )
+    return generator.PAPER_POWERS
+
+
 def _lists(scales) -> list:
     return [list(s) for s in scales]
 
@@ -355,7 +415,7 @@ def _check_builder_config(config: object) -> None:
         # building a path from it.
         return
     if not isinstance(config, GpTexturesConfig):
-        raise generator._type_error(
+        raise type_error(
             "config",
             "expected a built-in config name or a GpTexturesConfig (a plain "
             "tfds.core.BuilderConfig has no recipe and an unchecked name)",
@@ -367,7 +427,7 @@ def _check_builder_config(config: object) -> None:
         getattr(config, field.name) != getattr(recipe, field.name)
         for field in dataclasses.fields(recipe)
     ):
-        raise generator._value_error(
+        raise value_error(
             "config",
             "expected a config whose fields match its recipe (this one was "
             "changed after construction); make a new GpTexturesConfig",
