@@ -5,102 +5,30 @@ Zenodo record 1252464 (DOI 10.5281/zenodo.1252464) distributes
 ``[[[image, label], ...], {label: name}]`` with float32 ``1024 x 1024``
 images and integer labels, as written by the reference ``GP_create.py``.
 
-Design: the pickle is never executed
-------------------------------------
+The pickle is never executed: the bytes are split into opcodes with
+:mod:`pickletools`' argument readers (parsing only), and a small stack
+machine here interprets the opcodes of plain data, containers and NumPy's
+own reductions of numeric arrays and scalars (protocols 0 to 5).  Globals
+are looked up by name in :data:`_ADMITTED` and become inert markers; every
+other global or opcode is refused.  Arrays are made only by
+``np.frombuffer`` with a dtype from a fixed set of numeric codes, after the
+shape, dtype and byte count agree and fit the caps (:data:`MAX_FILE_BYTES`,
+:data:`MAX_ARRAY_BYTES`, :data:`MAX_ARRAY_ELEMENTS`, :data:`MAX_OPCODES`,
+:data:`MAX_ITEMS`, :data:`MAX_RECORDS`, :data:`MAX_ZIP_DIRECTORY_BYTES`),
+which are checked before anything of that size is allocated.  Then the
+layout is checked: ``[[image, label], ...]`` with finite float images of
+the requested size, int labels and the expected ``{label: name}`` table.
 
-A pickle is a program for a stack machine, and ``pickle.load`` runs it: it
-imports the globals the file names and calls them.  Restricting the globals
-(an ``Unpickler.find_class`` allow-list) is not enough for NumPy data: with
-only ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray`` and
-``numpy.dtype`` a file can build an object array whose "pointers" are
-attacker bytes, or change a dtype in place (``dtype.__setstate__``) after an
-array uses it, and the process dies with a segmentation fault.
+Why this is safe (an allow-list of globals for ``pickle.Unpickler`` is not:
+NumPy's own names suffice to crash the process), the caps, the memory use
+and the layout of this file: ``tfds_gp/gp_textures/README.md``, "Reading
+the published file".
 
-So this module does not use :mod:`pickle` to load anything.  A loop like
-:func:`pickletools.genops` splits the bytes into opcodes and reads their
-arguments with :mod:`pickletools`' argument readers (parsing only: nothing
-is imported or called), checking each opcode before its argument is read,
-and a small stack machine here interprets the opcodes the published file
-and plausible re-pickles of it (protocols 0 to 5, Python 2 or 3) use:
-
-* data opcodes: ints, floats, ``None``, booleans, text and byte strings;
-* containers: lists, tuples, dicts, marks, appends, set-items, the memo;
-* ``GLOBAL`` / ``STACK_GLOBAL`` only for the names NumPy's and pickle's own
-  reductions of numeric arrays, dtypes, scalars and byte strings use
-  (``numpy[._]core.multiarray._reconstruct`` and ``.scalar``,
-  ``numpy[._]core.numeric._frombuffer``, ``numpy.ndarray``, ``numpy.dtype``,
-  ``_codecs.encode``, ``builtins.bytes``).  They are looked up in a table of
-  *names*: the result is an inert marker; no module is imported and nothing
-  is called.  Any other global raises :class:`RefusedGlobalError`.
-* ``REDUCE`` and ``BUILD`` on those markers are interpreted symbolically:
-  the declared dtype must be one of the plain numeric codes ``f2 f4 f8 i1 i2
-  i4 i8 u1 u2 u4 u8`` (object ``O``, void and structured ``V``, strings
-  ``S``/``U``, datetimes ``M``/``m``, booleans, sub-arrays, fields, names and
-  metadata are refused), the shape is checked against the caps below and the
-  byte string must hold exactly ``prod(shape) * itemsize`` bytes.  Only
-  then is the array made, by ``np.frombuffer(raw, np.dtype('<f4'))`` (or
-  the like, from a validated dtype string): a long byte string is read from
-  the file into a fresh ``bytearray`` that becomes the array's memory (no
-  copy; a second array from the same string gets a copy), a short one or
-  ``bytes`` is copied.  A ``BUILD`` on a finished array or on a dtype
-  already used (a change after the fact) is refused.
-* every other opcode (``INST``, ``OBJ``, ``NEWOBJ``, persistent ids, the
-  extension registry, sets, out-of-band buffers, ...) is refused.
-
-Why it is safe: the only NumPy calls that see file contents are
-``np.dtype`` of a string from a fixed set of numeric codes and
-``np.frombuffer`` of a byte string whose length has already been checked
-against that dtype and shape; an array whose items are Python objects or
-whose dtype has fields can therefore not exist, no dtype is ever changed
-after it is made, and nothing the file names is ever imported or called.
-What the machine builds are plain lists, tuples, dicts, ints, floats,
-strings, byte strings and numeric arrays and scalars.  It never recurses
-over what it builds (a structure may be deep or refer to itself), and dict
-keys are scalars, so that hashing one is shallow.
-
-Caps, derived from what the format needs (100 float32 images of 1024 x 1024,
-400 MiB, plus labels), are checked before anything of that size is
-allocated:
-
-* a zip member or plain file may hold at most :data:`MAX_FILE_BYTES`
-  (816 MiB: room for float64 images, or for protocol 2, which stores bytes
-  as UTF-8 text of up to twice their size); a zip member's declared size is
-  checked before it is opened and its data are read through a reader that
-  stops at the declared size, so a lying header cannot inflate further;
-* a length field in the pickle may not exceed what is left of the file, and
-  long strings are read in 1 MiB pieces, so a lying length allocates
-  nothing beyond the data actually present;
-* one array holds at most ``size * size`` elements (the requested image
-  side) in at most 3 dimensions; all arrays together hold at most
-  :data:`MAX_ARRAY_BYTES` (800 MiB) and :data:`MAX_ARRAY_ELEMENTS` (200
-  images' worth, so float32 copies of float16 images stay within 800 MiB
-  too); byte strings made from text (protocols 0 to 2) at most
-  :data:`MAX_FILE_BYTES` in all; at most :data:`MAX_OPCODES` opcodes,
-  :data:`MAX_ITEMS` items per container and :data:`MAX_RECORDS` records; a
-  newline-terminated (protocol 0) argument may be as long as an array's
-  text needs, other text arguments at most 8 KiB.
-
-Memory: the image data exist once for protocols 3 to 5 (the published
-file: about 430 MiB peak, 1 to 1.5 s on a shared core, as ``pickle.load``
-needed); for protocols 0 to 2, which store bytes as text, the text and the
-arrays exist side by side while the file is read.
-
-The archive's central directory may hold at most
-:data:`MAX_ZIP_DIRECTORY_BYTES` (checked before :mod:`zipfile` parses it:
-it makes an object per entry).  The zip member must be stored or
-deflate-compressed and not encrypted: :mod:`zipfile` inflates deflate data
-no further than it is asked to, but decompresses a whole chunk of bzip2 or
-lzma data at once, which a small bomb turns into gigabytes.
-
-After the pickle, the layout is checked: ``[[image, label], ...]`` with
-float images of the requested size and finite values, each image in one
-record only, int labels, and the expected ``{label: name}`` table.
-
-Every error is a :class:`PublishedFileError` (a ``ValueError``) whose message
-names the file (``dataset.zip:GP_9.5-10+80-140.gp`` for the member),
-including damaged archives (bad compressed data, bad CRC, encrypted or
-unsupported members); :class:`RefusedGlobalError` is also a
-``pickle.UnpicklingError``, as before.
+Every error is a :class:`PublishedFileError` (a ``ValueError``) whose
+message names the file (``dataset.zip:GP_9.5-10+80-140.gp`` for the
+member); :class:`RefusedGlobalError` is also a ``pickle.UnpicklingError``.
+This module imports nothing else of ``tfds_gp``: the tests load it alone,
+from its file, in child processes.
 """
 
 from __future__ import annotations
@@ -302,7 +230,7 @@ class _BoundedReader:
 
         The bytearray grows with the data actually read, a piece at a time,
         rather than being allocated at the declared length.  An array made
-        from it uses it as its memory (see ``_Machine.make_array``), so the
+        from it uses it as its memory (see ``_ArrayBuilder.make_array``), so the
         image data exist once.
         """
         out = bytearray(self._buf[self._bufpos : self._bufpos + n])
@@ -352,13 +280,10 @@ class _BoundedReader:
 
 
 # A caller's bad argument (not the file's content) is a TypeError or a
-# ValueError in the package's form, "Invalid value for argument `x`: expected
-# ... Received: x=...".  The whole package uses these helpers
-# (tfds_gp.generator re-exports them); they live here because this module
-# stands alone, importing nothing else of the package: the tests load it from
-# its file in child processes.  Received values are shown abbreviated: a
-# hostile input can be a list of a billion entries or an integer too large to
-# print.
+# ValueError in the package's form, "Invalid value for argument `x`:
+# expected ... Received: x=...", as tfds_gp.checks writes it.  This module
+# keeps its own three helpers because it imports nothing of the package (the
+# tests load it alone); a test checks that both write the same messages.
 _REPR = reprlib.Repr()
 _REPR.maxlevel = 3
 _REPR.maxlist = _REPR.maxtuple = 8
@@ -506,12 +431,8 @@ class _Machine:
         # pickle's own machine, so that a MARK can never be taken for a value.
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
-        self.array_bytes = 0
-        self.array_elements = 0
-        self.text_bytes = 0  # bytes made by _codecs.encode
         self.pos: int | None = 0
-        # Byte strings that became the memory of an array, by id.
-        self.lent: dict[int, bytearray] = {}
+        self.arrays = _ArrayBuilder(self.refuse, max_elements)
 
     # -- errors --
 
@@ -665,7 +586,7 @@ class _Machine:
                     "format has data (lists, tuples, dicts, numbers, strings, "
                     "numeric arrays)"
                 )
-            if isinstance(value, bytearray) and id(value) in self.lent:
+            if isinstance(value, bytearray) and id(value) in self.arrays.lent:
                 raise self.refuse(
                     "the pickle returns the data of an array also as a byte "
                     "string; an array's data appear only in the array"
@@ -678,6 +599,8 @@ class _Machine:
                 else:
                     todo.extend(value)
 
+    # -- opcodes with an effect beyond one push (the pushes: _PUSHES) --
+
     def op_proto(self, arg: int) -> None:
         if not 0 <= arg <= 5:
             raise self.refuse(f"pickle protocol {arg}; protocols 0 to 5 are read")
@@ -687,51 +610,8 @@ class _Machine:
         # follow are read one by one anyway.
         pass
 
-    def push_arg(self, arg: Any) -> None:
-        self.stack.append(arg)
-
-    def push_int(self, arg: int) -> None:
-        self.stack.append(self.integer(arg))
-
-    def push_none(self, arg: None) -> None:
-        self.stack.append(None)
-
-    def push_true(self, arg: None) -> None:
-        self.stack.append(True)
-
-    def push_false(self, arg: None) -> None:
-        self.stack.append(False)
-
-    def op_empty_list(self, arg: None) -> None:
-        self.stack.append([])
-
-    def op_empty_tuple(self, arg: None) -> None:
-        self.stack.append(())
-
-    def op_empty_dict(self, arg: None) -> None:
-        self.stack.append({})
-
     def op_mark(self, arg: None) -> None:
         self.marks.append(len(self.stack))
-
-    def op_list(self, arg: None) -> None:
-        self.stack.append(self.items(self.pop_mark()))
-
-    def op_tuple(self, arg: None) -> None:
-        self.stack.append(tuple(self.items(self.pop_mark())))
-
-    def make_tuple(self, n: int) -> None:
-        values = [self.pop() for _ in range(n)][::-1]
-        self.stack.append(tuple(self.items(values)))
-
-    def op_tuple1(self, arg: None) -> None:
-        self.make_tuple(1)
-
-    def op_tuple2(self, arg: None) -> None:
-        self.make_tuple(2)
-
-    def op_tuple3(self, arg: None) -> None:
-        self.make_tuple(3)
 
     def target(self, kind: type) -> Any:
         target = self.top()
@@ -754,7 +634,7 @@ class _Machine:
         self.check_size(target, len(values))
         target.extend(values)
 
-    def set_items(self, target: dict, values: list[Any]) -> None:
+    def set_items(self, target: dict, values: list[Any]) -> dict:
         if len(values) % 2:
             raise self.refuse(
                 "SETITEMS with an odd number of values; the file is not a valid pickle"
@@ -769,11 +649,7 @@ class _Machine:
                     "strings, bytes or None"
                 )
             target[key] = value
-
-    def op_dict(self, arg: None) -> None:
-        result: dict = {}
-        self.set_items(result, self.items(self.pop_mark()))
-        self.stack.append(result)
+        return target
 
     def op_setitem(self, arg: None) -> None:
         value = self.item(self.pop())
@@ -793,9 +669,6 @@ class _Machine:
     def op_pop_mark(self, arg: None) -> None:
         self.pop_mark()
 
-    def op_dup(self, arg: None) -> None:
-        self.stack.append(self.top())
-
     def op_put(self, arg: int) -> None:
         if not isinstance(arg, int) or arg < 0:
             raise self.refuse(
@@ -806,15 +679,19 @@ class _Machine:
     def op_memoize(self, arg: None) -> None:
         self.memo[len(self.memo)] = self.top()
 
-    def op_get(self, arg: int) -> None:
+    def memo_get(self, arg: int) -> Any:
         try:
-            self.stack.append(self.memo[arg])
+            return self.memo[arg]
         except (KeyError, TypeError):
             raise self.refuse(
                 f"memo index {_brief(arg)} was never stored; the file is not a valid pickle"
             ) from None
 
-    def admit(self, module: Any, name: Any) -> None:
+    def make_tuple(self, n: int) -> tuple:
+        values = [self.pop() for _ in range(n)][::-1]
+        return tuple(self.items(values))
+
+    def admit(self, module: Any, name: Any) -> _Admitted:
         if not isinstance(module, str) or not isinstance(name, str):
             raise self.refuse(
                 f"a global named by {_brief(module)} and {_brief(name)}; "
@@ -829,16 +706,12 @@ class _Machine:
                 "are allowed in this file",
                 RefusedGlobalError,
             )
-        self.stack.append(_Admitted(kind, f"{module}.{name}"))
+        return _Admitted(kind, f"{module}.{name}")
 
-    def op_global(self, arg: str) -> None:
-        module, _, name = arg.partition(" ")
-        self.admit(module, name)
-
-    def op_stack_global(self, arg: None) -> None:
+    def stack_global(self) -> _Admitted:
         name = self.pop()
         module = self.pop()
-        self.admit(module, name)
+        return self.admit(module, name)
 
     def op_reduce(self, arg: None) -> None:
         args = self.pop()
@@ -851,17 +724,17 @@ class _Machine:
             raise self.refuse(
                 f"REDUCE with {_describe_type(args)} as arguments; the file is not a valid pickle"
             )
-        self.stack.append(getattr(self, "reduce_" + func.kind)(func, args))
+        self.stack.append(getattr(self.arrays, "reduce_" + func.kind)(func, args))
 
     def op_build(self, arg: None) -> None:
         state = self.item(self.pop())
         target = self.top()
         if isinstance(target, _PendingArray) and target.array is None:
-            array = self.build_array(state)
+            array = self.arrays.build_array(state)
             target.array = array
             self.stack[-1] = array
         elif isinstance(target, _Dtype):
-            self.build_dtype(target, state)
+            self.arrays.build_dtype(target, state)
         elif isinstance(target, (np.ndarray, _PendingArray)):
             raise self.refuse("BUILD changes an array after it was made; refused")
         else:
@@ -870,7 +743,98 @@ class _Machine:
                 "NumPy array or dtype being made takes a state"
             )
 
-    # -- the admitted names, interpreted --
+
+# --- the opcode table ------------------------------------------------------------
+#
+# Every opcode this reader admits, and nothing else: an opcode missing here
+# is refused before its argument is read.  Each push computes one value from
+# the opcode's argument (already parsed by pickletools' reader) and the
+# machine, and puts it on the stack.
+
+
+def _argument(machine: _Machine, arg: Any) -> Any:
+    return arg
+
+
+_PUSHES: dict[str, Any] = {
+    **dict.fromkeys(
+        ["INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"],
+        _Machine.integer,  # at most 64 bits
+    ),
+    **dict.fromkeys(
+        ["FLOAT", "BINFLOAT", "STRING", "BINSTRING", "SHORT_BINSTRING"]
+        + ["UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"]
+        + ["BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"],
+        _argument,
+    ),
+    "NONE": lambda m, arg: None,
+    "NEWTRUE": lambda m, arg: True,
+    "NEWFALSE": lambda m, arg: False,
+    "EMPTY_LIST": lambda m, arg: [],
+    "EMPTY_TUPLE": lambda m, arg: (),
+    "EMPTY_DICT": lambda m, arg: {},
+    "LIST": lambda m, arg: m.items(m.pop_mark()),
+    "TUPLE": lambda m, arg: tuple(m.items(m.pop_mark())),
+    "TUPLE1": lambda m, arg: m.make_tuple(1),
+    "TUPLE2": lambda m, arg: m.make_tuple(2),
+    "TUPLE3": lambda m, arg: m.make_tuple(3),
+    "DICT": lambda m, arg: m.set_items({}, m.items(m.pop_mark())),
+    "DUP": lambda m, arg: m.top(),
+    **dict.fromkeys(["GET", "BINGET", "LONG_BINGET"], _Machine.memo_get),
+    # Names only: an inert marker, nothing imported (_ADMITTED).
+    "GLOBAL": lambda m, arg: m.admit(*arg.partition(" ")[::2]),
+    "STACK_GLOBAL": lambda m, arg: m.stack_global(),
+}
+
+_EFFECTS: dict[str, Any] = {
+    "PROTO": _Machine.op_proto,
+    "FRAME": _Machine.op_frame,
+    "MARK": _Machine.op_mark,
+    "APPEND": _Machine.op_append,
+    "APPENDS": _Machine.op_appends,
+    "SETITEM": _Machine.op_setitem,
+    "SETITEMS": _Machine.op_setitems,
+    "POP": _Machine.op_pop,
+    "POP_MARK": _Machine.op_pop_mark,
+    **dict.fromkeys(["PUT", "BINPUT", "LONG_BINPUT"], _Machine.op_put),
+    "MEMOIZE": _Machine.op_memoize,
+    # The two that reach the array builder (_ArrayBuilder).
+    "REDUCE": _Machine.op_reduce,
+    "BUILD": _Machine.op_build,
+}
+
+
+def _pusher(compute: Any) -> Any:
+    def push(machine: _Machine, arg: Any) -> None:
+        machine.stack.append(compute(machine, arg))
+
+    return push
+
+
+_HANDLERS = {name: _pusher(f) for name, f in _PUSHES.items()} | _EFFECTS
+
+
+# --- the array builder -----------------------------------------------------------
+
+
+class _ArrayBuilder:
+    """Interprets REDUCE and BUILD on the admitted NumPy names.
+
+    The only place that makes NumPy objects from file contents: a dtype from
+    a fixed set of numeric codes, an array by ``np.frombuffer`` of a byte
+    string whose length has been checked against that dtype and shape.  It
+    keeps the budgets of one file (array bytes and elements, text turned
+    into bytes) and the byte strings lent to arrays as their memory.
+    """
+
+    def __init__(self, refuse: Any, max_elements: int) -> None:
+        self.refuse = refuse  # the machine's: names the file and the opcode
+        self.max_elements = max_elements
+        self.array_bytes = 0
+        self.array_elements = 0
+        self.text_bytes = 0  # bytes made by _codecs.encode
+        # Byte strings that became the memory of an array, by id.
+        self.lent: dict[int, bytearray] = {}
 
     def reduce_reconstruct(self, func: _Admitted, args: tuple) -> _PendingArray:
         # numpy writes _reconstruct(ndarray, (0,), b'b'); the BUILD that
@@ -1122,7 +1086,7 @@ def _latin1(text: str) -> bytes | bytearray:
     """``text.encode('latin-1')``.
 
     Long results come as a bytearray that an array can use as its memory
-    without a copy (see ``_Machine.make_array``).
+    without a copy (see ``_ArrayBuilder.make_array``).
     """
     if len(text) >= _BUFFER:
         return bytearray(text, "latin-1")
@@ -1141,63 +1105,6 @@ def _shape_text(shape: tuple) -> str:
     if len(shape) > 8:
         return f"of {len(shape)} dimensions"
     return "(" + ", ".join(_brief(d) for d in shape) + ")"
-
-
-_HANDLERS = {
-    "PROTO": _Machine.op_proto,
-    "FRAME": _Machine.op_frame,
-    "INT": _Machine.push_int,
-    "BININT": _Machine.push_int,
-    "BININT1": _Machine.push_int,
-    "BININT2": _Machine.push_int,
-    "LONG": _Machine.push_int,
-    "LONG1": _Machine.push_int,
-    "LONG4": _Machine.push_int,
-    "FLOAT": _Machine.push_arg,
-    "BINFLOAT": _Machine.push_arg,
-    "NONE": _Machine.push_none,
-    "NEWTRUE": _Machine.push_true,
-    "NEWFALSE": _Machine.push_false,
-    "STRING": _Machine.push_arg,
-    "BINSTRING": _Machine.push_arg,
-    "SHORT_BINSTRING": _Machine.push_arg,
-    "UNICODE": _Machine.push_arg,
-    "BINUNICODE": _Machine.push_arg,
-    "SHORT_BINUNICODE": _Machine.push_arg,
-    "BINUNICODE8": _Machine.push_arg,
-    "BINBYTES": _Machine.push_arg,
-    "SHORT_BINBYTES": _Machine.push_arg,
-    "BINBYTES8": _Machine.push_arg,
-    "BYTEARRAY8": _Machine.push_arg,
-    "EMPTY_LIST": _Machine.op_empty_list,
-    "EMPTY_TUPLE": _Machine.op_empty_tuple,
-    "EMPTY_DICT": _Machine.op_empty_dict,
-    "MARK": _Machine.op_mark,
-    "LIST": _Machine.op_list,
-    "TUPLE": _Machine.op_tuple,
-    "TUPLE1": _Machine.op_tuple1,
-    "TUPLE2": _Machine.op_tuple2,
-    "TUPLE3": _Machine.op_tuple3,
-    "DICT": _Machine.op_dict,
-    "APPEND": _Machine.op_append,
-    "APPENDS": _Machine.op_appends,
-    "SETITEM": _Machine.op_setitem,
-    "SETITEMS": _Machine.op_setitems,
-    "POP": _Machine.op_pop,
-    "POP_MARK": _Machine.op_pop_mark,
-    "DUP": _Machine.op_dup,
-    "PUT": _Machine.op_put,
-    "BINPUT": _Machine.op_put,
-    "LONG_BINPUT": _Machine.op_put,
-    "MEMOIZE": _Machine.op_memoize,
-    "GET": _Machine.op_get,
-    "BINGET": _Machine.op_get,
-    "LONG_BINGET": _Machine.op_get,
-    "GLOBAL": _Machine.op_global,
-    "STACK_GLOBAL": _Machine.op_stack_global,
-    "REDUCE": _Machine.op_reduce,
-    "BUILD": _Machine.op_build,
-}
 
 
 _OPCODES = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
