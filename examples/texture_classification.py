@@ -96,7 +96,8 @@ def parse_args(argv: Sequence[str] | None = None) -> texture.TextureExperiment:
     options.add_training_arguments(
         p,
         config_choices=texture.CONFIG_NAMES,
-        config_help="gp_textures config; 'default' is the sweep's custom config "
+        config_help="gp_textures config (default: 'default', or 'fast' with "
+        "--fast); 'default' is the sweep's custom config "
         "(128 px, lengths x1/8, 50 train per class), 'paper' the paper's "
         "1024 px recipe (slow: hours on two CPU cores)",
         variants=texture.VARIANTS,

@@ -184,3 +184,29 @@ def test_mask_picture_rejects_bad_flags(capsys):
             parse(flags)
         assert info.value.code == 2
         assert f"argument {option}" in capsys.readouterr().err
+
+
+def _help_text(parse, capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        parse(["--help"])
+    assert info.value.code == 0
+    # Whitespace normalised: the wrapping depends on the terminal's width.
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_shows_each_default_once(classification_parser, capsys):
+    text = _help_text(classification_parser, capsys)
+    # Defaults the help states in words are not appended again ...
+    assert "--epochs EPOCHS epochs (default: 30, or 2 with --fast) --batch" in text
+    assert "(default 3 seeds, 2 with --fast) --epochs" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    # ... and the others are shown, lists as typed on the command line.
+    assert "--lr LR Adam learning rate (default: 0.001)" in text
+    assert "--batch-size BATCH_SIZE default: 8" in text
+    assert "(default: no_mask,backdrop,random_crops)" in text
+    assert "--out-dir OUT_DIR default: results/texture" in text
+    picture = runpy.run_module("examples.mask_picture")["parse_args"]
+    text = _help_text(picture, capsys)
+    assert "scaled by size / 1024 --fine-prob" in text
+    assert "--seed SEED default: 3" in text
+    assert "(default: None)" not in text and "(default: False)" not in text

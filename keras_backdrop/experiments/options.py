@@ -12,8 +12,10 @@ the parser and merge them.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -160,13 +162,69 @@ def check_strategy_arguments(
         )
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    r"""Help that shows each option's default once.
+
+    `argparse.ArgumentDefaultsHelpFormatter` appends ``(default: ...)`` to
+    every help that lacks ``%(default)``, so an option whose help states
+    its default in words (a None default the script fills in after
+    parsing, such as "default: 30, or 2 with --fast") printed it twice.
+    This formatter appends the default only where the help does not
+    mention one, the default is not None and the option takes a value
+    (a flag's False says nothing); options without help show it too.
+    Lists are written as on the command line (comma-separated).
+
+    >>> parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    >>> _ = parser.add_argument("--epochs", type=int, help="epochs (default: 30)")
+    >>> _ = parser.add_argument("--lr", type=float, default=1e-3, help="rate")
+    >>> _ = parser.add_argument("--sizes", default=[8, 32])
+    >>> _ = parser.add_argument("--fast", action="store_true", help="smoke run")
+    >>> text = " ".join(parser.format_help().split())  # any terminal width
+    >>> "--epochs EPOCHS epochs (default: 30) --lr" in text
+    True
+    >>> "rate (default: 0.001)" in text, "default: 8,32" in text
+    (True, True)
+    >>> "(default: None)" in text or "(default: False)" in text
+    False
+    """
+
+    def _format_action(self, action: argparse.Action) -> str:
+        shown = _shown_default(action)
+        if shown is not None:
+            action = copy.copy(action)
+            # _expand_help applies %-formatting: a literal % must be doubled.
+            shown = shown.replace("%", "%%")
+            text = (action.help or "").strip()
+            action.help = f"{text} (default: {shown})" if text else f"default: {shown}"
+        return super()._format_action(action)
+
+
+def _shown_default(action: argparse.Action) -> str | None:
+    """The default to append to an option's help, or None to leave it."""
+    help_text = action.help or ""
+    if (
+        action.default is None
+        or action.default is argparse.SUPPRESS
+        or help_text is argparse.SUPPRESS
+        or action.nargs == 0  # flags: store_true, help, BooleanOptionalAction
+        or not action.option_strings  # positionals: required, no default
+        or "%(default)" in help_text
+        # The help already says it ("default: 30", "(default 3 seeds",
+        # "default on for JAX"), not merely naming a choice 'default'.
+        or re.search(r"\bdefault[:\s]", help_text)
+    ):
+        return None
+    return _shown(action.default)
+
+
 def make_parser(doc: str, *, show_defaults: bool = False) -> argparse.ArgumentParser:
     r"""A script's parser, described by its docstring's first paragraph.
 
     Args:
         doc: The script's module docstring.
         show_defaults: Whether the help shows every option's default
-            (`argparse.ArgumentDefaultsHelpFormatter`).
+            (`DefaultsHelpFormatter`: once, where the help does not
+            already state it).
 
     Returns:
         The parser.
@@ -177,9 +235,7 @@ def make_parser(doc: str, *, show_defaults: bool = False) -> argparse.ArgumentPa
     return argparse.ArgumentParser(
         description=doc.split("\n\n")[0],
         formatter_class=(
-            argparse.ArgumentDefaultsHelpFormatter
-            if show_defaults
-            else argparse.HelpFormatter
+            DefaultsHelpFormatter if show_defaults else argparse.HelpFormatter
         ),
     )
 
