@@ -5,7 +5,7 @@
   `mask_prob=0.5` draw of the same size; and, for reference, the selection
   the layer used before (a top-k over every entry). The layer now finds
   the subset from the threshold draw and corrects the count within a
-  window of ten standard deviations (`_tensorflow_impl.keep_exactly`).
+  window of ten standard deviations (`keras_backdrop._rule.keep_exactly`).
 * The NaN-safe gradient product: the backward multiplication of an
   activation by its mask, as the layer does it (`multiply_no_nan`: a
   blocked entry passes exactly zero even from a NaN or infinite upstream
@@ -34,7 +34,8 @@ import tensorflow as tf
 from _common import main
 from _core import format_table, interleaved_times, ratio_stats
 
-from keras_backdrop import _tensorflow_impl, draw_mask
+from keras_backdrop import _rule, draw_mask
+from keras_backdrop._tensorflow_impl import TF_OPS
 
 NAME = "mask_draw"
 
@@ -49,8 +50,8 @@ def _draw_functions(side: int, jit: bool) -> dict[str, Any]:
     fns = {
         "mask_prob": lambda: draw_mask([side, side], mask_prob=0.5, seed=1),
         "keep_count": lambda: draw_mask([side, side], keep_count=half, seed=1),
-        "top_k_over_all": lambda: _tensorflow_impl._smallest_by_top_k(
-            uniform(), half, size
+        "top_k_over_all": lambda: _rule.smallest_by_top_k(
+            TF_OPS, uniform(), half, size
         ),
     }
     return {k: tf.function(f, jit_compile=jit) for k, f in fns.items()}

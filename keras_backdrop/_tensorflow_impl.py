@@ -1,8 +1,11 @@
 """The backdrop mechanism on the TensorFlow backend.
 
 `tf.custom_gradient` and a stateless Philox draw: the fastest path measured
-on TensorFlow, with and without XLA (benchmarks/README.md). Arguments reach
-these functions already validated by `keras_backdrop.masks`.
+on TensorFlow, with and without XLA (benchmarks/README.md). The contract is
+`keras_backdrop._backend.Backend`; the mask rule is `keras_backdrop._rule`,
+here in TensorFlow ops (`TensorFlowOps`). Only TensorFlow has mask sizes
+known at run time alone (a mask over the batch axis), hence the run-time
+checks below.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+
+from keras_backdrop import _rule
 
 
 def as_tensor(x):
@@ -38,101 +43,123 @@ def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return _identity(x)
 
 
+class TensorFlowOps:
+    """`_rule.RuleOps` in TensorFlow ops, for static and run-time sizes.
+
+    Every op here is executor time at every training step, so each is the
+    shortest spelling found: 29 ops per masked layer, was 39
+    (benchmarks/README.md, "What the layer costs").
+    """
+
+    def largest_at(self, uniform, size):
+        if not isinstance(size, int):
+            # argmax needs an entry: an empty mask (an empty batch) gets a
+            # sentinel, whose index is then outside the (empty) one_hot.
+            uniform = tf.concat([uniform, [-1.0]], axis=0)
+        return tf.math.argmax(uniform, output_type=tf.int32)
+
+    def add_at(self, values, at, amount, size):
+        # An argmax, a one_hot and an add (the README's figure above): no
+        # select over the whole mask.
+        return values + tf.one_hot(at, size, on_value=amount, off_value=0.0)
+
+    def one_hot(self, at, size):
+        return tf.one_hot(at, size)
+
+    def as_index(self, value, like):
+        return tf.cast(value, tf.int32)
+
+    def where(self, condition, x, y):
+        return tf.where(condition, x, y)
+
+    def flags(self, condition):
+        return tf.cast(condition, tf.float32)
+
+    def count(self, condition):
+        return tf.reduce_sum(tf.cast(condition, tf.int32))
+
+    def top_k_indices(self, values, k, sorted):
+        return tf.math.top_k(values, k=k, sorted=sorted).indices
+
+    def scatter(self, indices, updates, size):
+        return tf.scatter_nd(indices[:, None], updates, [size])
+
+    def arange(self, n):
+        return tf.range(n)
+
+    def abs(self, x):
+        return tf.abs(x)
+
+    def cond(self, predicate, true_fn, false_fn):
+        return tf.cond(predicate, true_fn, false_fn)
+
+    def zeros(self, size):
+        return tf.zeros([size], tf.float32)
+
+    def ones(self, n):
+        return tf.ones([n], tf.float32)
+
+    def per_survivor(self, keep, size):
+        # size / count as one division by the surviving fraction: two ops
+        # where `keep * (size / sum)` takes three (README, as above).
+        return keep / tf.reduce_mean(keep)
+
+    def size_over(self, size, keep_count):
+        return tf.cast(size, tf.float32) / keep_count
+
+
+TF_OPS = TensorFlowOps()
+
+
 def draw_mask(
     mask_shape: Sequence[int] | tf.Tensor,
-    mask_prob: float | None,
+    mask_prob: float | tf.Tensor | None,
     keep_count: int | None,
     normalize: str | None,
     seed: int | keras.random.SeedGenerator | None,
     pinned_flat_index: tf.Tensor | int | None,
 ) -> tf.Tensor:
-    """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
+    """One mask by the rule (see `keras_backdrop.draw_mask`)."""
     # Static sizes stay Python numbers: every op saved here is executor time
     # at every training step (benchmarks/layer_cost_breakdown.py).
     static_shape = _static_dims(mask_shape)
     if static_shape is not None:
         size = math.prod(static_shape)
         mask_shape = static_shape
+        # Known now: the error the run-time check below gives, when tracing.
+        _rule.check_keep_count(
+            keep_count,
+            size,
+            f"a mask of shape {static_shape}",
+            error=lambda message: tf.errors.InvalidArgumentError(None, None, message),
+        )
     else:
         mask_shape = tf.convert_to_tensor(mask_shape, dtype=tf.int32)
         size = tf.reduce_prod(mask_shape)
-    uniform = _uniform(size, seed)
-    if keep_count is not None:
-        message = (
-            f"Invalid value for argument `keep_count`: {keep_count} "
-            "exceeds the number of mask entries (the product of the "
-            "masked axes' sizes)"
-        )
-        if static_shape is None:
+        if keep_count is not None:
             tf.debugging.assert_less_equal(
                 keep_count,
                 tf.where(size > 0, size, keep_count),  # An empty mask is allowed.
-                message=message,
+                message=_rule.keep_count_message(
+                    keep_count, mask="the mask (the product of the masked axes' sizes)"
+                ),
             )
-        elif 0 < size < keep_count:
-            # Known now: the same error the graph check gives, at trace time.
-            raise tf.errors.InvalidArgumentError(None, None, message)
-        if static_shape is not None and size > 0:
-            keep = keep_exactly(uniform, keep_count, size)
-        else:  # Possibly an empty batch: top_k needs keep_count entries.
-            keep = tf.cond(
-                size > 0,
-                lambda: keep_exactly(uniform, keep_count, None),
-                lambda: tf.zeros([size], tf.float32),
-            )
-    else:
-        keep = _keep_with_probability(uniform, mask_prob, size, pinned_flat_index)
-        pinned_flat_index = None
-    if pinned_flat_index is not None:
-        pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
-        keep = tf.where(
-            pinned_flat_index >= 0, tf.one_hot(pinned_flat_index, size), keep
-        )
-    if normalize == "count":
-        # size / count as one division by the surviving fraction.
-        keep = keep / tf.reduce_mean(keep)
-    elif normalize == "expected":
-        if keep_count is not None:
-            keep = keep * (tf.cast(size, tf.float32) / keep_count)
-        else:
-            keep = keep / (1.0 - mask_prob)
+    # Drawn even for an empty mask, so that a generator advances at every
+    # draw whether or not the batch is empty.
+    uniform = _uniform(size, seed)
+    if isinstance(size, int) and size == 0:  # Static and empty: nothing kept.
+        return tf.zeros(mask_shape, tf.float32)
+    keep = _rule.draw(
+        TF_OPS, uniform, size, mask_prob, keep_count, normalize, pinned_flat_index
+    )
     return tf.reshape(keep, mask_shape)
 
 
-def _keep_with_probability(
-    uniform: tf.Tensor,
-    mask_prob: float,
-    size: int | tf.Tensor,
-    pinned_flat_index: tf.Tensor | int | None,
+def keep_exactly(
+    uniform: tf.Tensor, keep_count: int, size: int, window: int | None = None
 ) -> tf.Tensor:
-    """0/1 flags (float32): entries whose uniform is at least `mask_prob`.
-
-    A mask is never all zero: one uniformly chosen entry survives. When
-    nothing survived, the uniforms are i.i.d. below `mask_prob`, so the
-    position of the largest is uniform and no second draw is needed. Lifting
-    that entry by 2, always, keeps it then and changes nothing otherwise
-    (it survived already). A pin lifts its own entry instead and raises
-    the threshold to 2: it alone survives. No branch, so no select on the
-    whole mask: about ten small ops, each of which costs executor time at
-    every training step.
-    """
-    if not isinstance(size, int):
-        # argmax needs an entry: an empty mask (an empty batch) gets a
-        # sentinel, whose index is then outside the (empty) one_hot.
-        uniform_or_sentinel = tf.concat([uniform, [-1.0]], axis=0)
-    elif size == 0:
-        return tf.zeros([0], tf.float32)
-    else:
-        uniform_or_sentinel = uniform
-    lifted = tf.math.argmax(uniform_or_sentinel, output_type=tf.int32)
-    threshold = mask_prob
-    if pinned_flat_index is not None:
-        pinned_flat_index = tf.cast(pinned_flat_index, tf.int32)
-        pinned = pinned_flat_index >= 0
-        lifted = tf.where(pinned, pinned_flat_index, lifted)
-        threshold = tf.where(pinned, 2.0, mask_prob)
-    lifted_uniform = uniform + tf.one_hot(lifted, size, on_value=2.0, off_value=0.0)
-    return tf.cast(lifted_uniform >= threshold, tf.float32)
+    """`_rule.keep_exactly` in TensorFlow ops."""
+    return _rule.keep_exactly(TF_OPS, uniform, keep_count, size, window)
 
 
 def _static_dims(mask_shape: Any) -> tuple[int, ...] | None:
@@ -143,66 +170,6 @@ def _static_dims(mask_shape: Any) -> tuple[int, ...] | None:
         return tuple(mask_shape)
     value = tf.get_static_value(mask_shape)
     return None if value is None else tuple(int(d) for d in value)
-
-
-def keep_exactly(
-    uniform: tf.Tensor,
-    keep_count: int,
-    size: int | None,
-    window: int | None = None,
-) -> tf.Tensor:
-    """0/1 flags of the `keep_count` smallest of `uniform` (float32).
-
-    The `keep_count` smallest of i.i.d. uniforms are a uniformly random
-    subset of exactly that many entries. A top-k over all entries costs
-    O(size log keep_count), some 60 times a `mask_prob` draw for half of a
-    4096x4096 mask, so where the size is static the subset is found from
-    the threshold draw instead: the entries below `keep_count / size` are
-    within a few standard deviations of the right count, and only that
-    difference is corrected, with a top-k over a window of about ten
-    standard deviations (`window` overrides it, for tests). The result is
-    the same subset; a difference past the window (about 1e-23 likely)
-    takes the full top-k.
-    """
-    if size is None or window is None and _window(size, keep_count) >= size:
-        return _smallest_by_top_k(uniform, keep_count, size)
-    window = min(size, window or _window(size, keep_count))
-    below = uniform < keep_count / size
-    short = keep_count - tf.reduce_sum(tf.cast(below, tf.int32))
-
-    def corrected():
-        # Too few below the threshold: add the smallest above it; too many:
-        # drop the largest below it. -2 ranks last: never picked first.
-        key = tf.where(
-            short > 0,
-            tf.where(below, -2.0, -uniform),
-            tf.where(below, uniform, -2.0),
-        )
-        picked = tf.math.top_k(key, k=window, sorted=True).indices
-        sign = tf.where(short > 0, 1.0, -1.0)
-        step = sign * tf.cast(tf.range(window) < tf.abs(short), tf.float32)
-        return tf.cast(below, tf.float32) + tf.scatter_nd(picked[:, None], step, [size])
-
-    return tf.cond(
-        tf.abs(short) <= window,
-        corrected,
-        lambda: _smallest_by_top_k(uniform, keep_count, size),
-    )
-
-
-def _smallest_by_top_k(
-    uniform: tf.Tensor, keep_count: int, size: int | tf.Tensor | None
-) -> tf.Tensor:
-    if size is None:
-        size = tf.size(uniform)
-    kept = tf.math.top_k(-uniform, k=keep_count, sorted=False).indices
-    return tf.scatter_nd(kept[:, None], tf.ones([keep_count], tf.float32), [size])
-
-
-def _window(size: int, keep_count: int) -> int:
-    """Ten standard deviations of the count below the threshold, and some."""
-    p = keep_count / size
-    return int(math.ceil(10 * math.sqrt(size * p * (1 - p)))) + 16
 
 
 def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:

@@ -1,42 +1,45 @@
 """The backdrop mechanism on PyTorch: a `torch.autograd.Function` and torch ops.
 
-The `keras.ops` route (`_keras_ops_impl`) works on PyTorch too, but every
-`keras.ops` call pays Keras's dispatch, and `keras.ops.custom_gradient` its
-own wrapping: about 1 ms per layer per training step on the texture network
-(benchmarks/README.md). Here the mask is built with torch ops directly, and
-the uniforms are counter-based (`_uniform`), with seeds from the layer's
-`SeedGenerator` as Keras's draws have; `keep_count` shares the portable
-selection. Arguments reach these functions already validated by
-`keras_backdrop.masks`.
+The contract is `keras_backdrop._backend.Backend`; the mask rule is
+`keras_backdrop._rule`. The `keras.ops` route (the JAX module) works on
+PyTorch too, but every `keras.ops` call pays Keras's dispatch, and
+`keras.ops.custom_gradient` its own wrapping: about 1 ms per layer per
+training step on the texture network (benchmarks/README.md, "backends":
+PyTorch eager 1.116 is per-op dispatch). So the gradient and the
+`mask_prob` rule's operations are torch ops (`TorchOps`), and the uniforms
+are counter-based (`_uniform`), with seeds from the layer's
+`SeedGenerator` as Keras's draws have; `keep_count`'s selection uses the
+portable `keras.ops` operations.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import torch
 
-from keras_backdrop._keras_ops_impl import (
+from keras_backdrop import _rule
+from keras_backdrop._portable import (
+    KerasOps,
     as_tensor,
     broadcast_mask,
+    checked_pin_value,
     checked_shape,
-    keep_exactly,
     mask_dims,
-    rescale,
+    strides,
 )
 
 __all__ = [
     "as_tensor",
     "broadcast_mask",
+    "checked_pin_value",
     "draw_mask",
     "keep_exactly",
     "mask_dims",
     "mask_gradient",
     "pinned_flat_index",
-    "checked_pin_value",
 ]
 
 
@@ -63,59 +66,79 @@ def mask_gradient(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _MaskGradient.apply(x, mask.to(x.device))
 
 
+class TorchOps(KerasOps):
+    """`_rule.RuleOps`: torch ops for the `mask_prob` rule, the pin and the scale.
+
+    No Keras dispatch on the per-step path (see the module's docstring),
+    and all on the device: no host sync on whether anything survived.
+    """
+
+    def largest_at(self, uniform, size):
+        # topk, not argmax: Inductor (PyTorch 2.13, CPU) fused an argmax
+        # with the draw's integer hashing into a kernel that crashed the
+        # process (a segmentation fault) once the seed's step was in the
+        # same graph; topk is a kernel of its own (benchmarks/README.md,
+        # "PyTorch with torch.compile"). The same entry either way.
+        return uniform.topk(1).indices[0]
+
+    def add_at(self, values, at, amount, size):
+        positions = torch.arange(size, device=values.device)
+        return torch.where(positions == at, values + amount, values)
+
+    def one_hot(self, at, size):
+        positions = torch.arange(size, device=at.device)
+        return (positions == at).to(torch.float32)
+
+    def as_index(self, value, like):
+        return torch.as_tensor(value, device=like.device)
+
+    def where(self, condition, x, y):
+        return torch.where(condition, x, y)
+
+    def flags(self, condition):
+        return condition.to(torch.float32)
+
+    def per_survivor(self, keep, size):
+        return keep * (size / keep.sum())
+
+
+TORCH_OPS = TorchOps()
+
+
 def draw_mask(
     mask_shape: Sequence[int],
-    mask_prob: float | None,
+    mask_prob: Any,
     keep_count: int | None,
     normalize: str | None,
     seed: int | keras.random.SeedGenerator | None,
     pinned_flat_index: Any,
 ) -> torch.Tensor:
-    """One mask by the reference rules (see `keras_backdrop.draw_mask`)."""
+    """One mask by the rule (see `keras_backdrop.draw_mask`)."""
     mask_shape, size = checked_shape(mask_shape, keep_count)
     if size == 0:
         return keras.ops.zeros(mask_shape, "float32")
-    uniform = _uniform(size, seed)
-    if keep_count is not None:
-        keep = keep_exactly(uniform, keep_count, size)
-        if pinned_flat_index is not None:
-            flat = torch.as_tensor(pinned_flat_index, device=keep.device)
-            positions = torch.arange(size, device=keep.device)
-            pinned = (positions == flat).to(torch.float32)
-            keep = torch.where(flat >= 0, pinned, keep)
-    else:
-        keep = _keep_with_probability(uniform, mask_prob, size, pinned_flat_index)
-    keep = rescale(keep, keep.sum(), size, normalize, mask_prob, keep_count)
+    keep = _rule.draw(
+        TORCH_OPS,
+        _uniform(size, seed),
+        size,
+        mask_prob,
+        keep_count,
+        normalize,
+        pinned_flat_index,
+    )
     return keep.reshape(mask_shape)
 
 
-def _keep_with_probability(
-    uniform: torch.Tensor, mask_prob: float, size: int, pinned_flat_index: Any
-) -> torch.Tensor:
-    """0/1 flags (float32): entries whose uniform is at least `mask_prob`.
+def keep_exactly(
+    uniform: Any, keep_count: int, size: int, window: int | None = None
+) -> Any:
+    """`_rule.keep_exactly` with this backend's operations."""
+    return _rule.keep_exactly(TORCH_OPS, uniform, keep_count, size, window)
 
-    A mask is never all zero: one uniformly chosen entry survives. When
-    nothing survived, the uniforms are i.i.d. below `mask_prob`, so the
-    position of the largest is uniform and no second draw is needed;
-    lifting that entry by 2, always, keeps it then and changes nothing
-    otherwise. A pin lifts its own entry instead and raises the threshold
-    to 2: it alone survives. All on the device (no host sync on whether
-    anything survived), with no in-place write and no select over the
-    whole mask.
-    """
-    positions = torch.arange(size, device=uniform.device)
-    # topk, not argmax: Inductor (PyTorch 2.13, CPU) fused an argmax with
-    # the draw's integer hashing into a kernel that crashed the process
-    # (a segmentation fault) once the seed's step was in the same graph;
-    # topk is a kernel of its own. The same entry either way.
-    lift_at = uniform.topk(1).indices[0]
-    threshold: Any = mask_prob
-    if pinned_flat_index is not None:
-        flat = torch.as_tensor(pinned_flat_index, device=uniform.device)
-        lift_at = torch.where(flat >= 0, flat, lift_at)
-        threshold = torch.where(flat >= 0, 2.0, mask_prob)
-    lifted = torch.where(positions == lift_at, uniform + 2.0, uniform)
-    return (lifted >= threshold).to(torch.float32)
+
+def _device() -> torch.device:
+    """The device Keras puts new tensors on."""
+    return keras.ops.convert_to_tensor(0.0).device
 
 
 def _signed(value: int) -> int:
@@ -160,7 +183,7 @@ def _uniform(size: int, seed: Any) -> torch.Tensor:
         pair = _next_pair(seed)
     else:
         pair = torch.tensor([seed, 0])
-    device = keras.ops.convert_to_tensor(0.0).device
+    device = _device()
     pair = torch.as_tensor(pair, device=device).to(torch.int64) & 0xFFFFFFFF
     key = _mix((pair[0] << 32) | pair[1])
     index = torch.arange(1, size + 1, dtype=torch.int64, device=device)
@@ -192,21 +215,5 @@ def pinned_flat_index(
     # Checked by the layer when it is called, where every shape is known.
     del layer_name, axes
     index = pinned_var.value
-    # Row-major strides of the mask, so that the flat index matches the
-    # reshape of the flat mask back to dims.
-    strides = torch.tensor(
-        [math.prod(dims[i + 1 :]) for i in range(len(dims))],
-        dtype=index.dtype,
-        device=index.device,
-    )
-    return torch.where(index[0] >= 0, (index * strides).sum(), -1)
-
-
-def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
-    """A pin written inside a traced function, as it is.
-
-    Its value is unknown here; on this backend the layer checks the pin
-    when the training step is traced (README, "The layer").
-    """
-    del dims, message
-    return value
+    steps = torch.tensor(strides(dims), dtype=index.dtype, device=index.device)
+    return torch.where(index[0] >= 0, (index * steps).sum(), -1)

@@ -5,12 +5,14 @@ loops: `draw_mask` builds one mask by the reference rules, and
 `mask_gradient` is the identity in the forward pass and multiplies the
 gradient by the mask in the backward pass.
 
-Both work on every Keras 3 backend. On TensorFlow they use
-`tf.custom_gradient` and a stateless Philox draw (`_tensorflow_impl`); on
-JAX, `keras.ops.custom_gradient` and `keras.random` (`_keras_ops_impl`); on
-PyTorch, a `torch.autograd.Function` and torch ops with a counter-based
-draw (`_torch_impl`: Keras's op dispatch cost about 1 ms a layer a step
-there). TensorFlow is imported only when it is the backend.
+Both work on every Keras 3 backend, each in its own module behind one
+contract (`_backend.Backend`): on TensorFlow, `tf.custom_gradient` and a
+stateless Philox draw (`_tensorflow_impl`); on JAX, `keras.ops.custom_gradient`
+and `keras.random` (`_jax_impl`); on PyTorch, a `torch.autograd.Function` and
+torch ops with a counter-based draw (`_torch_impl`: Keras's op dispatch cost
+about 1 ms a layer a step there). The mask rule itself is written once
+(`_rule`), against the few array operations each backend module supplies.
+TensorFlow is imported only when it is the backend.
 """
 
 from __future__ import annotations
@@ -19,31 +21,16 @@ import hashlib
 import math
 import numbers
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import keras
+
+from keras_backdrop._backend import backend_impl
 
 NORMALIZE_MODES = ("count", "expected", None)
 
 # The mask's flat indices are int32 on every backend.
 MAX_MASK_SIZE = 2**31 - 1
-
-
-def backend_impl() -> ModuleType:
-    """The module implementing the mechanism on the current Keras backend."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        from keras_backdrop import _tensorflow_impl
-
-        return _tensorflow_impl
-    if backend == "torch":
-        from keras_backdrop import _torch_impl
-
-        return _torch_impl
-    from keras_backdrop import _keras_ops_impl
-
-    return _keras_ops_impl
 
 
 def mask_gradient(x: Any, mask: Any) -> Any:

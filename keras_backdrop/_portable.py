@@ -1,0 +1,140 @@
+"""Backend pieces written with `keras.ops`, shared by JAX and PyTorch.
+
+On these backends every shape is concrete when the layer is called (also
+under `jax.jit` and `torch.compile`), so the mask's shape, strides and
+size are Python integers and only the draw and the pinned index are
+tensors. `KerasOps` is the mask rule's `_rule.RuleOps` in `keras.ops`: the
+JAX backend's, and PyTorch's for `keep_count` (the selection is rare
+enough per step that Keras's dispatch does not matter there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_backdrop import _rule
+
+
+def as_tensor(x: Any) -> Any:
+    """`x` as a tensor, its dtype kept."""
+    return x if ops.is_tensor(x) else ops.convert_to_tensor(x)
+
+
+def mask_dims(inputs: Any, axes: Sequence[int]) -> tuple[int, ...]:
+    """The mask's shape for `inputs` (concrete on these backends)."""
+    shape = tuple(inputs.shape)
+    return tuple(int(shape[a]) for a in axes)
+
+
+def broadcast_mask(
+    mask: Any, dims: tuple[int, ...], axes: Sequence[int], rank: int
+) -> Any:
+    """`mask` reshaped with size 1 on the unmasked axes, to broadcast."""
+    shape = [1] * rank
+    for position, axis in enumerate(axes):
+        shape[axis] = dims[position]
+    return ops.reshape(mask, tuple(shape))
+
+
+def strides(dims: Sequence[int]) -> list[int]:
+    """Row-major strides of `dims`, so that a flat index matches a reshape."""
+    return [math.prod(dims[i + 1 :]) for i in range(len(dims))]
+
+
+def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
+    """A pin written inside a traced function, as it is.
+
+    Its value is unknown here; on these backends the layer checks the pin
+    when the training step is traced (README, "The layer").
+    """
+    del dims, message
+    return value
+
+
+def checked_shape(mask_shape: Any, keep_count: int | None) -> tuple[tuple, int]:
+    """`(shape, size)` of a static mask shape.
+
+    Raises:
+        TypeError: if `mask_shape` is not a sequence of integers.
+        ValueError: for a negative dimension, or a `keep_count` past a
+            non-empty mask's size.
+    """
+    try:
+        shape = tuple(int(d) for d in mask_shape)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "Invalid type for argument `mask_shape`: on the "
+            f"{keras.backend.backend()} backend it must be a sequence of "
+            f"integers. Received: mask_shape={mask_shape!r}"
+        ) from None
+    if any(d < 0 for d in shape):
+        raise ValueError(
+            "Invalid value for argument `mask_shape`: dimensions must be "
+            f">= 0. Received: mask_shape={mask_shape!r}"
+        )
+    size = math.prod(shape)
+    _rule.check_keep_count(keep_count, size, f"a mask of shape {shape}")
+    return shape, size
+
+
+class KerasOps:
+    """`_rule.RuleOps` in `keras.ops`, for static sizes."""
+
+    def largest_at(self, uniform, size):
+        return ops.cast(ops.argmax(uniform), "int32")
+
+    def add_at(self, values, at, amount, size):
+        # An equality rather than one_hot: one_hot(-1) raises on PyTorch.
+        return ops.where(
+            ops.equal(ops.arange(size, dtype="int32"), at), values + amount, values
+        )
+
+    def one_hot(self, at, size):
+        return ops.cast(ops.equal(ops.arange(size, dtype="int32"), at), "float32")
+
+    def as_index(self, value, like):
+        return ops.cast(value, "int32")
+
+    def where(self, condition, x, y):
+        return ops.where(condition, x, y)
+
+    def flags(self, condition):
+        return ops.cast(condition, "float32")
+
+    def count(self, condition):
+        return ops.sum(ops.cast(condition, "int32"))
+
+    def top_k_indices(self, values, k, sorted):
+        return ops.top_k(values, k, sorted=sorted)[1]
+
+    def scatter(self, indices, updates, size):
+        return ops.scatter(ops.expand_dims(indices, -1), updates, (size,))
+
+    def arange(self, n):
+        return ops.arange(n)
+
+    def abs(self, x):
+        return ops.abs(x)
+
+    def cond(self, predicate, true_fn, false_fn):
+        return ops.cond(predicate, true_fn, false_fn)
+
+    def zeros(self, size):
+        return ops.zeros((size,), "float32")
+
+    def ones(self, n):
+        return ops.ones((n,), "float32")
+
+    def per_survivor(self, keep, size):
+        return keep * (size / ops.sum(keep))
+
+    def size_over(self, size, keep_count):
+        return size / keep_count
+
+
+KERAS_OPS = KerasOps()
