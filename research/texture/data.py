@@ -127,7 +127,9 @@ def _derived_seed(root: int, split: str, seed: int | None) -> int:
 
 
 def _recipe_settings(rec: generator.GpRecipe) -> dict[str, Any]:
-    return {"gp_textures_version": DATASET_VERSION, **dataclasses.asdict(rec)}
+    settings = {"gp_textures_version": DATASET_VERSION, **dataclasses.asdict(rec)}
+    # As it reads back from meta.json (tuples become lists).
+    return json.loads(json.dumps(settings))
 
 
 def _example(args: tuple[generator.GpRecipe, str, int]) -> tuple[np.ndarray, Any]:

@@ -130,12 +130,14 @@ class Run:
 
     def settings(self) -> dict[str, Any]:
         """Every setting the run's result depends on, as plain JSON values."""
-        return {
+        settings = {
             "harness_version": HARNESS_VERSION,
             "study": dataclasses.asdict(self.study),
             "variant": self.variant,
             "seed": self.seed,
         }
+        # As it reads back from a settings file (tuples become lists).
+        return json.loads(json.dumps(settings))
 
     @property
     def key(self) -> str:
