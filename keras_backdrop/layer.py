@@ -8,10 +8,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_backdrop import _rule
+from keras_backdrop._pins import CheckedVariable, Pin
 from keras_backdrop.masks import (
     backend_impl,
     mix_seed,
+    resolve_mask_axes,
     validate_mask_args,
+    validate_mask_axes,
     validate_seed,
 )
 
@@ -37,16 +41,9 @@ class BackdropMasking(keras.layers.Layer):
     In inference (`training` false or unset, e.g. in `predict`) the layer
     returns its input and adds no operation at all.
 
-    Placement, for the paper's two uses:
-
-    * Multi-scale images: after a convolution whose feature-map cell covers
-      a patch of the feature size, mask the spatial axes. The default
-      `mask_axes` masks every axis but the channels, i.e. per sample and
-      per position; `mask_axes=(1, 2)` is the reference's mask, shared by
-      all samples of the batch.
-    * Non-decomposable losses: on per-sample outputs `(batch, features)`,
-      `mask_axes=(0,)` sends the gradient through a random subset of the
-      batch while the loss is still computed on the whole batch.
+    Where to place it (after a convolution whose cell covers a patch of the
+    feature size, or on per-sample outputs with `mask_axes=(0,)` for a
+    non-decomposable loss): `keras_backdrop.insert_masks` and the README.
 
     Args:
         mask_prob: Float in [0, 1]. Probability that a mask entry is
@@ -117,19 +114,16 @@ class BackdropMasking(keras.layers.Layer):
         self._mask_prob = mask_prob
         self._keep_count = keep_count
         self._mask_prob_var = None
-        self.mask_axes = _validate_mask_axes(mask_axes)
+        self.mask_axes = validate_mask_axes(mask_axes)
         self.seed = validate_seed(seed)
         # One generator per layer, made here: made in call() it would break
         # tf.function and freeze the mask under JAX and PyTorch.
         self.seed_generator = keras.random.SeedGenerator(
             None if seed is None else mix_seed(self.seed)
         )
-        self._pinned_index = None
+        self._pin = Pin(self.name, self.mask_axes, pinned_index)
         self._pinned_var = None
         self._axes = None
-        self._pin_order = None
-        self._static_mask_dims = None
-        self.pinned_index = pinned_index
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -143,52 +137,26 @@ class BackdropMasking(keras.layers.Layer):
         # Keras then refuses an input of another rank on a built layer,
         # naming the layer.
         self.input_spec = keras.layers.InputSpec(ndim=rank)
-        self._axes = _resolve_axes(self.mask_axes, rank, input_shape)
-        # `pinned_index` follows `mask_axes` in the order given; the mask
-        # (and the variable) run over the axes sorted. For each sorted axis,
-        # its position in the order given:
-        given = (
-            self._axes
-            if self.mask_axes is None
-            else tuple(a % rank for a in self.mask_axes)
-        )
-        self._pin_order = tuple(given.index(a) for a in self._axes)
+        self._axes = resolve_mask_axes(self.mask_axes, rank, input_shape)
         # The batch axis is never fixed, even when the first call's batch
         # size is known: later batches may be larger or smaller.
-        self._static_mask_dims = tuple(
-            None if a == 0 else input_shape[a] for a in self._axes
+        static_dims = tuple(None if a == 0 else input_shape[a] for a in self._axes)
+        size = None if None in static_dims else int(np.prod(static_dims))
+        _rule.check_keep_count(
+            self._keep_count,
+            size,
+            f"the mask over axes {self._axes} of an input of shape "
+            f"{tuple(input_shape)}",
         )
-        if self._keep_count is not None:
-            size = _static_size(self._static_mask_dims)
-            if size and self.keep_count > size:
-                raise ValueError(
-                    f"Invalid value for argument `keep_count`: "
-                    f"keep_count={self.keep_count} exceeds the {size} "
-                    f"entries of the mask over axes {self._axes} of an input "
-                    f"of shape {tuple(input_shape)}."
-                )
         # The pinned index lives in a variable so that changing it reaches
-        # already-compiled training functions; -1 means "not pinned". It is
-        # set through the initializer because Keras may build sublayers in
-        # a stateless scope, where an assignment would be dropped.
-        with keras.name_scope(self.name, caller=self):
-            self._pinned_var = _CheckedVariable(
-                initializer=keras.initializers.Constant(
-                    self._pinned_value(self._pinned_index)
-                ),
-                shape=(len(self._axes),),
-                dtype="int32",
-                trainable=False,
-                name="pinned_index",
-            )
-        self._pinned_var.check = self._checked_pin
-        self._pinned_var.checked_dims = self._static_mask_dims
+        # already-compiled training functions; -1 means "not pinned".
+        self._pinned_var = self._pin.build(self._axes, rank, static_dims, self)
         self._track_variable(self._pinned_var)
         if self._keep_count is None:
             # After the pin: files saved before this variable existed hold
             # the pin alone, at the same position (`load_own_variables`).
             with keras.name_scope(self.name, caller=self):
-                self._mask_prob_var = _CheckedVariable(
+                self._mask_prob_var = CheckedVariable(
                     initializer=keras.initializers.Constant(self._mask_prob),
                     shape=(),
                     dtype="float32",
@@ -291,89 +259,11 @@ class BackdropMasking(keras.layers.Layer):
         On a built layer this is what the variable holds, so it follows
         `load_weights` and `set_weights` too.
         """
-        self._pinned_index = self._pinned_from_variable()
-        return self._pinned_index
+        return self._pin.read()
 
     @pinned_index.setter
     def pinned_index(self, index: int | Sequence[int] | None) -> None:
-        index = _validate_pinned_index(index, self.mask_axes)
-        if self._pinned_var is not None:
-            self._assign_pinned(index)
-        self._pinned_index = index
-
-    def _assign_pinned(self, index: tuple[int, ...] | None) -> None:
-        self._pinned_var.assign(self._pinned_value(index))
-
-    def _pinned_value(self, index: tuple[int, ...] | None) -> np.ndarray:
-        """The variable's value for `index`, checked against the mask shape."""
-        n_axes = len(self._axes)
-        if index is None:
-            return np.full((n_axes,), -1, np.int32)
-        if len(index) != n_axes:
-            raise ValueError(
-                "Invalid value for `pinned_index`: expected one index per "
-                f"masked axis ({n_axes} for axes {self._axes}). "
-                f"Received: pinned_index={index!r}"
-            )
-        ordered = self._sorted_pin(index)
-        if not _pin_fits(ordered, self._static_mask_dims):
-            raise ValueError(
-                f"Invalid value for `pinned_index` of layer '{self.name}'"
-                ": the mask over axes "
-                f"{self.mask_axes or self._axes} has shape "
-                f"{self._given_pin(self._static_mask_dims)} (None: any "
-                f"batch size). Received: pinned_index={index!r}"
-            )
-        return np.asarray(ordered, np.int32)
-
-    def _checked_pin(self, value: Any) -> Any:
-        """`value` for the pinned-index variable, refused unless it fits.
-
-        Every write of the variable comes here: the `pinned_index` setter,
-        and `set_weights` or `load_weights` (of this layer or of a model
-        holding it), which bypass the setter. Checked now, a pin that does
-        not fit the mask is refused when it is written, and a training step
-        on the built shape needs no check of its own.
-        """
-        try:
-            array = np.asarray(keras.ops.convert_to_numpy(value))
-        except Exception:  # A symbolic value, written inside a traced function.
-            return backend_impl().checked_pin_value(
-                value, self._static_mask_dims, self._pinned_error("a tensor")
-            )
-        if array.shape != (len(self._axes),):
-            return value  # Keras's assign refuses the shape, naming both.
-        ordered = tuple(int(i) for i in array)
-        if all(i == -1 for i in ordered):
-            self._pinned_index = None
-            return value
-        if _pin_fits(ordered, self._static_mask_dims):
-            # Known at once to the check made when a step is traced on an
-            # input of another size (`_check_pinned_against`).
-            self._pinned_index = self._given_pin(ordered)
-            return value
-        raise ValueError(self._pinned_error(self._given_pin(ordered)))
-
-    def _pinned_error(self, received: Any) -> str:
-        return (
-            f"Invalid value for `pinned_index` of layer '{self.name}': "
-            "expected -1 on every masked axis (nothing pinned) or an index "
-            "within the mask on every axis; the mask over axes "
-            f"{self.mask_axes or self._axes} has shape "
-            f"{self._given_pin(self._static_mask_dims)} (None: any batch "
-            f"size). Received: pinned_index={received!r}"
-        )
-
-    def _sorted_pin(self, index: Sequence) -> tuple:
-        """A pin in the order of `mask_axes` given, in sorted-axis order."""
-        return tuple(index[p] for p in self._pin_order)
-
-    def _given_pin(self, ordered: Sequence) -> tuple:
-        """A pin (or shape) in sorted-axis order, in the order given."""
-        given = [None] * len(ordered)
-        for value, p in zip(ordered, self._pin_order):
-            given[p] = value
-        return tuple(given)
+        self._pin.write(index)
 
     def load_own_variables(self, store):
         if self._mask_prob_var is not None and len(store.keys()) == 1:
@@ -382,22 +272,7 @@ class BackdropMasking(keras.layers.Layer):
             self._pinned_var.assign(store["0"])
         else:
             super().load_own_variables(store)
-        self._pinned_index = self._pinned_from_variable()
-
-    def _pinned_from_variable(self) -> tuple[int, ...] | None:
-        """The variable's pin where its value is concrete, else the last known.
-
-        Inside a traced JAX step the variable's value is symbolic.
-        """
-        if self._pinned_var is None:
-            return self._pinned_index
-        try:
-            value = keras.ops.convert_to_numpy(self._pinned_var.value)
-        except Exception:  # A tracer or a symbolic tensor: not readable.
-            return self._pinned_index
-        if value[0] < 0:
-            return None
-        return self._given_pin(tuple(int(i) for i in value))
+        self._pin.read()
 
     def call(self, inputs, training=None):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
@@ -405,7 +280,7 @@ class BackdropMasking(keras.layers.Layer):
             # Inference, or no gradient to mask (integer or bool inputs).
             return inputs
         impl = backend_impl()
-        self._check_pinned_against(tuple(inputs.shape[a] for a in self._axes))
+        self._pin.check_against(tuple(inputs.shape[a] for a in self._axes))
         dims = impl.mask_dims(inputs, self._axes)
         pinned_flat = self._pinned_flat_index(impl, dims)
         # The backend's functions directly: the arguments were checked in
@@ -431,27 +306,6 @@ class BackdropMasking(keras.layers.Layer):
         """
         return impl.pinned_flat_index(self._pinned_var, dims, self.name, self._axes)
 
-    def _check_pinned_against(self, dims: tuple[int | None, ...]) -> None:
-        """Refuses a pin outside the mask's dimensions known at trace time.
-
-        On JAX and PyTorch every dimension is known when the layer is
-        traced (a new shape retraces), so a pin that does not fit is an
-        error here rather than a NaN gradient. On TensorFlow an unknown
-        dimension (None, usually the batch axis) is checked by the graph.
-        """
-        # The pin as last written (every write of the variable passes
-        # `_checked_pin`), not the variable: reading a variable here would
-        # cost a device sync per step and break torch.compile's graph.
-        index = self._pinned_index
-        if index is None:
-            return
-        if not _pin_fits(self._sorted_pin(index), dims):
-            raise ValueError(
-                f"`pinned_index`={index} of layer '{self.name}' is outside "
-                f"the mask over axes {self.mask_axes or self._axes}, of shape "
-                f"{self._given_pin(dims)} for this input."
-            )
-
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -468,128 +322,5 @@ class BackdropMasking(keras.layers.Layer):
         return {**base_config, **config}
 
 
-def _validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
-    if mask_axes is None:
-        return None
-    if isinstance(mask_axes, (int, np.integer)) and not isinstance(mask_axes, bool):
-        return (int(mask_axes),)
-    try:
-        axes = tuple(mask_axes)
-    except TypeError:
-        raise TypeError(
-            "Invalid type for argument `mask_axes`: expected an integer or "
-            f"a sequence of integers. Received: mask_axes={mask_axes!r}"
-        ) from None
-    if (
-        isinstance(mask_axes, str)
-        or not axes
-        or any(
-            isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes
-        )
-    ):
-        raise TypeError(
-            "Invalid value for argument `mask_axes`: expected a non-empty "
-            f"sequence of integers. Received: mask_axes={mask_axes!r}"
-        )
-    axes = tuple(int(a) for a in axes)
-    _check_distinct(axes, mask_axes)
-    return axes
-
-
-def _resolve_axes(
-    mask_axes: tuple[int, ...] | None, rank: int, input_shape
-) -> tuple[int, ...]:
-    if mask_axes is None:
-        if rank < 2:
-            # Nothing but the last axis: mask along it rather than nothing.
-            return (0,)
-        return tuple(range(rank - 1))
-    for a in mask_axes:
-        if not -rank <= a < rank:
-            raise ValueError(
-                f"Invalid value for argument `mask_axes`: axis {a} is out of "
-                f"range for an input of rank {rank} (shape "
-                f"{tuple(input_shape)}); allowed axes are {-rank} to "
-                f"{rank - 1}. Received: mask_axes={mask_axes!r}"
-            )
-    resolved = tuple(sorted(a % rank for a in mask_axes))
-    _check_distinct(resolved, mask_axes, f" for an input of rank {rank}")
-    return resolved
-
-
-def _check_distinct(axes: tuple[int, ...], mask_axes: Any, where: str = "") -> None:
-    """Refuses repeated `axes` (from `mask_axes`); `where` ends the message."""
-    if len(set(axes)) != len(axes):
-        raise ValueError(
-            "Invalid value for argument `mask_axes`: axes must be distinct"
-            f"{where}. Received: mask_axes={mask_axes!r}"
-        )
-
-
-def _validate_pinned_index(
-    index: Any, mask_axes: tuple[int, ...] | None
-) -> tuple[int, ...] | None:
-    if index is None:
-        return None
-    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
-        index = (index,)
-    try:
-        index = tuple(index)
-    except TypeError:
-        raise TypeError(
-            "Invalid type for `pinned_index`: expected None, an integer or "
-            f"a sequence of integers. Received: pinned_index={index!r}"
-        ) from None
-    if not index or any(
-        isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in index
-    ):
-        raise TypeError(
-            "Invalid value for `pinned_index`: expected a non-empty "
-            f"sequence of integers. Received: pinned_index={index!r}"
-        )
-    index = tuple(int(i) for i in index)
-    if any(i < 0 for i in index):
-        raise ValueError(
-            "Invalid value for `pinned_index`: indices must be >= 0. "
-            f"Received: pinned_index={index!r}"
-        )
-    if mask_axes is not None and len(index) != len(mask_axes):
-        raise ValueError(
-            "Invalid value for `pinned_index`: expected one index per "
-            f"masked axis ({len(mask_axes)} for mask_axes={mask_axes}). "
-            f"Received: pinned_index={index!r}"
-        )
-    return index
-
-
-def _pin_fits(ordered: Sequence[int], dims: Sequence[int | None]) -> bool:
-    """Whether a pin (in sorted-axis order) lies within `dims` (None: any)."""
-    return all(0 <= i and (d is None or i < d) for i, d in zip(ordered, dims))
-
-
 def _is_floating(dtype: str) -> bool:
     return "float" in dtype
-
-
-def _static_size(dims: tuple[int | None, ...]) -> int | None:
-    if any(d is None for d in dims):
-        return None
-    return int(np.prod(dims))
-
-
-class _CheckedVariable(keras.Variable):
-    """A layer's state variable (the pin, `mask_prob`): every write is checked.
-
-    `check` (set by the layer) returns the value to write or raises.
-    `checked_dims`, for the pin, are the mask dimensions it checks against
-    (None where any size goes, the batch axis): a training step on exactly
-    those dimensions needs no check of the pin in its graph.
-    """
-
-    check = None
-    checked_dims = None
-
-    def assign(self, value):
-        if self.check is not None:
-            value = self.check(value)
-        return super().assign(value)

@@ -184,6 +184,70 @@ def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
     return int(seed)
 
 
+def validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
+    """`mask_axes` as a tuple of distinct ints (None stays None).
+
+    Raises `TypeError` or `ValueError` naming `mask_axes`.
+    """
+    if mask_axes is None:
+        return None
+    if isinstance(mask_axes, numbers.Integral) and not isinstance(mask_axes, bool):
+        return (int(mask_axes),)
+    try:
+        axes = tuple(mask_axes)
+    except TypeError:
+        raise TypeError(
+            "Invalid type for argument `mask_axes`: expected an integer or "
+            f"a sequence of integers. Received: mask_axes={mask_axes!r}"
+        ) from None
+    if (
+        isinstance(mask_axes, str)
+        or not axes
+        or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes)
+    ):
+        raise TypeError(
+            "Invalid value for argument `mask_axes`: expected a non-empty "
+            f"sequence of integers. Received: mask_axes={mask_axes!r}"
+        )
+    axes = tuple(int(a) for a in axes)
+    _check_distinct(axes, mask_axes)
+    return axes
+
+
+def resolve_mask_axes(
+    mask_axes: tuple[int, ...] | None, rank: int, input_shape
+) -> tuple[int, ...]:
+    """The masked axes of an input of `rank`, non-negative and sorted.
+
+    None: every axis but the last (a rank-1 input: its only axis).
+    """
+    if mask_axes is None:
+        if rank < 2:
+            # Nothing but the last axis: mask along it rather than nothing.
+            return (0,)
+        return tuple(range(rank - 1))
+    for a in mask_axes:
+        if not -rank <= a < rank:
+            raise ValueError(
+                f"Invalid value for argument `mask_axes`: axis {a} is out of "
+                f"range for an input of rank {rank} (shape "
+                f"{tuple(input_shape)}); allowed axes are {-rank} to "
+                f"{rank - 1}. Received: mask_axes={mask_axes!r}"
+            )
+    resolved = tuple(sorted(a % rank for a in mask_axes))
+    _check_distinct(resolved, mask_axes, f" for an input of rank {rank}")
+    return resolved
+
+
+def _check_distinct(axes: tuple[int, ...], mask_axes: Any, where: str = "") -> None:
+    """Refuses repeated `axes` (from `mask_axes`); `where` ends the message."""
+    if len(set(axes)) != len(axes):
+        raise ValueError(
+            "Invalid value for argument `mask_axes`: axes must be distinct"
+            f"{where}. Received: mask_axes={mask_axes!r}"
+        )
+
+
 def mix_seed(seed: int) -> int:
     """A well-spread 31-bit seed from all the bits of an integer seed.
 
