@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import texture_network  # noqa: E402
 
 # The framework-free helpers (timing, ratios, tables, JSON) live in `_core`,
 # which the per-backend benchmark's children use without TensorFlow; the
@@ -34,7 +35,6 @@ import tensorflow as tf  # noqa: E402
 from _core import host_info, write_json  # noqa: E402
 
 from keras_backdrop import BackdropMasking  # noqa: E402
-from keras_backdrop.experiments import texture_network  # noqa: E402
 
 # Each variant has its own `tf.function`; TF counts them as retraces of one
 # function and warns, which would bury the tables.
@@ -157,7 +157,7 @@ def build_texture_model(
 ) -> keras.Model:
     """The package's texture network at a CPU-sized input, fixed shape.
 
-    `keras_backdrop.experiments.texture_network.build_texture_model`: a 5x5
+    `texture_network.build_texture_model`: a 5x5
     stride-2 convolution, then 2x2 stride-2 convolutions with 64 filters,
     masks at the two places of `texture_conv_plan` (one spatial mask
     shared by the batch, the reference's), a 1x1 convolution per coarse

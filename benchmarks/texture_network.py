@@ -1,6 +1,8 @@
 """The paper's texture network, with two backdrop masks placed by scale.
 
-The one texture network of the examples, the benchmarks and the tests.
+The texture network the benchmarks time (the tutorial,
+`examples/texture_classification.py`, builds the same network by hand, and
+`research/texture/model.py` the study's).
 
 The network (Golkar and Cranmer, arXiv:1806.01337, texture demo) is a stack
 of stride-2 convolutions: a 5x5 first layer, then 2x2 kernels with stride 2,
