@@ -220,7 +220,8 @@ def beam_download_config(
         ``manual_dir``).
 
     Returns:
-      The config, for ``builder.download_and_prepare(download_config=...)``.
+      tfds.download.DownloadConfig: The config, for
+        ``builder.download_and_prepare(download_config=...)``.
 
     Raises:
       ImportError: Apache Beam is not installed (says what to install).
