@@ -12,12 +12,12 @@ same pieces:
 * `bootstrap`: paired bootstrap intervals of differences between variants;
 * `nondecomposable`: the digits task for batch-level losses;
 * `imbalanced`: a hard, imbalanced task for batch-level losses and the
-  study of full batch, minibatches and backdrop on it;
-* `texture_network`, `texture`, `mask_picture`: the paper's texture
-  network (masks placed by `keras_backdrop.insert_masks`), the texture
-  experiment and the picture of the masks' input gradient;
-* `paper_protocol`: the texture experiment as a protocol (variants, seeds,
-  validation-based selection, checkpoints and resume).
+  study of full batch, minibatches and backdrop on it.
+
+The texture side has left: the tutorial (`examples/texture_classification.py`)
+and the mask picture (`examples/mask_picture.py`) are self-contained, the
+texture studies are `python -m research.texture` (outside the package), and
+the network the benchmarks time is `benchmarks/texture_network.py`.
 
 Nothing here is imported by ``import keras_backdrop``; TensorFlow is
 imported only by the functions that need it.
