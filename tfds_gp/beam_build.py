@@ -220,7 +220,7 @@ def beam_download_config(
         ``manual_dir``).
 
     Returns:
-      tfds.download.DownloadConfig: The config, for
+      (tfds.download.DownloadConfig): The config, for
         ``builder.download_and_prepare(download_config=...)``.
 
     Raises:
