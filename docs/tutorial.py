@@ -1,0 +1,1 @@
+../examples/texture_classification.py
