@@ -54,7 +54,9 @@ from keras_backdrop import BackdropMasking
 matplotlib.use("Agg")  # files only, no window
 import matplotlib.pyplot as plt
 
-parser = argparse.ArgumentParser(description="Pictures of backdrop masks.")
+parser = argparse.ArgumentParser(
+    description="Pictures of backdrop masks.", allow_abbrev=False
+)
 parser.add_argument("--fast", action="store_true", help="128 px instead of 1024")
 parser.add_argument("--out-dir", default="results/masks", help="folder written to")
 args, _ = parser.parse_known_args()

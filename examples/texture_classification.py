@@ -58,10 +58,12 @@ from keras_backdrop.losses import SoftF1
 
 # Two options: `--fast` (tiny data, two epochs: what CI runs) and
 # `--data-dir` (where TFDS builds and keeps the dataset; its own default
-# otherwise). `parse_known_args` ignores the arguments a notebook kernel
-# is started with.
+# otherwise). `parse_known_args` (without abbreviations) ignores the
+# arguments a notebook kernel is started with.
 
-parser = argparse.ArgumentParser(description="Backdrop on multi-scale textures.")
+parser = argparse.ArgumentParser(
+    description="Backdrop on multi-scale textures.", allow_abbrev=False
+)
 parser.add_argument("--fast", action="store_true", help="tiny data, seconds")
 parser.add_argument("--data-dir", help="TFDS data directory")
 args, _ = parser.parse_known_args()
