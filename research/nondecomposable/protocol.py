@@ -1,0 +1,115 @@
+"""The protocol: the bias probe, then every method x learning rate x seed.
+
+Runs go seed by seed (every method and learning rate of a seed, then the
+next seed), so the finished runs always form complete pairs. A finished
+run's result is written to `<results>/<study>/runs/<run name>.json` (and
+committed, when asked); a run whose result file exists is not run again,
+so a study resumes from its results alone, and an unfinished run resumes
+from its checkpoint in the work directory when that is still there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from research.nondecomposable import data, report
+from research.nondecomposable.settings import Study, settings_key
+
+# The result layout (`<out>/runs/<run name>.json` holding the run's key) and
+# the git commit of a finished run are the texture harness's.
+from research.texture.protocol import _commit, _finished
+
+
+def run_study(
+    study: Study,
+    seeds: Sequence[int],
+    work_dir: Path,
+    results_dir: Path,
+    methods: Sequence[str] | None = None,
+    budget_s: float | None = None,
+    commit: bool = False,
+    log: Callable[[str], None] = print,
+) -> bool:
+    """Trains what is missing of `study`; True once every run has finished.
+
+    Args:
+        study: The study.
+        seeds: Its seeds.
+        work_dir: Checkpoints (outside the repository).
+        results_dir: The folder of result folders (one per study).
+        methods: The methods to run (default: all of the study's).
+        budget_s: Stop cleanly after the chunk that passes this many seconds.
+        commit: Commit each finished run's result file with git.
+        log: Where progress lines go.
+    """
+    from research.nondecomposable.settings import Run  # noqa: PLC0415
+    from research.nondecomposable.train import train_run  # noqa: PLC0415
+
+    deadline = None if budget_s is None else time.time() + budget_s
+    out = Path(results_dir) / study.name
+    _bias(study, out, commit, log)
+    test = None
+    for seed in seeds:
+        runs = [
+            Run(study, method, lr, seed)
+            for method in methods or study.methods
+            for lr in study.lrs
+        ]
+        missing = [r for r in runs if not _finished(out, r)]
+        if not missing:
+            continue
+        if test is None:
+            test = data.split(study, "test")
+        splits = {
+            "train": data.split(study, "train", seed),
+            "val": data.split(study, "val", seed),
+            "test": test,
+        }
+        for run in missing:
+            log(f"{study.name}: {run.name}")
+            result = train_run(run, splits, Path(work_dir) / study.name, deadline, log)
+            if result is None:
+                log(f"{study.name}: budget spent; run again to resume")
+                return False
+            path = out / "runs" / f"{run.name}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=1) + "\n")
+            report.write(study, out)
+            if commit:
+                metric = study.selection_metric
+                _commit(
+                    [path, *report.outputs(out)],
+                    f"Non-decomposable study {study.name}: {run.method} lr "
+                    f"{run.lr:g} seed {seed} (test {metric} "
+                    f"{result['test'][metric]:.3f})",
+                    log,
+                )
+    report.write(study, out)
+    return True
+
+
+def _bias(study: Study, out: Path, commit: bool, log: Callable[[str], None]) -> None:
+    """Measures the minibatch bias once per study (`bias.json`)."""
+    from research.nondecomposable import bias  # noqa: PLC0415
+
+    path = out / "bias.json"
+    key = settings_key({"bias_probe": 1, "study": report.jsonable(study)})
+    if path.exists():
+        try:
+            recorded = json.loads(path.read_text())["key"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"Damaged result file {path} ({error!r}): delete it to measure "
+                "the bias again."
+            ) from None
+        if recorded == key:
+            return
+    log(f"{study.name}: measuring the minibatch bias")
+    measured = {"key": key, **bias.measure(study)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(measured, indent=1) + "\n")
+    if commit:
+        _commit([path], f"Non-decomposable study {study.name}: bias probe", log)

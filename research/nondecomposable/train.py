@@ -1,0 +1,288 @@
+"""One run: Keras `fit` in chunks of equal forward samples, exact resume.
+
+The budget is `budget_epochs * n_train` forward samples for every method:
+a full-batch or backdrop step reads the whole training set, a minibatch
+step `b` samples, so a minibatch method takes `n_train / b` times as many
+steps. Training goes in chunks of `eval_every_epochs` passes' worth of
+forward samples; after each chunk the validation split is scored and the
+weights of the best chunk so far (by the study's selection metric, the
+earliest on ties) are kept. At the end the best chunk's weights are scored
+on the test split, once.
+
+A chunk's batches are a function of the seed and the chunk alone (index
+streams cut from seeded permutations), so a run stopped after any chunk
+and resumed in a fresh process gives the same curves as an uninterrupted
+one. The checkpoint is one file, `checkpoint.npz` (the model's variables,
+the mask generator's state included, the optimizer's, the best weights
+and the run's state as JSON), replaced whole after each chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_backdrop.losses import PairwiseAUC, SoftF1
+from research.nondecomposable import model as nd_model
+from research.nondecomposable.data import Split
+from research.nondecomposable.settings import Run, parse_method, steps_per_epoch
+
+LOSS_CLASSES = {"soft_f1": SoftF1, "pairwise_auc": PairwiseAUC}
+FIGURES = ("f1", "auc", "ap")
+CURVES = ("epochs", "steps", "loss", "val_f1", "val_auc", "val_ap", "seconds")
+SCORE_BATCH = 8192
+
+
+def scores(y: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """F1 at logit 0, ROC AUC and average precision of `logits` on `y`."""
+    from sklearn.metrics import (  # noqa: PLC0415
+        average_precision_score,
+        f1_score,
+        roc_auc_score,
+    )
+
+    logits = np.asarray(logits, np.float64).ravel()
+    return {
+        "f1": float(f1_score(y, logits > 0, zero_division=0.0)),
+        "auc": float(roc_auc_score(y, logits)),
+        "ap": float(average_precision_score(y, logits)),
+    }
+
+
+def stream(n: int, start: int, count: int, key: list[int]) -> np.ndarray:
+    """Positions `[start, start + count)` of an endless shuffled index stream.
+
+    The stream is `permutation(n)` of `default_rng([*key, 0])`, then of
+    `[*key, 1]`, and so on: every pass holds each index once.
+    """
+    first, last = start // n, (start + count - 1) // n
+    passes = [
+        np.random.default_rng([*key, c]).permutation(n) for c in range(first, last + 1)
+    ]
+    joined = np.concatenate(passes)
+    offset = start - first * n
+    return joined[offset : offset + count]
+
+
+def chunk_batches(run: Run, train: Split, chunk: int) -> tuple[Any, np.ndarray, int]:
+    """`(inputs, labels, batch_size)` of chunk `chunk`, in step order."""
+    study = run.study
+    kind, size = parse_method(run.method)
+    steps = study.eval_every_epochs * steps_per_epoch(study, run.method)
+    n = len(train.y)
+    if kind == "minibatch":
+        index = stream(n, chunk * steps * size, steps * size, [run.seed, 0])
+        return train.x[index], train.y[index], size
+    if kind == "minibatch_stratified":
+        positive = np.flatnonzero(train.y > 0.5)
+        negative = np.flatnonzero(train.y <= 0.5)
+        k_pos = nd_model.positives_kept(size, n, len(positive))
+        parts = [
+            members[
+                stream(len(members), chunk * steps * k, steps * k, [run.seed, j])
+            ].reshape(steps, k)
+            for j, (members, k) in enumerate(
+                ((positive, k_pos), (negative, size - k_pos)), start=1
+            )
+        ]
+        index = np.concatenate(parts, axis=1).ravel()
+        return train.x[index], train.y[index], size
+    x, y = np.tile(train.x, (steps, 1)), np.tile(train.y, steps)
+    if kind == "backdrop_stratified":
+        rng = np.random.default_rng([run.seed, 3, chunk])
+        masks = nd_model.stratified_masks(train.y, size, steps, rng).ravel()
+        return [x, masks], y, n
+    return x, y, n
+
+
+def make_loss(name: str) -> keras.losses.Loss:
+    """The study's loss on logits."""
+    return LOSS_CLASSES[name](from_logits=True)
+
+
+def train_run(
+    run: Run,
+    data: dict[str, Split],
+    work_dir: Path,
+    deadline: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """Trains (or resumes) `run`; its result, or None if `deadline` came first.
+
+    Args:
+        run: The run.
+        data: The "train", "val" and "test" splits of the run's seed.
+        work_dir: Where the run's folder (named by its key) lives.
+        deadline: A `time.time()` after which the run stops after the
+            current chunk (it resumes from there next time).
+        log: Where progress lines go.
+
+    Raises:
+        ValueError: a file in the run's folder is damaged or belongs to
+            other settings (the message names it and what to delete).
+    """
+    study = run.study
+    run_dir = Path(work_dir) / run.name
+    keras.utils.set_random_seed(run.seed)
+    trained, scorer = nd_model.build(study, run.method, run.seed)
+    trained.compile(
+        optimizer=keras.optimizers.Adam(run.lr),
+        loss=make_loss(study.loss),
+        jit_compile=False,
+    )
+    trained.optimizer.build(trained.trainable_variables)
+    state = _start_or_resume(run, run_dir, trained)
+    train, val = data["train"], data["val"]
+    chunks = study.budget_epochs // study.eval_every_epochs
+    metric = study.selection_metric
+    while state["chunk"] < chunks:
+        chunk = state["chunk"]
+        inputs, labels, batch = chunk_batches(run, train, chunk)
+        started = time.perf_counter()
+        history = trained.fit(
+            inputs,
+            labels,
+            batch_size=batch,
+            epochs=chunk + 1,
+            initial_epoch=chunk,
+            shuffle=False,
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
+        figures = scores(val.y, scorer.predict(val.x, SCORE_BATCH, verbose=0))
+        curves = state["curves"]
+        curves["epochs"].append((chunk + 1) * study.eval_every_epochs)
+        curves["steps"].append(
+            int(keras.ops.convert_to_numpy(trained.optimizer.iterations))
+        )
+        curves["loss"].append(float(history.history["loss"][-1]))
+        for name in FIGURES:
+            curves[f"val_{name}"].append(figures[name])
+        curves["seconds"].append(seconds)
+        if figures[metric] > state["best_score"]:
+            state.update(best_score=figures[metric], best_chunk=chunk)
+            state["best_weights"] = [np.array(w) for w in scorer.get_weights()]
+        state["chunk"] = chunk + 1
+        _save(run_dir, run, trained, state)
+        if chunk % 10 == 0 or state["chunk"] == chunks:
+            log(
+                f"{run.name} epoch {curves['epochs'][-1]} step {curves['steps'][-1]}"
+                f": loss {curves['loss'][-1]:.4f} val {metric} {figures[metric]:.4f}"
+            )
+        if state["chunk"] < chunks and deadline is not None and time.time() > deadline:
+            return None
+    final_train = scores(train.y, scorer.predict(train.x, SCORE_BATCH, verbose=0))
+    scorer.set_weights(state["best_weights"])
+    return _result(run, scorer, state, data, final_train)
+
+
+def _result(
+    run: Run,
+    scorer: keras.Model,
+    state: dict,
+    data: dict[str, Split],
+    final_train: dict[str, float],
+) -> dict[str, Any]:
+    """Figures of the selected chunk; the test split's only read."""
+    best, curves = state["best_chunk"], state["curves"]
+    test = data["test"]
+    return {
+        "name": run.name,
+        "key": run.key,
+        "settings": run.settings(),
+        "test": scores(test.y, scorer.predict(test.x, SCORE_BATCH, verbose=0)),
+        "val": {name: curves[f"val_{name}"][best] for name in FIGURES},
+        "train": scores(
+            data["train"].y, scorer.predict(data["train"].x, SCORE_BATCH, verbose=0)
+        ),
+        "final_train": final_train,
+        "final_val": {name: curves[f"val_{name}"][-1] for name in FIGURES},
+        "selected_epoch": curves["epochs"][best],
+        "selected_step": curves["steps"][best],
+        "steps": curves["steps"][-1],
+        "seconds": float(sum(curves["seconds"])),
+        "positives": {name: data[name].positives for name in ("train", "val", "test")},
+        "sizes": {name: len(data[name].y) for name in ("train", "val", "test")},
+        "curves": curves,
+    }
+
+
+# --------------------------------------------------------------------------
+# Checkpoints
+
+
+def _start_or_resume(run: Run, run_dir: Path, trained: keras.Model) -> dict:
+    settings_path = run_dir / "settings.json"
+    fresh = {
+        "chunk": 0,
+        "best_chunk": -1,
+        "best_score": -math.inf,
+        "best_weights": None,
+        "curves": {name: [] for name in CURVES},
+    }
+    if not run_dir.exists():
+        run_dir.mkdir(parents=True)
+        settings_path.write_text(json.dumps(run.settings(), indent=1))
+        return fresh
+    advice = f"delete the folder {run_dir} to start this run again"
+    try:
+        recorded = json.loads(settings_path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Damaged run file {settings_path} ({error}): {advice}."
+        ) from None
+    if recorded != run.settings():
+        raise ValueError(
+            f"The run folder {run_dir} holds a run of other settings "
+            f"({settings_path} differs from this run's): {advice}."
+        )
+    checkpoint = run_dir / "checkpoint.npz"
+    if not checkpoint.exists():
+        return fresh  # Stopped before its first chunk ended.
+    try:
+        return _load(checkpoint, trained)
+    except Exception as error:  # Any damage: the file is named.
+        raise ValueError(
+            f"Damaged checkpoint {checkpoint} ({error!r}): {advice}."
+        ) from None
+
+
+def _variables(trained: keras.Model) -> list:
+    return [*trained.variables, *trained.optimizer.variables]
+
+
+def _save(run_dir: Path, run: Run, trained: keras.Model, state: dict) -> None:
+    arrays = {
+        f"var{i}": np.asarray(keras.ops.convert_to_numpy(v))
+        for i, v in enumerate(_variables(trained))
+    }
+    arrays.update({f"best{i}": w for i, w in enumerate(state["best_weights"])})
+    plain = {k: v for k, v in state.items() if k != "best_weights"}
+    plain["key"] = run.key
+    arrays["state"] = np.frombuffer(json.dumps(plain).encode(), np.uint8)
+    partial = run_dir / "checkpoint.partial.npz"
+    np.savez(partial, **arrays)
+    os.replace(partial, run_dir / "checkpoint.npz")
+
+
+def _load(path: Path, trained: keras.Model) -> dict:
+    with np.load(path, allow_pickle=False) as file:
+        arrays = {name: file[name] for name in file.files}
+    state = json.loads(arrays.pop("state").tobytes().decode())
+    for i, variable in enumerate(_variables(trained)):
+        value = arrays[f"var{i}"]
+        if value.shape != tuple(variable.shape):
+            raise ValueError(f"{variable.path} has shape {value.shape}")
+        variable.assign(value)
+    count = sum(1 for name in arrays if name.startswith("best"))
+    state["best_weights"] = [arrays[f"best{i}"] for i in range(count)]
+    state["best_score"] = float(state["best_score"])
+    return state

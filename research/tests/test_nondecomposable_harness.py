@@ -1,0 +1,283 @@
+"""The non-decomposable harness on the `fast` study.
+
+End to end, exact and keyed resume in fresh processes, damaged files
+named, the batches and masks of each method, and the report's pairing.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from research.nondecomposable import data, model, report, train
+from research.nondecomposable.settings import STUDIES, Run, Study, parse_method
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = STUDIES["fast"]
+
+
+def harness(*args, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-m", "research.nondecomposable", "--study", "fast", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(done.stdout[-3000:] + done.stderr[-3000:])
+    return done
+
+
+def result_files(results):
+    return sorted((results / "fast" / "runs").glob("*.json"))
+
+
+def splits(seed=0):
+    return {
+        "train": data.split(FAST, "train", seed),
+        "val": data.split(FAST, "val", seed),
+        "test": data.split(FAST, "test"),
+    }
+
+
+def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path):
+    methods = ["--methods", "full_batch", "minibatch_32", "backdrop_stratified_32"]
+    a, ra = tmp_path / "a", tmp_path / "ra"
+    harness("--seeds", "0-1", *methods, "--work-dir", str(a), "--results", str(ra))
+    files = result_files(ra)
+    assert len(files) == 3 * 2 * 2  # methods x learning rates x seeds
+    results = [json.loads(f.read_text()) for f in files]
+    for result in results:
+        assert result["sizes"] == {"train": 128, "val": 2000, "test": 2000}
+        assert all(0 <= result["test"][f] <= 1 for f in ("f1", "auc", "ap"))
+        assert len(result["curves"]["val_f1"]) == 2
+        # Equal forward samples: a minibatch of 32 takes 4 steps per pass.
+        per_pass = 4 if result["settings"]["method"] == "minibatch_32" else 1
+        assert result["steps"] == FAST.budget_epochs * per_pass
+    summary = json.loads((ra / "fast" / "summary.json").read_text())
+    entry = summary["methods"]["backdrop_stratified_32"]
+    by = {
+        (r["settings"]["method"], r["settings"]["lr"], r["settings"]["seed"]): r
+        for r in results
+    }
+    lr, base_lr = entry["lr"], summary["methods"]["full_batch"]["lr"]
+    # The chosen lr has the best mean validation F1 over the seeds.
+    val = {
+        k: np.mean([by["backdrop_stratified_32", k, s]["val"]["f1"] for s in (0, 1)])
+        for k in FAST.lrs
+    }
+    assert val[lr] == max(val.values())
+    diffs = [
+        by["backdrop_stratified_32", lr, s]["test"]["auc"]
+        - by["full_batch", base_lr, s]["test"]["auc"]
+        for s in (0, 1)
+    ]
+    difference = entry["difference"]["full_batch"]["auc"]
+    assert difference["mean"] == pytest.approx(np.mean(diffs))
+    assert difference["n"] == 2
+    assert "minibatch_32" in entry["difference"]
+    text = (ra / "fast" / "README.md").read_text()
+    assert "| backdrop_stratified_32 |" in text and "Bias probe" in text
+    assert (ra / "fast" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # A second call finds every result and trains nothing.
+    again = harness(
+        "--seeds", "0-1", *methods, "--work-dir", str(a), "--results", str(ra)
+    )
+    assert "lr" not in again.stdout
+
+    # Stopped after its first chunk, then resumed in a fresh process.
+    b, rb = tmp_path / "b", tmp_path / "rb"
+    (rb / "fast").mkdir(parents=True)
+    shutil.copy(ra / "fast" / "bias.json", rb / "fast" / "bias.json")
+    # Compared with the first call's runs of the same settings.
+    one = ["--seeds", "0", "--methods", "backdrop_stratified_32", "minibatch_32"]
+    stopped = harness(
+        *one,
+        "--work-dir",
+        str(b),
+        "--results",
+        str(rb),
+        "--budget-minutes",
+        "1e-6",
+        check=False,
+    )
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr
+    assert not result_files(rb)
+    harness(*one, "--work-dir", str(b), "--results", str(rb))
+    names = {f.name for f in result_files(rb)}
+    resumed = {f.name: json.loads(f.read_text()) for f in result_files(rb)}
+    for name in names:
+        uninterrupted = json.loads((ra / "fast" / "runs" / name).read_text())
+        for curve in ("loss", "val_f1", "val_auc", "val_ap", "steps"):
+            assert resumed[name]["curves"][curve] == uninterrupted["curves"][curve]
+        assert resumed[name]["test"] == uninterrupted["test"]
+
+
+def test_damaged_and_foreign_files_are_named(tmp_path):
+    run = Run(FAST, "backdrop_32", 1e-3, 0)
+    data_ = splits()
+    # deadline 0: stops after the first chunk, leaving a checkpoint.
+    assert train.train_run(run, data_, tmp_path, deadline=0, log=lambda s: None) is None
+    checkpoint = tmp_path / run.name / "checkpoint.npz"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+    with pytest.raises(ValueError, match=f"Damaged checkpoint {checkpoint}.*delete"):
+        train.train_run(run, data_, tmp_path, log=lambda s: None)
+    settings = tmp_path / run.name / "settings.json"
+    recorded = json.loads(settings.read_text())
+    recorded["study"]["signal"] = 9.0
+    settings.write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match="other settings.*delete the folder"):
+        train.train_run(run, data_, tmp_path, log=lambda s: None)
+    settings.write_text("{not json")
+    with pytest.raises(ValueError, match=f"Damaged run file {settings}"):
+        train.train_run(run, data_, tmp_path, log=lambda s: None)
+    # Result and bias files.
+    from research.nondecomposable import protocol
+
+    results = tmp_path / "results"
+    out = results / "fast"
+    (out / "runs").mkdir(parents=True)
+    (out / "bias.json").write_text("[")
+    with pytest.raises(ValueError, match=f"Damaged result file {out / 'bias.json'}"):
+        protocol.run_study(FAST, [0], tmp_path / "w", results, ["full_batch"])
+    path = out / "runs" / f"{Run(FAST, 'full_batch', 1e-3, 0).name}.json"
+    path.write_text("{")
+    (out / "bias.json").write_text(json.dumps({"key": "other"}))
+    from research.nondecomposable import bias
+
+    real = bias.measure
+    bias.measure = lambda study: {"points": {}}  # the probe is tested apart
+    try:
+        with pytest.raises(ValueError, match=f"Damaged result file {path}"):
+            protocol.run_study(FAST, [0], tmp_path / "w", results, ["full_batch"])
+    finally:
+        bias.measure = real
+
+
+def test_every_setting_changes_the_run_key():
+    base = Run(FAST, "backdrop_32", 1e-3, 0)
+    others = [
+        Run(FAST.replace(signal=2.0), "backdrop_32", 1e-3, 0),
+        Run(FAST.replace(n_val=3000), "backdrop_32", 1e-3, 0),
+        Run(FAST.replace(budget_epochs=6), "backdrop_32", 1e-3, 0),
+        Run(FAST, "backdrop_32", 3e-3, 0),
+        Run(FAST, "backdrop_32", 1e-3, 1),
+        Run(FAST, "backdrop_stratified_32", 1e-3, 0),
+    ]
+    assert len({base.key, *(o.key for o in others)}) == 1 + len(others)
+
+
+def test_batches_of_each_method(tmp_path):
+    split = data.split(FAST, "train", 0)
+    n, n_pos = len(split.y), split.positives
+    # Plain minibatches: every pass holds each sample once, order by seed.
+    x, y, batch = train.chunk_batches(Run(FAST, "minibatch_32", 1e-3, 0), split, 0)
+    assert batch == 32 and len(y) == 2 * n  # two passes per chunk
+    first = {tuple(r) for r in x[:n]}
+    assert len(first) == n
+    # Stratified minibatches: the same positives in every batch of 32.
+    run = Run(FAST, "minibatch_stratified_32", 1e-3, 0)
+    _, y, _ = train.chunk_batches(run, split, 1)
+    k_pos = model.positives_kept(32, n, n_pos)
+    assert (y.reshape(-1, 32).sum(axis=1) == k_pos).all()
+    # Full batch and backdrop: the training set, once per step.
+    x, y, batch = train.chunk_batches(Run(FAST, "backdrop_32", 1e-3, 0), split, 0)
+    assert batch == n and len(y) == 2 * n
+    (x, masks), _, _ = train.chunk_batches(
+        Run(FAST, "backdrop_stratified_32", 1e-3, 0), split, 0
+    )
+    masks = masks.reshape(2, n)
+    assert ((masks > 0).sum(axis=1) == 32).all()
+    assert ((masks[:, split.y > 0.5] > 0).sum(axis=1) == k_pos).all()
+    # The stream continues across chunks: positions, not chunks, fix batches.
+    assert (train.stream(10, 7, 6, [3]) == train.stream(10, 0, 13, [3])[7:]).all()
+
+
+def test_stratified_masks_are_unbiased_per_sample():
+    y = np.zeros(200, np.float32)
+    y[:7] = 1
+    masks = model.stratified_masks(y, 20, 20000, np.random.default_rng(0))
+    np.testing.assert_allclose(masks.mean(axis=0), 1.0, atol=0.1)
+    assert ((masks[:, :7] > 0).sum(axis=1) == model.positives_kept(20, 200, 7)).all()
+    assert model.positives_kept(8, 4096, 82) == 1
+    assert model.positives_kept(512, 4096, 82) == 10
+    assert model.positives_kept(4, 10, 9) == 3  # leaves a negative
+
+
+def test_methods_of_a_seed_share_initial_weights():
+    weights = {
+        m: model.build(FAST, m, 3)[1].get_weights()
+        for m in ("full_batch", "backdrop_32", "backdrop_stratified_32")
+    }
+    for m in ("backdrop_32", "backdrop_stratified_32"):
+        for a, b in zip(weights[m], weights["full_batch"]):
+            np.testing.assert_array_equal(a, b)
+    layer = model.build(FAST, "backdrop_32", 3)[0].get_layer("backdrop")
+    assert layer.mask_axes == (0,) and layer.keep_count == 32
+
+
+def test_the_bias_probe_on_the_fast_study():
+    from research.nondecomposable import bias
+
+    probe = bias.measure(FAST.replace(bias_draws=20, bias_steps=1))
+    assert len(probe["points"]) == 2
+    for figures in probe["points"].values():
+        assert figures["backdrop_32"]["loss_bias"] == 0.0
+        assert figures["minibatch_stratified_32"]["share_without_positive"] == 0.0
+        assert figures["backdrop_stratified_32"]["share_without_positive"] == 0.0
+        for method in FAST.methods[1:]:
+            assert figures[method]["grad_bias"] >= 0
+            assert -1 <= figures[method]["cosine"] <= 1
+
+
+def test_the_generator_holds_its_prevalence_and_ceiling():
+    study = FAST.replace(n_test=50000)
+    test = data.split(study, "test")
+    assert abs(test.y.mean() - study.prevalence) < 0.005
+    ceiling = data.ceiling(test)
+    assert 0.5 < ceiling["auc"] <= 1 and 0 < ceiling["ap"] <= 1
+    assert not np.array_equal(
+        data.split(FAST, "val", 0).x, data.split(FAST, "val", 1).x
+    )
+    with pytest.raises(ValueError, match="seed"):
+        data.split(FAST, "test", 0)
+
+
+def test_bad_settings_and_command_lines_are_refused():
+    with pytest.raises(ValueError, match="loss"):
+        Study("x", loss="hinge")
+    with pytest.raises(ValueError, match="eval_every_epochs"):
+        Study("x", budget_epochs=10, eval_every_epochs=3)
+    with pytest.raises(ValueError, match="keep_counts"):
+        Study("x", n_train=64, batch_sizes=(8,), keep_counts=(64,))
+    with pytest.raises(ValueError, match="lr"):
+        Run(FAST, "full_batch", 0.5, 0)
+    with pytest.raises(ValueError, match="method"):
+        parse_method("dropout")
+    done = subprocess.run(
+        [sys.executable, "-m", "research.nondecomposable", "--study", "fast"]
+        + ["--methods", "backdrop_7"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "--methods" in done.stderr
+
+
+def test_report_reads_only_its_studys_runs(tmp_path):
+    out = tmp_path / "fast"
+    (out / "runs").mkdir(parents=True)
+    other = {"settings": {"study": {"name": "other"}}, "key": "k"}
+    (out / "runs" / "x.json").write_text(json.dumps(other))
+    assert report.load_runs(FAST, out) == {}
+    (out / "runs" / "y.json").write_text("{")
+    with pytest.raises(ValueError, match="Damaged result file"):
+        report.load_runs(FAST, out)
