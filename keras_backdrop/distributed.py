@@ -49,8 +49,8 @@ the gather.
 
 Keras 3's `fit` does not run under MultiWorkerMirroredStrategy
 (keras-team/keras#20585), which is one reason `make_train_step` is a
-custom loop. `examples/distributed_losses.py` trains the digits task of
-`keras_backdrop.experiments.nondecomposable` with it.
+custom loop. `examples/distributed_losses.py` trains a small imbalanced
+task with it.
 """
 
 from __future__ import annotations

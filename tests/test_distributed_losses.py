@@ -17,7 +17,6 @@ from cli_errors import command_line_outcomes
 from loopback_workers import run_workers
 
 from keras_backdrop import distributed as dl
-from keras_backdrop.experiments.strategies import make_strategy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +31,7 @@ SCRIPT = textwrap.dedent(
     import keras
     from keras_backdrop import distributed as dl
     from keras_backdrop import mask_gradient
-    from keras_backdrop.experiments.nondecomposable import (
+    from examples.distributed_losses import (
         LOSSES, build_model, make_loss, train_distributed)
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -135,7 +134,7 @@ SCRIPT = textwrap.dedent(
     out["update_diff"] = max_diff(model.get_weights(), single.get_weights())
     out["update_size"] = max_diff(single.get_weights(), before)
 
-    # (3) training on the digits task: finite, and the same as one device.
+    # (3) training on the example's task: finite, and the same as one device.
     runs = {}
     for label, strat in (("mirrored", strategy), ("single", default)):
         runs[label] = train_distributed(strat, "pairwise_auc", {"keep_count": 32},
@@ -278,13 +277,6 @@ def test_bad_command_line_values_exit_through_the_parser():
         assert f"error: argument {option}" in error, (argv, error)
         # The value received (or the clash) is named too.
         assert argv[-1] in error or "not allowed" in error, (argv, error)
-
-
-def test_replicas_only_for_mirrored():
-    with pytest.raises(ValueError, match="`replicas`"):
-        make_strategy("none", 2)
-    with pytest.raises(ValueError, match="`name`"):
-        make_strategy("tpu", None)
 
 
 @pytest.mark.parametrize(
