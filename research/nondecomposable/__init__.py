@@ -29,8 +29,10 @@ choice, paired t-intervals, tables, curves). `python -m
 research.nondecomposable --help` runs them.
 
 The CPU estimate in `__main__` comes from probe runs of single methods on
-two shared cores: about 40 s per full-batch or backdrop run (200 steps of
-4,096 samples and 40 validations of 50,000), 50 s per minibatch-128 run
-and 110 s per minibatch-32 run (25,600 steps), so about 11 minutes per
-seed and learning rate.
+two shared cores. `soft_f1`: about 40 s per full-batch or backdrop run
+(200 steps of 4,096 samples and 40 validations of 50,000), 50 s per
+minibatch-128 run and 110 s per minibatch-32 run (25,600 steps), about 11
+minutes per seed and learning rate. `pairwise_auc`: about 0.6 s per
+full-batch step, so about 150 s per full-batch or backdrop run and 21
+minutes per seed and learning rate.
 """
