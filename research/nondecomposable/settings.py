@@ -61,7 +61,8 @@ class Study:
         batch_sizes: Minibatch sizes (plain and stratified).
         keep_counts: Backdrop keep counts (plain and stratified).
         lrs: The Adam learning rates each method chooses from.
-        bias_draws: Minibatches (and masks) per size in the bias probe.
+        bias_draws: Minibatches (and masks) per size in the bias probe
+            (at least 20).
         bias_steps: Full-batch steps before the probe's second point.
     """
 
@@ -98,9 +99,10 @@ class Study:
             "n_test",
             "budget_epochs",
             "eval_every_epochs",
-            "bias_draws",
         ):
             _int_at_least(field, getattr(self, field), 1)
+        # The probe's noise comes from 20 groups of draws (`bias.GROUPS`).
+        _int_at_least("bias_draws", self.bias_draws, 20)
         _int_at_least("bias_steps", self.bias_steps, 0)
         _int_at_least("data_seed", self.data_seed, 0)
         if not 0.0 < self.prevalence < 0.5:
