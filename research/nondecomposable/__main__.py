@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from research.nondecomposable.settings import STUDIES
-from research.texture.__main__ import seed_range
+from research.runs import seed_range
 
 #: Outside the repository, at a fixed path, so that a later session finds
 #: the checkpoints.

@@ -1,26 +1,23 @@
 """The protocol: the bias probe, then every method x learning rate x seed.
 
-Runs go seed by seed (every method and learning rate of a seed, then the
-next seed), so the finished runs always form complete pairs. A finished
-run's result is written to `<results>/<study>/runs/<run name>.json` (and
-committed, when asked); a run whose result file exists is not run again,
-so a study resumes from its results alone, and an unfinished run resumes
-from its checkpoint in the work directory when that is still there.
+Seed by seed, as the texture protocol (`research.texture.protocol`): the
+finished runs form complete pairs, each result file is written (and
+committed) as its run finishes, and a study resumes from those files and
+from the checkpoints still in the work directory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from research.nondecomposable import data, report
-from research.nondecomposable.settings import Study, settings_key
-
-# The result layout (`<out>/runs/<run name>.json` holding the run's key) and
-# the git commit of a finished run are the texture harness's.
-from research.texture.protocol import _commit, _finished
+from research.nondecomposable.settings import Study
+from research.runs import commit as git_commit
+from research.runs import finished, jsonable, result_path, settings_key
 
 
 def run_study(
@@ -35,15 +32,9 @@ def run_study(
 ) -> bool:
     """Trains what is missing of `study`; True once every run has finished.
 
-    Args:
-        study: The study.
-        seeds: Its seeds.
-        work_dir: Checkpoints (outside the repository).
-        results_dir: The folder of result folders (one per study).
-        methods: The methods to run (default: all of the study's).
-        budget_s: Stop cleanly after the chunk that passes this many seconds.
-        commit: Commit each finished run's result file with git.
-        log: Where progress lines go.
+    As `research.texture.protocol.run_study`, with `methods` (default: all
+    of the study's) in place of variants; the budget is checked after each
+    evaluation chunk.
     """
     from research.nondecomposable.settings import Run  # noqa: PLC0415
     from research.nondecomposable.train import train_run  # noqa: PLC0415
@@ -58,7 +49,7 @@ def run_study(
             for method in methods or study.methods
             for lr in study.lrs
         ]
-        missing = [r for r in runs if not _finished(out, r)]
+        missing = [r for r in runs if not finished(out, r.name, r.key)]
         if not missing:
             continue
         if test is None:
@@ -74,13 +65,13 @@ def run_study(
             if result is None:
                 log(f"{study.name}: budget spent; run again to resume")
                 return False
-            path = out / "runs" / f"{run.name}.json"
+            path = result_path(out, run.name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=1) + "\n")
             report.write(study, out)
             if commit:
                 metric = study.selection_metric
-                _commit(
+                git_commit(
                     [path, *report.outputs(out)],
                     f"Non-decomposable study {study.name}: {run.method} lr "
                     f"{run.lr:g} seed {seed} (test {metric} "
@@ -96,7 +87,7 @@ def _bias(study: Study, out: Path, commit: bool, log: Callable[[str], None]) -> 
     from research.nondecomposable import bias  # noqa: PLC0415
 
     path = out / "bias.json"
-    key = settings_key({"bias_probe": 1, "study": report.jsonable(study)})
+    key = settings_key({"bias_probe": 1, "study": jsonable(dataclasses.asdict(study))})
     if path.exists():
         try:
             recorded = json.loads(path.read_text())["key"]
@@ -112,4 +103,4 @@ def _bias(study: Study, out: Path, commit: bool, log: Callable[[str], None]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(measured, indent=1) + "\n")
     if commit:
-        _commit([path], f"Non-decomposable study {study.name}: bias probe", log)
+        git_commit([path], f"Non-decomposable study {study.name}: bias probe", log)

@@ -6,7 +6,7 @@ selected step) over the seeds; the test figures reported are those of that
 learning rate. Differences are paired by seed (same training set, initial
 weights and test set) against `full_batch`, and for backdrop against the
 minibatch of the same size, each with its 95 % paired t-interval
-(`research.texture.report.paired_difference`, `scipy.stats.ttest_rel`).
+(`research.runs.paired_difference`, `scipy.stats.ttest_rel`).
 Standard deviations are sample ones (ddof=1).
 """
 
@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from research.nondecomposable.settings import Study, parse_method
-from research.texture.report import paired_difference
+from research.runs import (
+    format_difference,
+    format_mean_sd,
+    mean_sd,
+    paired_difference,
+)
+from research.runs import jsonable as plain_json
 
 FIGURES = ("f1", "auc", "ap")
 NAMES = {"f1": "F1", "auc": "ROC AUC", "ap": "AP"}
@@ -33,7 +39,7 @@ def outputs(out: Path) -> list[Path]:
 
 def jsonable(study: Study) -> Any:
     """`study` as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(study)))
+    return plain_json(dataclasses.asdict(study))
 
 
 def load_runs(study: Study, out: Path) -> dict[str, dict[float, dict[int, dict]]]:
@@ -75,17 +81,17 @@ def summarize(study: Study, out: Path) -> dict[str, Any]:
             "seeds": seeds,
         }
         for figure in FIGURES:
-            entry[f"test_{figure}"] = _mean_sd(
+            entry[f"test_{figure}"] = mean_sd(
                 [chosen[s]["test"][figure] for s in seeds]
             )
         gaps = [chosen[s]["val"][metric] - chosen[s]["test"][metric] for s in seeds]
-        entry["val_minus_test"] = _mean_sd(gaps)
+        entry["val_minus_test"] = mean_sd(gaps)
         for name in ("selected_epoch", "selected_step", "steps", "seconds"):
             entry[name] = float(np.median([chosen[s][name] for s in seeds]))
-        entry["final_train_" + metric] = _mean_sd(
+        entry["final_train_" + metric] = mean_sd(
             [chosen[s]["final_train"][metric] for s in seeds]
         )
-        entry["final_val_" + metric] = _mean_sd(
+        entry["final_val_" + metric] = mean_sd(
             [chosen[s]["final_val"][metric] for s in seeds]
         )
         methods[method] = entry
@@ -152,12 +158,12 @@ def markdown(summary: dict[str, Any], bias: dict[str, Any] | None) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, e in summary["methods"].items():
-        figures = " | ".join(_fmt(e[f"test_{f}"]) for f in FIGURES)
+        figures = " | ".join(format_mean_sd(e[f"test_{f}"]) for f in FIGURES)
         lines.append(
             f"| {method} | {e['lr']:g} | {len(e['seeds'])} | {figures} | "
-            f"{_fmt(e['val_minus_test'])} | {e['selected_epoch']:.0f} | "
-            f"{e['steps']:.0f} | {_fmt(e['final_train_' + metric])} | "
-            f"{_fmt(e['final_val_' + metric])} | {e['seconds']:.1f} |"
+            f"{format_mean_sd(e['val_minus_test'])} | {e['selected_epoch']:.0f} | "
+            f"{e['steps']:.0f} | {format_mean_sd(e['final_train_' + metric])} | "
+            f"{format_mean_sd(e['final_val_' + metric])} | {e['seconds']:.1f} |"
         )
     lines += [
         "",
@@ -168,7 +174,7 @@ def markdown(summary: dict[str, Any], bias: dict[str, Any] | None) -> str:
     ]
     for method, e in summary["methods"].items():
         for baseline, d in e["difference"].items():
-            cells = " | ".join(_fmt_difference(d[f]) for f in FIGURES)
+            cells = " | ".join(format_difference(d[f]) for f in FIGURES)
             lines.append(f"| {method} | {baseline} | {d['f1']['n']} | {cells} |")
     lines += [
         "",
@@ -260,20 +266,3 @@ def _plot(study: Study, summary: dict[str, Any], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=90)
     plt.close(fig)
-
-
-def _mean_sd(values: list[float]) -> dict[str, float | None]:
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return {"mean": float(np.mean(values)), "sd": sd}
-
-
-def _fmt(entry: dict[str, Any]) -> str:
-    if entry["sd"] is None:
-        return f"{entry['mean']:.3f}"
-    return f"{entry['mean']:.3f} ± {entry['sd']:.3f}"
-
-
-def _fmt_difference(d: dict[str, Any]) -> str:
-    if d["low"] is None:
-        return f"{d['mean']:+.3f}"
-    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"

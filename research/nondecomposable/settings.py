@@ -23,10 +23,10 @@ Methods (`Study.methods`), all on the same training set of a seed:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 from typing import Any
+
+from research.runs import KeyedRun, int_at_least
 
 #: Bumped whenever the harness changes what a run computes.
 HARNESS_VERSION = 1
@@ -100,11 +100,11 @@ class Study:
             "budget_epochs",
             "eval_every_epochs",
         ):
-            _int_at_least(field, getattr(self, field), 1)
+            int_at_least(field, getattr(self, field), 1)
         # The probe's noise comes from 20 groups of draws (`bias.GROUPS`).
-        _int_at_least("bias_draws", self.bias_draws, 20)
-        _int_at_least("bias_steps", self.bias_steps, 0)
-        _int_at_least("data_seed", self.data_seed, 0)
+        int_at_least("bias_draws", self.bias_draws, 20)
+        int_at_least("bias_steps", self.bias_steps, 0)
+        int_at_least("data_seed", self.data_seed, 0)
         if not 0.0 < self.prevalence < 0.5:
             raise ValueError(
                 "Invalid value for `prevalence`: expected a number in (0, 0.5). "
@@ -119,7 +119,7 @@ class Study:
         for field in ("batch_sizes", "keep_counts"):
             sizes = tuple(getattr(self, field))
             for size in sizes:
-                _int_at_least(field, size, 1)
+                int_at_least(field, size, 1)
                 if size >= self.n_train:
                     raise ValueError(
                         f"Invalid value for `{field}`: every size must be "
@@ -128,7 +128,7 @@ class Study:
                     )
             object.__setattr__(self, field, sizes)
         for size in self.hidden:
-            _int_at_least("hidden", size, 1)
+            int_at_least("hidden", size, 1)
         lrs = tuple(float(lr) for lr in self.lrs)
         if not lrs or any(not lr > 0 for lr in lrs):
             raise ValueError(
@@ -195,8 +195,10 @@ def steps_per_epoch(study: Study, method: str) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class Run(KeyedRun):
     """One method trained with one learning rate and one seed."""
+
+    HARNESS_VERSION = HARNESS_VERSION
 
     study: Study
     method: str
@@ -214,49 +216,14 @@ class Run:
                 f"Invalid value for `lr`: expected one of {self.study.lrs}. "
                 f"Received: lr={self.lr!r}"
             )
-        _int_at_least("seed", self.seed, 0)
+        int_at_least("seed", self.seed, 0)
         object.__setattr__(self, "lr", float(self.lr))
 
-    def settings(self) -> dict[str, Any]:
-        """Every setting the run's result depends on, as plain JSON values."""
-        settings = {
-            "harness_version": HARNESS_VERSION,
-            "study": dataclasses.asdict(self.study),
-            "method": self.method,
-            "lr": self.lr,
-            "seed": self.seed,
-        }
-        # As it reads back from a settings file (tuples become lists).
-        return json.loads(json.dumps(settings))
+    def _own_settings(self) -> dict[str, Any]:
+        return {"method": self.method, "lr": self.lr, "seed": self.seed}
 
-    @property
-    def key(self) -> str:
-        """A hash of `settings`: two runs share it only if they share those."""
-        return settings_key(self.settings())
-
-    @property
-    def name(self) -> str:
-        """`<method>-lr<lr>-s<seed>-<first 12 hex digits of the key>`."""
-        return f"{self.method}-lr{self.lr:g}-s{self.seed}-{self.key[:12]}"
-
-
-def settings_key(settings: dict[str, Any]) -> str:
-    """The SHA-256 of `settings` written as canonical JSON."""
-    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _int_at_least(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"Invalid type for `{name}`: expected an integer. Received: "
-            f"{name}={value!r}"
-        )
-    if value < low:
-        raise ValueError(
-            f"Invalid value for `{name}`: expected an integer >= {low}. "
-            f"Received: {name}={value!r}"
-        )
+    def _label(self) -> str:
+        return f"{self.method}-lr{self.lr:g}-s{self.seed}"
 
 
 _MAIN = Study("soft_f1")

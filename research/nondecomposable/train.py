@@ -19,9 +19,7 @@ and the run's state as JSON), replaced whole after each chunk.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +29,7 @@ import keras
 import numpy as np
 
 from keras_backdrop.losses import PairwiseAUC, SoftF1
+from research import runs
 from research.nondecomposable import model as nd_model
 from research.nondecomposable.data import Split
 from research.nondecomposable.settings import Run, parse_method, steps_per_epoch
@@ -117,17 +116,10 @@ def train_run(
 ) -> dict[str, Any] | None:
     """Trains (or resumes) `run`; its result, or None if `deadline` came first.
 
-    Args:
-        run: The run.
-        data: The "train", "val" and "test" splits of the run's seed.
-        work_dir: Where the run's folder (named by its key) lives.
-        deadline: A `time.time()` after which the run stops after the
-            current chunk (it resumes from there next time).
-        log: Where progress lines go.
-
-    Raises:
-        ValueError: a file in the run's folder is damaged or belongs to
-            other settings (the message names it and what to delete).
+    The contract of `research.texture.train.train_run`: the splits of the
+    run's seed in `data`, the run's folder under `work_dir`, a `deadline`
+    checked after each evaluation chunk, and a `ValueError` naming any
+    damaged or foreign file of the folder.
     """
     study = run.study
     run_dir = Path(work_dir) / run.name
@@ -139,7 +131,7 @@ def train_run(
         jit_compile=False,
     )
     trained.optimizer.build(trained.trainable_variables)
-    state = _start_or_resume(run, run_dir, trained)
+    state = runs.start_or_resume(run, run_dir, trained, _fresh_state())
     train, val = data["train"], data["val"]
     chunks = study.budget_epochs // study.eval_every_epochs
     metric = study.selection_metric
@@ -171,7 +163,7 @@ def train_run(
             state.update(best_score=figures[metric], best_chunk=chunk)
             state["best_weights"] = [np.array(w) for w in scorer.get_weights()]
         state["chunk"] = chunk + 1
-        _save(run_dir, run, trained, state)
+        runs.save_state(run, run_dir, trained, state)
         if chunk % 10 == 0 or state["chunk"] == chunks:
             log(
                 f"{run.name} epoch {curves['epochs'][-1]} step {curves['steps'][-1]}"
@@ -219,70 +211,11 @@ def _result(
 # Checkpoints
 
 
-def _start_or_resume(run: Run, run_dir: Path, trained: keras.Model) -> dict:
-    settings_path = run_dir / "settings.json"
-    fresh = {
+def _fresh_state() -> dict:
+    return {
         "chunk": 0,
         "best_chunk": -1,
         "best_score": -math.inf,
         "best_weights": None,
         "curves": {name: [] for name in CURVES},
     }
-    if not run_dir.exists():
-        run_dir.mkdir(parents=True)
-        settings_path.write_text(json.dumps(run.settings(), indent=1))
-        return fresh
-    advice = f"delete the folder {run_dir} to start this run again"
-    try:
-        recorded = json.loads(settings_path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"Damaged run file {settings_path} ({error}): {advice}."
-        ) from None
-    if recorded != run.settings():
-        raise ValueError(
-            f"The run folder {run_dir} holds a run of other settings "
-            f"({settings_path} differs from this run's): {advice}."
-        )
-    checkpoint = run_dir / "checkpoint.npz"
-    if not checkpoint.exists():
-        return fresh  # Stopped before its first chunk ended.
-    try:
-        return _load(checkpoint, trained)
-    except Exception as error:  # Any damage: the file is named.
-        raise ValueError(
-            f"Damaged checkpoint {checkpoint} ({error!r}): {advice}."
-        ) from None
-
-
-def _variables(trained: keras.Model) -> list:
-    return [*trained.variables, *trained.optimizer.variables]
-
-
-def _save(run_dir: Path, run: Run, trained: keras.Model, state: dict) -> None:
-    arrays = {
-        f"var{i}": np.asarray(keras.ops.convert_to_numpy(v))
-        for i, v in enumerate(_variables(trained))
-    }
-    arrays.update({f"best{i}": w for i, w in enumerate(state["best_weights"])})
-    plain = {k: v for k, v in state.items() if k != "best_weights"}
-    plain["key"] = run.key
-    arrays["state"] = np.frombuffer(json.dumps(plain).encode(), np.uint8)
-    partial = run_dir / "checkpoint.partial.npz"
-    np.savez(partial, **arrays)
-    os.replace(partial, run_dir / "checkpoint.npz")
-
-
-def _load(path: Path, trained: keras.Model) -> dict:
-    with np.load(path, allow_pickle=False) as file:
-        arrays = {name: file[name] for name in file.files}
-    state = json.loads(arrays.pop("state").tobytes().decode())
-    for i, variable in enumerate(_variables(trained)):
-        value = arrays[f"var{i}"]
-        if value.shape != tuple(variable.shape):
-            raise ValueError(f"{variable.path} has shape {value.shape}")
-        variable.assign(value)
-    count = sum(1 for name in arrays if name.startswith("best"))
-    state["best_weights"] = [arrays[f"best{i}"] for i in range(count)]
-    state["best_score"] = float(state["best_score"])
-    return state

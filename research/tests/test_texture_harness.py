@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from research.texture import data, report
+from research import runs
+from research.texture import data
 from research.texture.settings import STUDIES, Run, Study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,12 +283,12 @@ def test_variants_of_a_seed_share_initial_weights_and_batches(tmp_path):
 def test_paired_t_interval_against_a_hand_computation():
     # Differences 0.1, 0.2, 0.3: mean 0.2, sample sd 0.1, n 3; the 97.5 %
     # quantile of Student's t with 2 degrees of freedom is 4.302653.
-    d = report.paired_difference([0.6, 0.7, 0.8], [0.5, 0.5, 0.5])
+    d = runs.paired_difference([0.6, 0.7, 0.8], [0.5, 0.5, 0.5])
     half = 4.302653 * 0.1 / np.sqrt(3)
     assert d["mean"] == pytest.approx(0.2)
     assert d["low"] == pytest.approx(0.2 - half, abs=1e-6)
     assert d["high"] == pytest.approx(0.2 + half, abs=1e-6)
-    assert report.paired_difference([0.6], [0.5])["low"] is None
+    assert runs.paired_difference([0.6], [0.5])["low"] is None
 
 
 def test_bad_study_settings_are_refused():

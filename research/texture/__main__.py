@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from research.runs import seed_range
 from research.texture.settings import (
     MAP_RATIOS,
     MAP_TRAIN_PER_CLASS,
@@ -23,23 +24,6 @@ from research.texture.settings import (
 #: the checkpoints and the data cache.
 DEFAULT_WORK_DIR = "/work/texture_runs"
 DEFAULT_RESULTS = "docs/results/texture"
-
-
-def seed_range(text: str) -> list[int]:
-    """`"0-9"` or `"0,3,5"` as a list of seeds."""
-    try:
-        if "-" in text:
-            low, high = (int(t) for t in text.split("-"))
-            seeds = list(range(low, high + 1))
-        else:
-            seeds = [int(t) for t in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seeds as 'LOW-HIGH' or 'A,B,C', got {text!r}"
-        ) from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected seeds >= 0, got {text!r}")
-    return seeds
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

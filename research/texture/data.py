@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from research.texture.settings import Study, settings_key
+from research.runs import settings_key
+from research.texture.settings import Study
 from tfds_gp import generator
 
 #: The `gp_textures` version whose arrays the cache holds (a construction

@@ -11,12 +11,12 @@ from its checkpoint in the work directory when that is still there.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
+from research.runs import commit as git_commit
+from research.runs import finished, result_path
 from research.texture import report
 from research.texture.data import load_split
 from research.texture.settings import VARIANTS, Run, Study
@@ -52,7 +52,7 @@ def run_study(
     test = None
     for seed in seeds:
         runs = [Run(study, variant, seed) for variant in variants]
-        missing = [r for r in runs if not _finished(out, r)]
+        missing = [r for r in runs if not finished(out, r.name, r.key)]
         if not missing:
             continue
         if test is None:
@@ -68,12 +68,12 @@ def run_study(
             if result is None:
                 log(f"{study.name}: budget spent; run again to resume")
                 return False
-            path = _result_path(out, run)
+            path = result_path(out, run.name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=1) + "\n")
             report.write(study, out)
             if commit:
-                _commit(
+                git_commit(
                     [path, *report.outputs(out)],
                     f"Texture study {study.name}: {run.variant} seed {seed} "
                     f"(test accuracy {result['test_accuracy']:.3f})",
@@ -81,44 +81,3 @@ def run_study(
                 )
     report.write(study, out)
     return True
-
-
-def _result_path(out: Path, run: Run) -> Path:
-    return out / "runs" / f"{run.name}.json"
-
-
-def _finished(out: Path, run: Run) -> bool:
-    path = _result_path(out, run)
-    if not path.exists():
-        return False
-    try:
-        recorded: Any = json.loads(path.read_text())["key"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"Damaged result file {path} ({error!r}): delete it to run "
-            f"{run.name} again."
-        ) from None
-    if recorded != run.key:
-        raise ValueError(
-            f"The result file {path} is of other settings than its name says: "
-            "delete it to run it again."
-        )
-    return True
-
-
-def _commit(paths: list[Path], message: str, log: Callable[[str], None]) -> None:
-    """Commits exactly `paths` (others' staged changes are left alone)."""
-    names = [str(p) for p in paths if p.exists()]
-    for attempt in range(10):
-        added = subprocess.run(["git", "add", "--", *names], capture_output=True)
-        done = added.returncode == 0 and (
-            subprocess.run(
-                ["git", "commit", "-q", "-m", message, "--", *names],
-                capture_output=True,
-            ).returncode
-            == 0
-        )
-        if done:
-            return
-        time.sleep(3 * (attempt + 1))  # Another commit holds the index.
-    log(f"could not commit {names}: commit them by hand")

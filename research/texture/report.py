@@ -2,7 +2,7 @@
 
 Every difference is paired by seed against `no_mask` (same data, initial
 weights and batch order) and given with its 95 % paired t-interval
-(`scipy.stats.ttest_rel`). Standard deviations are sample ones (ddof=1).
+(`research.runs.paired_difference`). Standard deviations are sample ones.
 """
 
 from __future__ import annotations
@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
+from research.runs import (
+    format_difference,
+    format_mean_sd,
+    jsonable,
+    mean_sd,
+    paired_difference,
+)
 from research.texture.settings import VARIANTS, Study
 
 #: The figures compared: overall, small-scale and large-scale test accuracy.
@@ -39,7 +45,7 @@ def load_runs(study: Study, out: Path) -> dict[str, dict[int, dict[str, Any]]]:
             raise ValueError(
                 f"Damaged result file {path} ({error!r}): delete it to run it again."
             ) from None
-        if _jsonable(expected) != settings["study"]:
+        if jsonable(expected) != settings["study"]:
             continue  # A run of other settings, kept beside (another study).
         result["small_scale_accuracy"] = result["scale_accuracy"][0]
         result["large_scale_accuracy"] = result["scale_accuracy"][-1]
@@ -61,7 +67,7 @@ def summarize(study: Study, out: Path) -> dict[str, Any]:
         entry: dict[str, Any] = {"seeds": seeds}
         for figure in FIGURES:
             values = np.array([by_seed[s][figure] for s in seeds])
-            entry[figure] = _mean_sd(values)
+            entry[figure] = mean_sd(values)
         entry["steps"] = [by_seed[s]["steps"] for s in seeds]
         entry["selected_step"] = [by_seed[s]["selected_step"] for s in seeds]
         entry["left_plateau_step"] = [by_seed[s]["left_plateau_step"] for s in seeds]
@@ -76,24 +82,7 @@ def summarize(study: Study, out: Path) -> dict[str, Any]:
                 for figure in FIGURES
             }
         variants[variant] = entry
-    return {"study": _jsonable(dataclasses.asdict(study)), "variants": variants}
-
-
-def paired_difference(a: list[float], b: list[float]) -> dict[str, Any]:
-    """Mean of `a - b` and its 95 % paired t-interval (None below 2 pairs)."""
-    a_, b_ = np.asarray(a, float), np.asarray(b, float)
-    mean = float(np.mean(a_ - b_))
-    if len(a_) < 2:
-        return {"mean": mean, "low": None, "high": None, "n": len(a_)}
-    if np.all(a_ - b_ == a_[0] - b_[0]):
-        return {"mean": mean, "low": mean, "high": mean, "n": len(a_)}
-    interval = scipy.stats.ttest_rel(a_, b_).confidence_interval(0.95)
-    return {
-        "mean": mean,
-        "low": float(interval.low),
-        "high": float(interval.high),
-        "n": len(a_),
-    }
+    return {"study": jsonable(dataclasses.asdict(study)), "variants": variants}
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -119,7 +108,7 @@ def markdown(summary: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for variant, entry in summary["variants"].items():
-        figures = " | ".join(_fmt_mean_sd(entry[f]) for f in FIGURES)
+        figures = " | ".join(format_mean_sd(entry[f]) for f in FIGURES)
         left = [s for s in entry["left_plateau_step"] if s is not None]
         never = len(entry["left_plateau_step"]) - len(left)
         plateau = f"{np.median(left):.0f}" if left else "never"
@@ -139,7 +128,7 @@ def markdown(summary: dict[str, Any]) -> str:
     for variant, entry in summary["variants"].items():
         if "difference" not in entry:
             continue
-        cells = " | ".join(_fmt_difference(entry["difference"][f]) for f in FIGURES)
+        cells = " | ".join(format_difference(entry["difference"][f]) for f in FIGURES)
         lines.append(f"| {variant} | {len(entry['paired_seeds'])} | {cells} |")
     return "\n".join(lines) + "\n"
 
@@ -184,25 +173,3 @@ def _plot(study: Study, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=90)
     plt.close(fig)
-
-
-def _mean_sd(values: np.ndarray) -> dict[str, float | None]:
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return {"mean": float(np.mean(values)), "sd": sd}
-
-
-def _fmt_mean_sd(entry: dict[str, Any]) -> str:
-    if entry["sd"] is None:
-        return f"{entry['mean']:.3f}"
-    return f"{entry['mean']:.3f} ± {entry['sd']:.3f}"
-
-
-def _fmt_difference(d: dict[str, Any]) -> str:
-    if d["low"] is None:
-        return f"{d['mean']:+.3f}"
-    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-
-
-def _jsonable(value: Any) -> Any:
-    """`value` as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(value))

@@ -9,9 +9,9 @@ file is never reused under other settings.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from typing import Any
+
+from research.runs import KeyedRun, int_at_least
 
 #: Bumped whenever the harness changes what a run computes, so that results
 #: of an older harness are never mistaken for this one's.
@@ -72,12 +72,19 @@ class Study:
     crop_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        for field in ("size", "train_per_class", "val_per_class", "test_per_class"):
-            _positive_int(field, getattr(self, field))
-        for field in ("filters", "batch_size", "max_steps", "patience"):
-            _positive_int(field, getattr(self, field))
+        for field in (
+            "size",
+            "train_per_class",
+            "val_per_class",
+            "test_per_class",
+            "filters",
+            "batch_size",
+            "max_steps",
+            "patience",
+        ):
+            int_at_least(field, getattr(self, field), 1)
         for field in ("warmup_steps", "min_steps"):
-            _positive_int(field, getattr(self, field), low=0)
+            int_at_least(field, getattr(self, field), 0)
         if self.min_steps > self.max_steps:
             raise ValueError(
                 "Invalid value for `min_steps`: expected at most max_steps="
@@ -113,8 +120,10 @@ class Study:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class Run(KeyedRun):
     """One variant trained with one seed under a study."""
+
+    HARNESS_VERSION = HARNESS_VERSION
 
     study: Study
     variant: str
@@ -126,47 +135,13 @@ class Run:
                 f"Invalid value for `variant`: expected one of {VARIANTS}. "
                 f"Received: variant={self.variant!r}"
             )
-        _positive_int("seed", self.seed, low=0)
+        int_at_least("seed", self.seed, 0)
 
-    def settings(self) -> dict[str, Any]:
-        """Every setting the run's result depends on, as plain JSON values."""
-        settings = {
-            "harness_version": HARNESS_VERSION,
-            "study": dataclasses.asdict(self.study),
-            "variant": self.variant,
-            "seed": self.seed,
-        }
-        # As it reads back from a settings file (tuples become lists).
-        return json.loads(json.dumps(settings))
+    def _own_settings(self) -> dict[str, Any]:
+        return {"variant": self.variant, "seed": self.seed}
 
-    @property
-    def key(self) -> str:
-        """A hash of `settings`: two runs share it only if they share those."""
-        return settings_key(self.settings())
-
-    @property
-    def name(self) -> str:
-        """`<variant>-s<seed>-<first 12 hex digits of the key>`."""
-        return f"{self.variant}-s{self.seed}-{self.key[:12]}"
-
-
-def settings_key(settings: dict[str, Any]) -> str:
-    """The SHA-256 of `settings` written as canonical JSON."""
-    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _positive_int(name: str, value: Any, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"Invalid type for `{name}`: expected an integer. Received: "
-            f"{name}={value!r}"
-        )
-    if value < low:
-        raise ValueError(
-            f"Invalid value for `{name}`: expected an integer >= {low}. "
-            f"Received: {name}={value!r}"
-        )
+    def _label(self) -> str:
+        return f"{self.variant}-s{self.seed}"
 
 
 #: The studies of the texture question (issue: settle the texture claim).

@@ -16,9 +16,7 @@ so the loop keeps its own.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ import keras
 import numpy as np
 
 from keras_backdrop.callbacks import LinearWarmup, MaskProbScheduler
+from research import runs
 from research.texture import model as texture_model
 from research.texture.data import Split, scale_choices
 from research.texture.settings import Run
@@ -69,7 +68,7 @@ def train_run(
         jit_compile=False,
     )
     model.optimizer.build(model.trainable_variables)
-    state = _start_or_resume(run, run_dir, model)
+    state = runs.start_or_resume(run, run_dir, model, _fresh_state())
     callbacks = _callbacks(run)
     train, val = data["train"], data["val"]
     while not state["done"]:
@@ -98,7 +97,7 @@ def train_run(
         state["done"] = steps >= study.max_steps or (
             steps >= study.min_steps and epoch - state["best_epoch"] >= study.patience
         )
-        _save(run_dir, run, model, state)
+        runs.save_state(run, run_dir, model, state)
         if epoch % 10 == 0 or state["done"]:
             log(
                 f"{run.name} epoch {epoch + 1} step {steps}: loss "
@@ -209,31 +208,6 @@ def _left_plateau(curves: dict, num_classes: int) -> int | None:
 # Checkpoints
 
 
-def _start_or_resume(run: Run, run_dir: Path, model: keras.Model) -> dict:
-    settings_path = run_dir / "settings.json"
-    checkpoint = run_dir / "checkpoint.npz"
-    if not run_dir.exists():
-        run_dir.mkdir(parents=True)
-        settings_path.write_text(json.dumps(run.settings(), indent=1))
-        return _fresh_state()
-    advice = f"delete the folder {run_dir} to start this run again"
-    try:
-        recorded = json.loads(settings_path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"Damaged run file {settings_path} ({error}): {advice}."
-        ) from None
-    if recorded != run.settings():
-        raise ValueError(
-            f"The run folder {run_dir} holds a run of other settings "
-            f"({settings_path} differs from this run's): {advice}."
-        )
-    if not checkpoint.exists():
-        # Stopped before its first epoch ended: nothing to resume.
-        return _fresh_state()
-    return _load(checkpoint, model, advice)
-
-
 def _fresh_state() -> dict:
     return {
         "epoch": 0,
@@ -243,47 +217,3 @@ def _fresh_state() -> dict:
         "best_weights": None,
         "curves": {name: [] for name in CURVES},
     }
-
-
-def _save(run_dir: Path, run: Run, model: keras.Model, state: dict) -> None:
-    arrays = {}
-    for prefix, variables in (
-        ("model", model.variables),
-        ("optimizer", model.optimizer.variables),
-    ):
-        for i, v in enumerate(variables):
-            arrays[f"{prefix}/{i}"] = np.asarray(keras.ops.convert_to_numpy(v))
-    for i, w in enumerate(state["best_weights"] or []):
-        arrays[f"best/{i}"] = w
-    plain = {k: v for k, v in state.items() if k != "best_weights"}
-    plain["key"] = run.key
-    arrays["state"] = np.frombuffer(json.dumps(plain).encode(), np.uint8)
-    partial = run_dir / "checkpoint.partial.npz"
-    np.savez(partial, **arrays)
-    # One file replaced whole: a checkpoint is never half written.
-    os.replace(partial, run_dir / "checkpoint.npz")
-
-
-def _load(path: Path, model: keras.Model, advice: str) -> dict:
-    try:
-        with np.load(path, allow_pickle=False) as file:
-            arrays = {name: file[name] for name in file.files}
-        state = json.loads(arrays.pop("state").tobytes().decode())
-        for prefix, variables in (
-            ("model", model.variables),
-            ("optimizer", model.optimizer.variables),
-        ):
-            for i, v in enumerate(variables):
-                value = arrays[f"{prefix}/{i}"]
-                if value.shape != tuple(v.shape):
-                    raise ValueError(f"{v.path} has shape {value.shape}")
-                v.assign(value)
-        n_best = len(model.get_weights())
-        best = (
-            [arrays[f"best/{i}"] for i in range(n_best)] if "best/0" in arrays else None
-        )
-        state["best_weights"] = best
-        state["best_val_loss"] = float(state["best_val_loss"])
-    except Exception as error:  # Any damage: the file is named, never a traceback.
-        raise ValueError(f"Damaged checkpoint {path} ({error!r}): {advice}.") from None
-    return state
