@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 min_steps=steps,
                 max_steps=steps,
                 warmup_steps=min(s.warmup_steps, steps),
+                select_from_step=min(s.select_from_step, steps),
             )
             for s in studies
         ]

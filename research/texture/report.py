@@ -22,7 +22,7 @@ from research.runs import (
     mean_sd,
     paired_difference,
 )
-from research.texture.settings import VARIANTS, Study
+from research.texture.settings import HARNESS_VERSION, VARIANTS, Study
 
 #: The figures compared: overall, small-scale and large-scale test accuracy.
 FIGURES = ("test_accuracy", "small_scale_accuracy", "large_scale_accuracy")
@@ -45,7 +45,10 @@ def load_runs(study: Study, out: Path) -> dict[str, dict[int, dict[str, Any]]]:
             raise ValueError(
                 f"Damaged result file {path} ({error!r}): delete it to run it again."
             ) from None
-        if jsonable(expected) != settings["study"]:
+        if (
+            jsonable(expected) != settings["study"]
+            or settings["harness_version"] != HARNESS_VERSION
+        ):
             continue  # A run of other settings, kept beside (another study).
         result["small_scale_accuracy"] = result["scale_accuracy"][0]
         result["large_scale_accuracy"] = result["scale_accuracy"][-1]
@@ -100,8 +103,9 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{study['coarse_prob']:g} (coarse) after a {study['warmup_steps']}-step "
         f"warm-up; at least {study['min_steps']} and at most "
         f"{study['max_steps']} steps, stop after {study['patience']} epochs "
-        "without a lower validation loss; the epoch of lowest validation loss "
-        "is tested.",
+        "without a better validation score; the epoch of best validation "
+        "accuracy (lower loss on ties) from step "
+        f"{study['select_from_step']} on is tested.",
         "",
         "| variant | seeds | test accuracy | small scale | large scale | "
         "steps (median) | left ln(classes) plateau by step (median) |",

@@ -14,8 +14,9 @@ from typing import Any
 from research.runs import KeyedRun, int_at_least
 
 #: Bumped whenever the harness changes what a run computes, so that results
-#: of an older harness are never mistaken for this one's.
-HARNESS_VERSION = 1
+#: of an older harness are never mistaken for this one's. 2: the epoch is
+#: selected on validation accuracy (loss on ties), from `select_from_step`.
+HARNESS_VERSION = 2
 
 #: The variants, in report order. `no_mask` is the baseline of every
 #: paired difference.
@@ -44,10 +45,13 @@ class Study:
         coarse_prob: Mask probability on the 4x4 coarse map.
         warmup_steps: Steps over which the masks' probabilities ramp up
             linearly from 0 (0: no warm-up).
+        select_from_step: Epochs that end before this step are not selected
+            (for every arm; the warm-up's end, so that a masked arm is
+            judged with its masks at full strength).
         min_steps: No stop on validation before this many steps.
         max_steps: The cap: no run trains longer.
-        patience: Epochs without a lower validation loss before stopping
-            (after `min_steps`).
+        patience: Epochs without a better validation score (accuracy, then
+            loss) before stopping (after `min_steps`).
         crop_fraction: Side of a random crop, as a fraction of `size`.
     """
 
@@ -66,6 +70,7 @@ class Study:
     fine_prob: float = 0.3
     coarse_prob: float = 0.95
     warmup_steps: int = 500
+    select_from_step: int = 500
     min_steps: int = 1500
     max_steps: int = 4000
     patience: int = 25
@@ -83,8 +88,14 @@ class Study:
             "patience",
         ):
             int_at_least(field, getattr(self, field), 1)
-        for field in ("warmup_steps", "min_steps"):
+        for field in ("warmup_steps", "select_from_step", "min_steps"):
             int_at_least(field, getattr(self, field), 0)
+        if self.select_from_step > self.min_steps:
+            raise ValueError(
+                "Invalid value for `select_from_step`: expected at most "
+                f"min_steps={self.min_steps}. Received: "
+                f"select_from_step={self.select_from_step}"
+            )
         if self.min_steps > self.max_steps:
             raise ValueError(
                 "Invalid value for `min_steps`: expected at most max_steps="
@@ -170,6 +181,7 @@ STUDIES: dict[str, Study] = {
         filters=4,
         batch_size=4,
         warmup_steps=4,
+        select_from_step=4,
         min_steps=6,
         max_steps=12,
         patience=2,

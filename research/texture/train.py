@@ -89,11 +89,16 @@ def train_run(
         )
         logs = {k: float(v[-1]) for k, v in history.history.items()}
         _record(state, logs, study.steps_per_epoch, time.time() - started)
-        if logs["val_loss"] < state["best_val_loss"]:
-            state.update(best_val_loss=logs["val_loss"], best_epoch=epoch)
+        steps = state["curves"]["steps"][-1]
+        # Validation accuracy first, validation loss on ties: the loss rises
+        # from overconfidence long after the accuracy stops improving.
+        score = [logs["val_accuracy"], -logs["val_loss"]]
+        if steps >= study.select_from_step and (
+            state["best_score"] is None or score > state["best_score"]
+        ):
+            state.update(best_score=score, best_epoch=epoch)
             state["best_weights"] = [np.array(w) for w in model.get_weights()]
         state["epoch"] = epoch + 1
-        steps = state["curves"]["steps"][-1]
         state["done"] = steps >= study.max_steps or (
             steps >= study.min_steps and epoch - state["best_epoch"] >= study.patience
         )
@@ -213,7 +218,7 @@ def _fresh_state() -> dict:
         "epoch": 0,
         "done": False,
         "best_epoch": -1,
-        "best_val_loss": math.inf,
+        "best_score": None,
         "best_weights": None,
         "curves": {name: [] for name in CURVES},
     }
