@@ -36,8 +36,17 @@ def build(study: Study, variant: str, seed: int) -> keras.Model:
 
     Every initializer has its own seed, so the variants of one seed start
     from the same weights whatever layers they add; the masks draw from
-    their own seeded generators.
+    their own seeded generators. Its layers take the study's precision.
     """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(study.precision)
+    try:
+        return _build(study, variant, seed)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _build(study: Study, variant: str, seed: int) -> keras.Model:
     fine, coarse = depths(study.size)
     masks = {}
     if variant in MASK_AXES:
@@ -74,5 +83,9 @@ def build(study: Study, variant: str, seed: int) -> keras.Model:
         kernel_initializer=keras.initializers.GlorotUniform(seed=1000 * seed),
         name="cell_logits",
     )(x)
-    logits = keras.layers.GlobalAveragePooling2D(name="mean_over_cells")(x)
+    # Float32 logits whatever the policy: the loss and its softmax in full
+    # precision.
+    logits = keras.layers.GlobalAveragePooling2D(
+        name="mean_over_cells", dtype="float32"
+    )(x)
     return keras.Model(inputs, logits, name=f"texture_{variant}")
