@@ -47,6 +47,7 @@ MODULES = (
     "memory",
     "input_pipeline",
     "backends",
+    "texture_precision",
     "generator",
     "dataset_build",
 )
