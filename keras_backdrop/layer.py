@@ -41,6 +41,12 @@ class BackdropMasking(keras.layers.Layer):
     In inference (`training` false or unset, e.g. in `predict`) the layer
     returns its input and adds no operation at all.
 
+    The layer's state is non-trainable weights, which `summary()` counts:
+    the pinned index (one integer per masked axis), `mask_prob` (one float,
+    without `keep_count`) and the mask generator's state (two integers).
+    They are weights so that a compiled training step reads their current
+    values and so that they are saved with the model.
+
     Where to place it (after a convolution whose cell covers a patch of the
     feature size, or on per-sample outputs with `mask_axes=(0,)` for a
     non-decomposable loss): `keras_backdrop.insert_masks` and the README.
