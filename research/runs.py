@@ -224,6 +224,14 @@ def result_path(out: Path, name: str) -> Path:
     return out / "runs" / f"{name}.json"
 
 
+def write_result(out: Path, name: str, result: dict[str, Any]) -> Path:
+    """Writes a finished run's result file; its path."""
+    path = result_path(out, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
+
+
 def finished(out: Path, name: str, key: str) -> bool:
     """Whether the run's result file is there, for this key.
 

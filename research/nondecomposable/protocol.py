@@ -17,7 +17,7 @@ from pathlib import Path
 from research.nondecomposable import data, report
 from research.nondecomposable.settings import Study
 from research.runs import commit as git_commit
-from research.runs import finished, jsonable, result_path, settings_key
+from research.runs import finished, jsonable, settings_key, write_result
 
 
 def run_study(
@@ -65,9 +65,7 @@ def run_study(
             if result is None:
                 log(f"{study.name}: budget spent; run again to resume")
                 return False
-            path = result_path(out, run.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result, indent=1) + "\n")
+            path = write_result(out, run.name, result)
             report.write(study, out)
             if commit:
                 metric = study.selection_metric

@@ -10,13 +10,12 @@ from its checkpoint in the work directory when that is still there.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from research.runs import commit as git_commit
-from research.runs import finished, result_path
+from research.runs import finished, write_result
 from research.texture import report
 from research.texture.data import load_split
 from research.texture.settings import VARIANTS, Run, Study
@@ -68,9 +67,7 @@ def run_study(
             if result is None:
                 log(f"{study.name}: budget spent; run again to resume")
                 return False
-            path = result_path(out, run.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result, indent=1) + "\n")
+            path = write_result(out, run.name, result)
             report.write(study, out)
             if commit:
                 git_commit(
