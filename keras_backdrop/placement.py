@@ -1,32 +1,13 @@
 """Automatic placement of backdrop masks in a convolutional model.
 
-Backdrop's multi-scale recipe puts a `BackdropMasking` after the layer whose
-feature-map cell covers about one feature of the size of interest: the
-gradient is then masked patch by patch, each patch about one feature across.
-`cell_sizes` reports, for every layer of a model, the side of its output
-cell (the cumulative stride, in input pixels) and its receptive field;
-`insert_masks` uses it to place one mask per feature size in a new model
-that shares the original's layers and weights.
-
-The geometry is computed per spatial axis. A convolution or a pooling with
-kernel ``k``, stride ``s`` and dilation ``d`` on a map whose cells are
-``j`` input pixels apart, each seeing ``r`` input pixels, gives cells
-``j * s`` apart seeing ``r + (k - 1) * d * j`` pixels. Padding (``"same"``,
-``"valid"``, ``"causal"``, zero padding, cropping) does not change these
-sizes but shifts where each cell's field sits; the shift is tracked too,
-because when branches merge (``Add``, ``Concatenate``, ...) a cell sees the
-union of its branches' fields, which is wider than the widest of them when
-the fields are not centred alike (a causal and a ``"same"`` branch).
-
-Models nested in the model (a backbone inside a transfer-learning model,
-the Sequential blocks of ConvNeXt) are read through: their layers are
-reported, and masks go inside them.
+The cell geometry it reads is explained in the user guide (`docs/layer.md`).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -53,158 +34,80 @@ class CellSize(NamedTuple):
 
     @property
     def side(self) -> float:
-        """The cell side: the geometric mean of `stride` over the axes.
-
-        It is the stride itself when the stride is the same on every axis;
-        `insert_masks` compares it with the feature sizes.
-        """
+        """The cell side: the geometric mean of `stride` over the axes."""
         return math.prod(self.stride) ** (1.0 / len(self.stride))
 
 
 class _Geometry(NamedTuple):
     stride: tuple[int, ...]
     receptive_field: tuple[int, ...]
-    # Per axis, where the field of cell 0 starts, in input pixels: cell i
-    # sees input pixels [i * stride + start, i * stride + start + field - 1].
-    # Only merges read it (to join fields that are not aligned alike).
+    # Where cell 0's field starts, per axis: merges need it to join fields
+    # that are not aligned alike.
     start: tuple[int, ...]
     channels_first: bool
 
 
-# The output of a layer that ends the spatial part (flatten, global
-# pooling, ...): not a feature map any more.
+# The output of a layer that ends the spatial part (flatten, global pooling).
 _END = object()
 
 
-def _layers(*names: str) -> tuple[type, ...]:
+def _layers(names: str) -> tuple[type, ...]:
     """The Keras layer classes of these names that this Keras version has."""
-    return tuple(getattr(keras.layers, n) for n in names if hasattr(keras.layers, n))
+    return tuple(
+        getattr(keras.layers, n) for n in names.split() if hasattr(keras.layers, n)
+    )
 
 
 _CONVOLUTIONS = _layers(
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "SeparableConv1D",
-    "SeparableConv2D",
-    "DepthwiseConv1D",
-    "DepthwiseConv2D",
+    "Conv1D Conv2D Conv3D SeparableConv1D SeparableConv2D"
+    " DepthwiseConv1D DepthwiseConv2D"
 )
 _POOLINGS = _layers(
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "MaxPooling3D",
-    "AveragePooling1D",
-    "AveragePooling2D",
-    "AveragePooling3D",
+    "MaxPooling1D MaxPooling2D MaxPooling3D"
+    " AveragePooling1D AveragePooling2D AveragePooling3D"
 )
-_PADDINGS = _layers("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
-_CROPPINGS = _layers("Cropping1D", "Cropping2D", "Cropping3D")
+_PADDINGS = _layers("ZeroPadding1D ZeroPadding2D ZeroPadding3D")
+_CROPPINGS = _layers("Cropping1D Cropping2D Cropping3D")
 _UNSUPPORTED = _layers(
-    "Conv1DTranspose",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
-    "UpSampling1D",
-    "UpSampling2D",
-    "UpSampling3D",
-    "Resizing",
+    "Conv1DTranspose Conv2DTranspose Conv3DTranspose"
+    " UpSampling1D UpSampling2D UpSampling3D Resizing"
 )
 _ENDS = _layers(
-    "Flatten",
-    "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D",
-    "GlobalAveragePooling3D",
-    "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D",
-    "GlobalMaxPooling3D",
-    "Reshape",
-    "Permute",
+    "Flatten GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D"
+    " GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D Reshape Permute"
 )
-# Merges computed entry by entry: besides feature maps on one grid, they
-# may take a tensor with no spatial extent (a per-channel scale, as in
-# squeeze-and-excite), which Keras broadcasts over the positions.
-_ELEMENTWISE_MERGES = _layers(
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"
-)
-# Layers that keep every position where it is: elementwise or per-position
-# operations, normalisations, dropouts, and the merges of maps on one grid.
+# Besides maps on one grid, these may take a tensor without spatial extent
+# (squeeze-and-excite's per-channel scale), broadcast over the positions.
+_ELEMENTWISE_MERGES = _layers("Add Subtract Multiply Average Maximum Minimum")
+# Layers that keep every position where it is.
 _SAME_GRID = (
     (BackdropMasking,)
     + _ELEMENTWISE_MERGES
     + _layers(
-        "Activation",
-        "ReLU",
-        "LeakyReLU",
-        "PReLU",
-        "ELU",
-        "Softmax",
-        "BatchNormalization",
-        "LayerNormalization",
-        "GroupNormalization",
-        "UnitNormalization",
-        "Dropout",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "GaussianNoise",
-        "GaussianDropout",
-        "AlphaDropout",
-        "ActivityRegularization",
-        "Identity",
-        "Rescaling",
-        "Normalization",
-        "Masking",
-        "Dense",
-        "Concatenate",
+        "Activation ReLU LeakyReLU PReLU ELU Softmax"
+        " BatchNormalization LayerNormalization GroupNormalization"
+        " UnitNormalization Dropout SpatialDropout1D SpatialDropout2D"
+        " SpatialDropout3D GaussianNoise GaussianDropout AlphaDropout"
+        " ActivityRegularization Identity Rescaling Normalization Masking"
+        " Dense Concatenate"
     )
 )
-# Per-position layers that Keras Applications define for themselves
-# (ConvNeXt's per-channel scale and its per-sample residual drop); matched
-# by qualified name because they are not part of the public API.
+# ConvNeXt's per-position layers, not in the public API: matched by name.
 _APPLICATION_SAME_GRID = frozenset(
     {
         "keras.src.applications.convnext.LayerScale",
         "keras.src.applications.convnext.StochasticDepth",
     }
 )
-# Elementwise `keras.ops` that a functional model may hold as operations
-# (written ``x + 3.0`` or ``keras.ops.relu(x)`` on symbolic tensors), by
+# Elementwise `keras.ops` a functional model may hold (``x + 3.0``), by
 # class name; they broadcast as NumPy does.
 _ELEMENTWISE_OPS = frozenset(
-    {
-        "Abs",
-        "Absolute",
-        "Add",
-        "Cast",
-        "Clip",
-        "Divide",
-        "Elu",
-        "Erf",
-        "Exp",
-        "Gelu",
-        "HardSigmoid",
-        "HardSilu",
-        "HardSwish",
-        "LeakyRelu",
-        "Log",
-        "Maximum",
-        "Minimum",
-        "Multiply",
-        "Negative",
-        "Power",
-        "Relu",
-        "Relu6",
-        "Selu",
-        "Sigmoid",
-        "Silu",
-        "Softplus",
-        "Sqrt",
-        "Square",
-        "Subtract",
-        "Swish",
-        "Tanh",
-        "TrueDivide",
-    }
+    (
+        "Abs Absolute Add Cast Clip Divide Elu Erf Exp Gelu HardSigmoid HardSilu"
+        " HardSwish LeakyRelu Log Maximum Minimum Multiply Negative Power Relu"
+        " Relu6 Selu Sigmoid Silu Softplus Sqrt Square Subtract Swish Tanh"
+        " TrueDivide"
+    ).split()
 )
 
 
@@ -226,11 +129,9 @@ class _Placed(NamedTuple):
     layer: Any
     geometry: _Geometry
     rank: int
-    # The nested models that hold the layer, outermost first (the model
-    # given to `insert_masks` left out): the ones to rebuild around a mask.
+    # The nested models holding the layer, outermost first: rebuilt around a mask.
     owners: tuple[keras.Model, ...]
-    # Canonical keys of the input tensors and of the output tensor (a
-    # tensor seen through a nested model's boundary keeps one key).
+    # Canonical tensor keys (`_Walk.key`) of the inputs and of the output.
     inputs: tuple[int, ...]
     output: int
 
@@ -249,7 +150,7 @@ def _unsupported(model: keras.Model, layer: Any, why: str) -> ValueError:
 
 
 def _graph(model: keras.Model) -> Any:
-    """The functional graph of ``model`` (Sequential or functional)."""
+    """The functional graph of a Sequential or functional model."""
     if not isinstance(model, keras.Model):
         raise TypeError(
             "Invalid type for argument `model`: expected a Sequential or "
@@ -277,10 +178,8 @@ def _graph(model: keras.Model) -> Any:
 class _Walk:
     """Reads a model's graph, nested models included, into `_Placed` entries.
 
-    Tensors are named by canonical keys: a nested model's input tensors
-    take the key of the outer tensor they are called on, and the outer
-    tensors it returns the key of its inner outputs, so that producers and
-    consumers are followed through the model boundaries.
+    A tensor seen on both sides of a nested model's boundary keeps one key,
+    so producers and consumers are followed through the boundary.
     """
 
     def __init__(self, model: keras.Model) -> None:
@@ -288,7 +187,7 @@ class _Walk:
         self.placed: list[_Placed] = []
         self.geometry: dict[int, _Geometry] = {}
         self.alias: dict[int, int] = {}
-        self.consumers: dict[int, int] = {}
+        self.consumers: Counter[int] = Counter()
         self.seen: set[int] = set()
         self.names: dict[str, Any] = {}
         graph = _graph(model)
@@ -311,9 +210,8 @@ class _Walk:
         ones, zeros = (1,) * self.n, (0,) * self.n
         source = id(graph.inputs[0])
         self.geometry[source] = _Geometry(ones, ones, zeros, channels_first)
-        for key in self._graph_walk(graph, [source], ()):
-            # The model's outputs are read by whoever calls the model.
-            self.consumers[key] = self.consumers.get(key, 0) + 1
+        # Whoever calls the model reads its outputs.
+        self.consumers.update(self._graph_walk(graph, [source], ()))
 
     def key(self, tensor: Any) -> int:
         return self.alias.get(id(tensor), id(tensor))
@@ -351,8 +249,7 @@ class _Walk:
             for tensor, key in zip(node.outputs, outputs, strict=True):
                 self.alias[id(tensor)] = key
             return
-        for k in keys:
-            self.consumers[k] = self.consumers.get(k, 0) + 1
+        self.consumers.update(keys)
         if all(g is _END for g in ins):
             return
         maps = [g for g in ins if g is not _END]
@@ -402,8 +299,7 @@ class _Walk:
                 for k in map(self.key, node.input_tensors)
                 if k in self.geometry
             )
-            first = 2 if channels_first else 1
-            spatial = range(first, first + self.n)
+            spatial = _spatial_axes(self.n, channels_first)
             if all(
                 self.key(t) in self.geometry
                 or _no_spatial_extent(tuple(t.shape), rank, spatial, merge)
@@ -427,8 +323,8 @@ def _no_spatial_extent(
     if len(shape) > rank:
         return False
     missing = (1,) * (rank - len(shape))
-    # Keras merge layers expand a lower-rank input after its batch axis
-    # ((B, C) becomes (B, 1, 1, C)); operations broadcast as NumPy does.
+    # Keras merges expand a lower rank after the batch axis ((B, C) becomes
+    # (B, 1, 1, C)); operations broadcast as NumPy does.
     if merge and shape:
         aligned = (shape[0], *missing, *shape[1:])
     else:
@@ -447,8 +343,7 @@ def _left_padding(
         return 0
     if stride == 1:
         total = extent - 1
-    elif size is None:
-        # An unknown size: taken as a multiple of the stride.
+    elif size is None:  # Unknown: taken as a multiple of the stride.
         total = max(extent - stride, 0)
     else:
         total = max((-(-size // stride) - 1) * stride + extent - size, 0)
@@ -456,9 +351,9 @@ def _left_padding(
     return total // 2
 
 
-def _spatial_sizes(tensor: Any, n: int, channels_first: bool) -> tuple[Any, ...]:
+def _spatial_axes(n: int, channels_first: bool) -> range:
     first = 2 if channels_first else 1
-    return tuple(tensor.shape[first : first + n])
+    return range(first, first + n)
 
 
 def _layer_geometry(
@@ -489,7 +384,8 @@ def _layer_geometry(
             )
         (g,) = ins
         channels_first = layer.data_format == "channels_first"
-        sizes = _spatial_sizes(node.input_tensors[0], n, channels_first)
+        shape = node.input_tensors[0].shape
+        sizes = [shape[a] for a in _spatial_axes(n, channels_first)]
         left = tuple(
             _left_padding(layer.padding, size, k, s, d)
             for size, k, s, d in zip(
@@ -544,27 +440,12 @@ def _layer_geometry(
                 layer,
                 f"it concatenates along axis {layer.axis}, not the channels",
             )
-        # Branches on one grid: a cell sees what any branch sees, the union
-        # of their fields (wider than the widest when they are not aligned).
-        start = tuple(map(min, zip(*(g.start for g in ins), strict=True)))
-        end = tuple(
-            map(
-                max,
-                zip(
-                    *(
-                        tuple(a + r for a, r in zip(g.start, g.receptive_field))
-                        for g in ins
-                    ),
-                    strict=True,
-                ),
-            )
-        )
-        return _Geometry(
-            ins[0].stride,
-            tuple(e - a for a, e in zip(start, end, strict=True)),
-            start,
-            ins[0].channels_first,
-        )
+        # A cell sees the union of its branches' fields, wider than the
+        # widest when they are not aligned alike.
+        ends = [[a + r for a, r in zip(g.start, g.receptive_field)] for g in ins]
+        start = tuple(map(min, zip(*(g.start for g in ins))))
+        field = tuple(max(e) - a for e, a in zip(zip(*ends), start))
+        return _Geometry(ins[0].stride, field, start, ins[0].channels_first)
     raise _unsupported(
         model,
         layer,
@@ -572,11 +453,6 @@ def _layer_geometry(
         "convolutions, poolings, padding, cropping, flatten and global "
         "poolings, and layers that keep every position in place)",
     )
-
-
-def _walk(model: keras.Model) -> list[_Placed]:
-    """The layers with a feature-map output, in graph order."""
-    return _Walk(model).placed
 
 
 def _pointwise(p: _Placed, before: _Geometry) -> bool:
@@ -589,16 +465,8 @@ def _pointwise(p: _Placed, before: _Geometry) -> bool:
 def _mask_sites(walk: _Walk) -> list[_Placed]:
     """The entries a mask may follow: never a padded or cropped map.
 
-    A padded map holds cells of zeros and a cropped one lost its border,
-    so neither is a site. Nor, when the padded (or cropped) map is made
-    from the previous block's output by a pointwise convolution and
-    per-position layers only (the expansion that opens an inverted
-    residual block of MobileNet or EfficientNet before its strided
-    depthwise convolution), are those layers: they open the next block,
-    and a mask among them would cut it in two. The site is then the block
-    input, e.g. MobileNetV2's ``block_5_add`` rather than
-    ``block_6_expand_relu`` or ``block_6_pad``. Without such a convolution
-    (ResNet's ``conv1_relu`` before ``pool1_pad``) only the padding goes.
+    Nor the pointwise expansion (and its per-position layers) that feeds a
+    padding and opens the next block: the site is then the block input.
     """
     producer = {p.output: p for p in walk.placed}
     excluded: set[int] = set()
@@ -615,7 +483,7 @@ def _mask_sites(walk: _Walk) -> list[_Placed]:
             maps = [k for k in q.inputs if k in walk.geometry]
             if (
                 len(maps) != 1
-                or walk.consumers.get(q.output, 0) != 1
+                or walk.consumers[q.output] != 1
                 or q.geometry[:3] != walk.geometry[maps[0]][:3]
             ):
                 break
@@ -631,23 +499,12 @@ def cell_sizes(model: keras.Model) -> dict[str, CellSize]:
     """Each layer's output cell side and receptive field, in input pixels.
 
     Reads a Sequential or functional model with one input of 1 to 3
-    spatial axes (``(batch, *spatial, channels)``, or channels first).
-    Convolutions (also separable and depthwise) and poolings change the
-    geometry; layers that keep every position in place (activations,
-    normalisations, dropouts, padding, cropping, `Dense` on a feature map,
-    `BackdropMasking`, elementwise `keras.ops` such as ``x + 3.0``, and
-    merges such as `Add` or `Concatenate` of maps with one stride) keep
-    it. A merge's cell sees the union of its branches' fields, placed as
-    each branch's padding puts them (so a causal and a ``"same"``
-    branch give a wider field than either). An elementwise merge may also
-    take a tensor without spatial extent, such as the per-channel scale of
-    squeeze-and-excite (shape ``(batch, 1, 1, channels)`` or
-    ``(batch, channels)``): the result has the feature map's geometry, the
-    global context of that scale not counted in the field. `Flatten`,
-    global poolings, `Reshape` and `Permute` end the spatial part, and the
-    layers after them are not reported. Nested Sequential and functional
-    models are read through: their layers are reported under their own
-    names, the nested model itself is not.
+    spatial axes (``(batch, *spatial, channels)``, or channels first),
+    nested Sequential and functional models included (their layers are
+    reported, the nested model itself is not). Layers after `Flatten`, a
+    global pooling, `Reshape` or `Permute` are not reported. The supported
+    layers and how merges join their branches' fields are in the user
+    guide ("Placing masks in your own model").
 
     Args:
         model: A built Sequential or functional `keras.Model`.
@@ -684,7 +541,7 @@ def cell_sizes(model: keras.Model) -> dict[str, CellSize]:
     """
     return {
         p.layer.name: CellSize(p.geometry.stride, p.geometry.receptive_field)
-        for p in _walk(model)
+        for p in _Walk(model).placed
     }
 
 
@@ -745,16 +602,14 @@ def _closest(placed: list[_Placed], size: float) -> _Placed:
     best, best_distance = None, math.inf
     for p in placed:
         distance = abs(math.log(CellSize(*p.geometry[:2]).side) - target)
-        # <= with a tolerance: on a tie the later (deeper) layer wins.
+        # On a tie the later (deeper) layer wins.
         if distance <= best_distance + 1e-9:
             best, best_distance = p, min(distance, best_distance)
     return best
 
 
 def _default_mask_axes(p: _Placed) -> tuple[int, ...]:
-    n = p.rank - 2
-    first = 2 if p.geometry.channels_first else 1
-    return (0, *range(first, first + n))
+    return (0, *_spatial_axes(p.rank - 2, p.geometry.channels_first))
 
 
 def insert_masks(
@@ -769,29 +624,14 @@ def insert_masks(
 
     For each feature size (in input pixels), a mask layer named
     ``backdrop_after_<layer name>`` goes after the layer whose output cell
-    side (`cell_sizes`; the geometric mean over the axes if they differ)
-    is closest to that size on a log scale. On a tie (for example a
-    convolution followed by its activation or normalisation, or a stride-1
-    convolution) it goes after the deepest of them, i.e. the last in graph
-    order before the global pooling or flatten. Where a layer's output
-    feeds several layers, all of them read the masked output.
-
-    A mask never follows a padding or cropping layer (a padded map holds
-    cells of zeros). When the padded map is made from the previous
-    block's output by a pointwise convolution and per-position layers only
-    (the expansion that opens an inverted residual block before its
-    strided depthwise convolution), those layers are left out too, and
-    the mask goes on the block input: on MobileNetV2 the 8 px mask
-    follows ``block_5_add``, not ``block_6_expand_relu`` or
-    ``block_6_pad``.
-
-    The new model calls the original's layers (same objects, same weights:
-    training one trains the other) on new inputs; the original model is
-    left unchanged. A mask inside a nested model (a backbone in a
-    transfer-learning model) goes into a new copy of that nested model,
-    built the same way and called in its place, with the original's name
-    and `trainable` flag. Backdrop masks are the identity in the forward
-    pass, so both models compute the same outputs.
+    side (`CellSize.side`) is closest to that size on a log scale; on a
+    tie, after the deepest of them. A mask never follows a padded or
+    cropped map, nor the pointwise expansion that opens an inverted
+    residual block before its padding (the mask then goes on the block
+    input). The new model calls the original's layers (same weights) and
+    computes the same outputs; the original is left unchanged. A nested
+    model that gets a mask is rebuilt the same way, with its name and
+    `trainable` flag.
 
     Args:
         model: A built Sequential or functional `keras.Model`, as read by
@@ -887,12 +727,7 @@ def insert_masks(
 
 
 def _rebuild(model: keras.Model, masks: dict[int, Any], inner: set[int]) -> keras.Model:
-    """A copy of ``model`` calling its layers, with the masks after theirs.
-
-    The nested models in ``inner`` (those that hold a mask) are rebuilt
-    the same way and called in place of the originals; every other layer,
-    nested models included, is the original object.
-    """
+    """A copy of `model` calling its layers, masks after theirs; `inner` rebuilt."""
     replaced = {
         id(layer): _rebuild(layer, masks, inner)
         for layer in model.layers
@@ -918,8 +753,7 @@ def _rebuild(model: keras.Model, masks: dict[int, Any], inner: set[int]) -> kera
         clone_function=lambda layer: replaced.get(id(layer), layer),
         call_function=call_function,
     )
-    # A frozen backbone stays frozen. Set on the attribute: the public
-    # setter would also write the flag into every layer, which are the
-    # original model's layers.
+    # A frozen backbone stays frozen; the public setter would also write the
+    # flag into the original model's layers.
     rebuilt._trainable = model.trainable
     return rebuilt
