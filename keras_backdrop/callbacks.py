@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
 
+from keras_backdrop._checks import check_number
 from keras_backdrop.layer import BackdropMasking
 
 UNITS = ("epoch", "step")
@@ -36,16 +36,13 @@ class LinearWarmup:
     def __init__(self, target: float, duration: int, start: float = 0.0):
         self.target = _check_probability("target", target)
         self.start = _check_probability("start", start)
-        if (
-            isinstance(duration, bool)
-            or not isinstance(duration, numbers.Integral)
-            or duration < 1
-        ):
-            raise (ValueError if isinstance(duration, numbers.Integral) else TypeError)(
-                "Invalid value for argument `duration`: expected an integer "
-                f">= 1 (epochs or steps). Received: duration={duration!r}"
-            )
-        self.duration = int(duration)
+        self.duration = check_number(
+            "duration",
+            duration,
+            "an integer >= 1 (epochs or steps)",
+            lambda v: v >= 1,
+            numbers.Integral,
+        )
 
     def __call__(self, index: int) -> float:
         fraction = min(index / self.duration, 1.0)
@@ -238,14 +235,4 @@ def _backdrop_layers(layer: Any) -> Iterator[BackdropMasking]:
 
 
 def _check_probability(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Invalid type for argument `{name}`: expected a float in [0, 1]. "
-            f"Received: {name}={value!r}"
-        )
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a float in [0, 1]. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
+    return check_number(name, value, "a float in [0, 1]", lambda v: 0.0 <= v <= 1.0)

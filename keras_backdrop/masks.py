@@ -26,6 +26,7 @@ from typing import Any
 import keras
 
 from keras_backdrop._backend import backend_impl
+from keras_backdrop._checks import check_number, is_bool
 
 NORMALIZE_MODES = ("count", "expected", None)
 
@@ -135,15 +136,11 @@ def validate_mask_args(
             f"Received: mask_prob={mask_prob!r}, keep_count={keep_count!r}"
         )
     if mask_prob is not None:
-        _check_type("mask_prob", mask_prob, numbers.Real, "a float in [0, 1]")
-        if math.isnan(mask_prob) or not 0.0 <= mask_prob <= 1.0:
-            raise ValueError(
-                "Invalid value for argument `mask_prob`: expected a float "
-                f"in [0, 1]. Received: mask_prob={mask_prob!r}"
-            )
-        mask_prob = float(mask_prob)
+        mask_prob = check_number(
+            "mask_prob", mask_prob, "a float in [0, 1]", lambda v: 0.0 <= v <= 1.0
+        )
     if keep_count is not None:
-        _check_type("keep_count", keep_count, numbers.Integral, "an integer >= 1")
+        check_number("keep_count", keep_count, "an integer >= 1", kind=numbers.Integral)
         if not 1 <= keep_count <= MAX_MASK_SIZE:
             raise ValueError(
                 "Invalid value for argument `keep_count`: expected an "
@@ -180,8 +177,7 @@ def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
         if allow_generator
         else "an integer or None"
     )
-    _check_type("seed", seed, numbers.Integral, allowed)
-    return int(seed)
+    return check_number("seed", seed, allowed, kind=numbers.Integral)
 
 
 def validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
@@ -292,7 +288,7 @@ def _check_broadcasts_to(mask_shape: tuple | None, x_shape: tuple | None) -> Non
 
 def _check_pinned_flat_index(index: Any, mask_shape: Any) -> None:
     """Refuses an integer pin at or past a static mask's size."""
-    if not isinstance(index, numbers.Integral) or _is_bool(index):
+    if not isinstance(index, numbers.Integral) or is_bool(index):
         return  # None, or a tensor (checked where it is computed).
     try:
         size = math.prod(int(d) for d in mask_shape)
@@ -304,16 +300,3 @@ def _check_pinned_flat_index(index: Any, mask_shape: Any) -> None:
             f"below the mask's size, {size} for shape {tuple(mask_shape)} "
             f"(or negative: not pinned). Received: pinned_flat_index={index}"
         )
-
-
-def _check_type(name: str, value: Any, kind: type, expected: str) -> None:
-    """Raises `TypeError` naming `name` unless `value` is a `kind`, not a bool."""
-    if _is_bool(value) or not isinstance(value, kind):
-        raise TypeError(
-            f"Invalid type for argument `{name}`: expected {expected}. "
-            f"Received: {name}={value!r} (type {type(value).__name__})"
-        )
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool) or type(value).__name__ == "bool_"
