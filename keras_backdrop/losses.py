@@ -1,89 +1,19 @@
 """Batch-level (non-decomposable) losses for binary tasks.
 
-`SoftF1` and `PairwiseAUC` are `keras.losses.Loss` subclasses for
-`model.compile(loss=...)` or a custom loop:
-
-* `y_true`: 0/1 labels, one per sample, any shape (Keras passes
-  `(batch, 1)`).
-* `y_pred`: one score per sample: probabilities by default
-  (`from_logits=False`, the Keras convention, for a model ending in a
-  sigmoid), or logits with `from_logits=True` (a model ending in
-  `Dense(1)` without activation, whose probability is `sigmoid(logit)`).
-  Logits are the better choice: the sigmoid is then applied inside the
-  loss, where it is numerically safe, and the AUC surrogate works on score
-  differences, which saturate once the scores are squashed into [0, 1].
-
-Neither loss is a sum of per-sample terms: each one is computed on the
-whole batch and returns one scalar, so the `reduction` argument leaves the
-value unchanged. That is the point (minibatching changes the value being
-optimised; backdrop keeps the full batch and masks the gradient instead),
-and it is also why both start by flattening their inputs: Keras reshapes
-`y_true` to `(batch, 1)` to match a `(batch, 1)` prediction before the
-loss sees it, and pairing a `(batch, 1)` tensor with a `(batch,)` one
-broadcasts to `(batch, batch)` or worse without any error.
-
-Sample weights (`sample_weight`, or `class_weight` in `fit`) weight each
-sample's contribution to the batch statistics: weight 2 counts a sample
-twice in the soft counts of `SoftF1`, and a pair `(i, j)` of `PairwiseAUC`
-has weight `w_i * w_j`. Integer weights therefore give the loss of the
-batch with the samples repeated.
-
-Degenerate batches (a minibatch of an imbalanced task often has no
-positive) are defined, finite, and have a zero gradient:
-
-* `SoftF1`: with no positive in the batch the soft true positives are 0,
-  so the soft F1 is 0 and the loss is 1 (the F1 of a batch without
-  positives cannot be improved).
-* `PairwiseAUC`: with no positive or no negative there is no
-  positive/negative pair; the loss is 0.
-
-Misuse is refused, not broadcast or clipped:
-
-* Shapes (checked when the loss is traced, from static shapes): `y_pred`
-  must hold one score per sample, shape `(batch,)` or `(batch, 1)`;
-  `y_true` one label per score, of the same length; `sample_weight` a
-  scalar or one weight per sample. A mismatch raises `ValueError` naming
-  the argument and both shapes. A batch size unknown until run time (a
-  TensorFlow graph) is checked by a graph assertion.
-* Values: labels must be 0 or 1 (`{-1, 1}` labels are refused), sample
-  weights finite and >= 0, and with `from_logits=False` the predictions
-  probabilities in [0, 1]. These checks need the data. Where the values
-  are known when the loss is called (eager calls; PyTorch's `fit`, which
-  runs eagerly; TensorFlow with `run_eagerly=True`; JAX outside `jit`)
-  they raise `ValueError` with the offending values. A compiled step
-  cannot raise on data everywhere: in a TensorFlow graph (`fit` without
-  XLA) a `tf.debugging.Assert` stops the step with `InvalidArgumentError`
-  carrying the same message; under `jax.jit` and XLA-compiled TensorFlow
-  (`jit_compile=True`), where assertions are dropped, the loss of such a
-  batch is NaN with a zero gradient (no silent clipping, and the weights
-  are not moved by the bad batch; `keras.callbacks.TerminateOnNaN` stops
-  the run).
-* Dtypes: the losses' `dtype` must be a floating dtype (`TypeError` at
-  construction otherwise). Whatever it is, the loss is computed in
-  float32 (float64 when `dtype="float64"`) and returned in `dtype`, so
-  float16 and bfloat16 inputs cannot overflow the soft counts or round a
-  clipped probability to 1.
-* Infinite logits (`from_logits=True`): the value is the limit of the
-  loss, finite wherever that limit is (always for `SoftF1` and the
-  `"sigmoid"` surrogate; for `"logistic"` and `"squared_hinge"` when no
-  pair is ranked infinitely wrong, i.e. no positive at -inf and no
-  negative at +inf, where the limit itself is +inf). Two equal infinite
-  scores count as a tie (difference 0). No NaN arises, and gradients are
-  finite (0 for the infinite logits) wherever the limit is finite.
-
-This module imports no TensorFlow: it runs on every Keras backend
-(TensorFlow is imported lazily for the graph assertions on that backend).
+Their inputs, checks and edge cases are described in the user guide
+(`docs/layer.md`, "Losses that do not decompose over samples").
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_backdrop._checks import check_number, is_bool
 
 __all__ = ["AUC_SURROGATES", "PairwiseAUC", "SoftF1", "soft_f1"]
 
@@ -97,33 +27,18 @@ _F1_EPSILON = 1e-7
 _LOGIT_EPSILON = 1e-7
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _check_positive(name: str, value: Any) -> float:
+    return check_number(name, value, "a finite number > 0", lambda v: 0 < v < math.inf)
 
 
 def _check_from_logits(from_logits: Any) -> bool:
-    # NumPy's booleans are accepted too (their type is not `bool`).
-    if type(from_logits).__name__ not in ("bool", "bool_"):
+    if not is_bool(from_logits):  # NumPy's booleans too
         raise TypeError(
             "Invalid type for argument `from_logits`: expected a bool. "
             f"Received: from_logits={from_logits!r} "
             f"(type {type(from_logits).__name__})"
         )
     return bool(from_logits)
-
-
-def _check_number(name: str, value: Any, ok, expected: str) -> float:
-    if not _is_number(value):
-        raise TypeError(
-            f"Invalid type for argument `{name}`: expected {expected}. "
-            f"Received: {name}={value!r} (type {type(value).__name__})"
-        )
-    if math.isnan(value) or not ok(float(value)):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 #: Floating dtypes a loss may be given; the loss computes in `_WORK_DTYPE`.
@@ -353,14 +268,10 @@ def _logistic(d):
 
 def _soft_f1(y, p, w, epsilon: float):
     """Soft F1 of flat labels `y` and probabilities `p`, weights `w` or None."""
-    if w is None:
-        tp = ops.sum(p * y)
-        fp = ops.sum(p * (1.0 - y))
-        fn = ops.sum((1.0 - p) * y)
-    else:
-        tp = ops.sum(w * p * y)
-        fp = ops.sum(w * p * (1.0 - y))
-        fn = ops.sum(w * (1.0 - p) * y)
+    w = 1.0 if w is None else w
+    tp = ops.sum(w * p * y)
+    fp = ops.sum(w * p * (1.0 - y))
+    fn = ops.sum(w * (1.0 - p) * y)
     return 2.0 * tp / (2.0 * tp + fp + fn + epsilon)
 
 
@@ -392,8 +303,7 @@ def soft_f1(
         TypeError: if `from_logits` is not a bool, `epsilon` no number, or
             an input not real numbers.
         ValueError: if `epsilon` is not a finite positive number, or the
-            inputs are misshapen or hold bad values (see the module
-            docstring).
+            inputs are misshapen or hold bad values.
 
     >>> import numpy as np
     >>> y_true = np.array([1.0, 0.0, 1.0, 0.0])
@@ -402,9 +312,7 @@ def soft_f1(
     0.625
     """
     from_logits = _check_from_logits(from_logits)
-    epsilon = _check_number(
-        "epsilon", epsilon, lambda v: 0.0 < v < math.inf, "a finite number > 0"
-    )
+    epsilon = _check_positive("epsilon", epsilon)
     y_pred = ops.convert_to_tensor(y_pred)
     dtype = keras.backend.standardize_dtype(y_pred.dtype)
     if dtype not in _FLOAT_DTYPES:
@@ -415,13 +323,7 @@ def soft_f1(
 
 
 class _BatchLoss(keras.losses.Loss):
-    """A loss of the whole batch: one scalar; sample weights enter inside.
-
-    `keras.losses.Loss.__call__` multiplies the per-sample values by the
-    sample weights and reduces them; a batch-level value has no per-sample
-    terms, so here the weights go into the batch statistics instead and
-    the scalar is returned as it is.
-    """
+    """A loss of the whole batch: one scalar, sample weights in its statistics."""
 
     def __init__(self, reduction, name, dtype):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -435,9 +337,8 @@ class _BatchLoss(keras.losses.Loss):
         return self._checked_value(y_true, y_pred, None)
 
     def _checked_value(self, y_true, y_pred, sample_weight):
-        # The inputs go to float32 (or float64) directly, not through a
-        # half-precision `self.dtype`: probabilities near 1 keep their
-        # distance from 1, and the result alone is cast to `self.dtype`.
+        # Not through a half-precision `self.dtype`: probabilities near 1
+        # keep their distance from 1; only the result is cast.
         y, z, w, ok = _prepare(
             y_true, y_pred, sample_weight, self.from_logits, _work_dtype(self.dtype)
         )
@@ -492,8 +393,7 @@ class SoftF1(_BatchLoss):
         ValueError: if `epsilon` is not a finite positive number, or
             `reduction` is unknown; when called, if the inputs are
             misshapen or hold bad values (labels outside {0, 1}, negative
-            or non-finite sample weights, probabilities outside [0, 1]):
-            see the module docstring.
+            or non-finite sample weights, probabilities outside [0, 1]).
 
     Examples:
     >>> import numpy as np
@@ -522,9 +422,7 @@ class SoftF1(_BatchLoss):
         dtype: Any = None,
     ):
         self.from_logits = _check_from_logits(from_logits)
-        self.epsilon = _check_number(
-            "epsilon", epsilon, lambda v: 0.0 < v < math.inf, "a finite number > 0"
-        )
+        self.epsilon = _check_positive("epsilon", epsilon)
         super().__init__(reduction, name, dtype)
 
     def _batch_value(self, y, z, w):
@@ -554,18 +452,11 @@ class PairwiseAUC(_BatchLoss):
     * `"sigmoid"`: `sigmoid(-d)`, i.e. one minus a soft AUC (bounded in
       [0, 1] but not convex).
 
-    The scores `s` are logits. With `from_logits=True` they are `y_pred`
-    itself. With `from_logits=False` (the default) `y_pred` holds
-    probabilities, which are clipped to `[epsilon, 1 - epsilon]` and turned
-    back into logits, `log(p) - log(1 - p)`: the loss is then the same
-    function of the model's underlying logit whichever output the model
-    has (up to the clipping, i.e. for logits within about +-16 with the
-    default `epsilon`, where float32 probabilities saturate anyway), and
-    `margin` is in logit units either way.
-
-    The loss only depends on score differences, so it leaves the logits'
-    offset free: a model trained with it ranks, it is not calibrated, and
-    a fixed threshold on its probabilities means little. A batch without a
+    The scores `s` are logits: `y_pred` itself with `from_logits=True`;
+    with `from_logits=False`, probabilities clipped to
+    `[epsilon, 1 - epsilon]` and turned back into logits, so `margin` is in
+    logit units either way. The loss depends only on score differences: a
+    model trained with it ranks but is not calibrated. A batch without a
     positive or without a negative gives 0 with a zero gradient. Memory
     and time are `O(batch ** 2)`.
 
@@ -594,8 +485,7 @@ class PairwiseAUC(_BatchLoss):
             positive number, `epsilon` not in (0, 0.5), or `reduction` is
             unknown; when called, if the inputs are misshapen or hold bad
             values (labels outside {0, 1}, negative or non-finite sample
-            weights, probabilities outside [0, 1]): see the module
-            docstring.
+            weights, probabilities outside [0, 1]).
 
     Examples:
     >>> import numpy as np
@@ -636,12 +526,10 @@ class PairwiseAUC(_BatchLoss):
                 f"{AUC_SURROGATES}. Received: surrogate={surrogate!r}"
             )
         self.surrogate = surrogate
-        self.margin = _check_number(
-            "margin", margin, lambda v: 0.0 < v < math.inf, "a finite number > 0"
-        )
+        self.margin = _check_positive("margin", margin)
         self.from_logits = _check_from_logits(from_logits)
-        self.epsilon = _check_number(
-            "epsilon", epsilon, lambda v: 0.0 < v < 0.5, "a number in (0, 0.5)"
+        self.epsilon = check_number(
+            "epsilon", epsilon, "a number in (0, 0.5)", lambda v: 0.0 < v < 0.5
         )
         super().__init__(reduction, name, dtype)
 
@@ -649,17 +537,12 @@ class PairwiseAUC(_BatchLoss):
         if not self.from_logits:
             p = ops.clip(z, self.epsilon, 1.0 - self.epsilon)
             z = ops.log(p) - ops.log(1.0 - p)
-        # Every (i, j) pair of the batch, kept only when i is positive and
-        # j negative: the batch size is dynamic, so a dense pair matrix
-        # with a 0/1 weight avoids a data-dependent gather.
-        if w is None:
-            pair_weight = y[:, None] * (1.0 - y)[None, :]
-        else:
-            pair_weight = (w * y)[:, None] * (w * (1.0 - y))[None, :]
-        # The difference is set to 0 (finite penalty, zero weight or a
-        # tie) outside the kept pairs, and for two equal infinite scores,
-        # where `inf - inf` is NaN: an infinite logit then gives the
-        # loss's limit instead of NaN, and `penalty * 0` stays 0.
+        # A dense (positive, negative) pair weight matrix: the batch size is
+        # dynamic, and a data-dependent gather is avoided.
+        w = 1.0 if w is None else w
+        pair_weight = (w * y)[:, None] * (w * (1.0 - y))[None, :]
+        # 0 outside the kept pairs and for two equal infinite scores (where
+        # `inf - inf` is NaN): the loss's limit, and `penalty * 0` stays 0.
         diff = z[:, None] - z[None, :]
         tie_of_infinities = ops.logical_and(
             ops.equal(z[:, None], z[None, :]), ops.isinf(z)[:, None]
@@ -673,10 +556,8 @@ class PairwiseAUC(_BatchLoss):
         else:
             penalty = ops.sigmoid(-diff)
         n_pairs = ops.sum(pair_weight)
-        # With no pair the weighted sum is an exact 0 whose gradient is 0
-        # (every term is multiplied by a 0 weight); dividing by 1 then
-        # keeps it 0 rather than 0 / 0. (Not max(n_pairs, 1): fractional
-        # sample weights can make the pair weights sum below 1.)
+        # No pair: 0 / 1 rather than 0 / 0. Not max(n_pairs, 1): fractional
+        # sample weights can sum below 1.
         n_pairs = ops.where(n_pairs > 0.0, n_pairs, ops.ones_like(n_pairs))
         return ops.sum(penalty * pair_weight) / n_pairs
 
