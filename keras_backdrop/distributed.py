@@ -1,56 +1,7 @@
-"""Batch-level losses and backdrop under a `tf.distribute` strategy.
+"""Batch-level losses and backdrop on the global batch of a `tf.distribute` strategy.
 
-TensorFlow only: this module imports TensorFlow (and is not imported by
-``import keras_backdrop``). Use it with the TensorFlow Keras backend.
-
-A batch-level loss such as `keras_backdrop.losses.SoftF1` or
-`keras_backdrop.losses.PairwiseAUC` is not a sum of per-sample terms, so
-under a data-parallel strategy it must not be computed per replica and
-averaged: the F1 of two half batches is not the F1 of the batch, and a half
-batch of an imbalanced task may hold no positive at all. Here every replica
-gathers the logits and labels of all replicas (`ReplicaContext.all_gather`)
-and computes the loss on the *global* batch.
-
-The gradient scaling. `all_gather`'s gradient is the **sum over replicas**
-of the upstream gradients with respect to the gathered tensor, sliced back
-to the replica's own rows. Every replica computes the same global loss
-`L`, so replica `r` receives `R * dL/dz_r` for its logits `z_r` (`R`
-replicas). The strategy then sums the replicas' weight gradients (Keras
-optimizers all-reduce with SUM). Dividing the loss by `R` on each replica
-therefore gives exactly `dL/dw`, the single-device full-batch gradient:
-`sum_r (1/R) * R * dL/dz_r * dz_r/dw = dL/dw`. The tests check this
-numerically against one device on the same global batch.
-
-The backdrop mask on the batch axis. Two designs were possible:
-
-* A: each replica masks its local part of the batch, with its own mask
-  (what `BackdropMasking(mask_axes=(0,))` on the model's logits does under a
-  strategy: the replica id is folded into the seed). The count rule is then
-  per replica: `keep_count=k` keeps `k * R` samples of the global batch, and
-  `normalize="count"` rescales over the local samples only.
-* B (implemented): gather first, then mask the *global* logits with one
-  mask over the global batch, identical on every replica. Because every
-  replica back-propagates through the same mask, the summed gradient is the
-  single-device backdrop gradient for that mask (`keep_count=k` keeps `k`
-  samples of the global batch, the count rule runs over the global batch).
-  Were the masks different per replica, the sum of the gathered gradients
-  would average the masks into a non-binary weight, which is neither
-  backdrop nor design A.
-
-B is chosen because it equals the single-device backdrop on the same
-global batch: the same seed gives the same masks with one device or many.
-`GlobalBatchMask` draws the mask once per step in cross-replica context
-(`merge_call`), where `draw_mask` does not fold in a replica id, from a
-seeded `keras.random.SeedGenerator`; every replica receives the same mask,
-and under MultiWorkerMirroredStrategy every worker advances an identically
-seeded generator, so the workers draw the same masks too. The model itself
-then has no `BackdropMasking` layer: the mask is applied in the loss, after
-the gather.
-
-Keras 3's `fit` does not run under MultiWorkerMirroredStrategy
-(keras-team/keras#20585), which is one reason `make_train_step` is a
-custom loop. `examples/distributed_losses.py` trains a small imbalanced
-task with it.
+TensorFlow only. The design (gradient scaling, one mask for the global
+batch) is explained on the module's documentation page.
 """
 
 from __future__ import annotations
@@ -63,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_backdrop._checks import check_number
 from keras_backdrop.masks import draw_mask, mask_gradient, mix_seed, validate_mask_args
 
 __all__ = [
@@ -78,16 +30,10 @@ LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 _INT32_MAX = 2**31 - 1
-
-
 _GLOBAL_SIZE_RANGE = (
     "Invalid value for argument `global_size`: expected an integer in "
     f"[1, {_INT32_MAX}] (the number of samples of the global batch)."
 )
-
-
-def _global_size_error(received: Any) -> ValueError:
-    return ValueError(f"{_GLOBAL_SIZE_RANGE} Received: global_size={received!r}")
 
 
 def _checked_global_size(global_size: Any) -> tf.Tensor:
@@ -108,46 +54,26 @@ def _checked_global_size(global_size: Any) -> tf.Tensor:
                 "Invalid shape for argument `global_size`: expected a scalar. "
                 f"Received: global_size.shape={global_size.shape}"
             )
-        if not tf.is_symbolic_tensor(global_size):
-            value = int(global_size.numpy())
-            if not 1 <= value <= _INT32_MAX:
-                raise _global_size_error(value)
-            return tf.constant(value, tf.int32)
-        size = tf.cast(global_size, tf.int64)
-        tf.debugging.assert_greater_equal(
-            size, tf.constant(1, tf.int64), message=_GLOBAL_SIZE_RANGE
-        )
-        tf.debugging.assert_less_equal(
-            size,
-            tf.constant(_INT32_MAX, tf.int64),
-            message=_GLOBAL_SIZE_RANGE,
-        )
-        return tf.cast(size, tf.int32)
-    if isinstance(global_size, (bool, np.bool_)) or not isinstance(
-        global_size, numbers.Integral
-    ):
-        raise TypeError(
-            f"Invalid type for argument `global_size`: expected {expected}. "
-            f"Received: global_size={global_size!r} "
-            f"(type {type(global_size).__name__})"
-        )
+        if tf.is_symbolic_tensor(global_size):
+            size = tf.cast(global_size, tf.int64)
+            low, high = (tf.constant(b, tf.int64) for b in (1, _INT32_MAX))
+            tf.debugging.assert_greater_equal(size, low, message=_GLOBAL_SIZE_RANGE)
+            tf.debugging.assert_less_equal(size, high, message=_GLOBAL_SIZE_RANGE)
+            return tf.cast(size, tf.int32)
+        global_size = int(global_size.numpy())
+    check_number("global_size", global_size, expected, kind=numbers.Integral)
     if not 1 <= int(global_size) <= _INT32_MAX:
-        raise _global_size_error(global_size)
+        raise ValueError(f"{_GLOBAL_SIZE_RANGE} Received: global_size={global_size!r}")
     return tf.constant(int(global_size), tf.int32)
 
 
 class GlobalBatchMask:
     """One backdrop mask over the global batch, the same on every replica.
 
-    Design B of the module docstring. `draw(global_size)` is called in
-    replica context (inside `strategy.run`); it draws the mask once, in
-    cross-replica context through `merge_call`, so no replica id is folded
-    into the seed and every replica gets the same mask. With one device
-    (no strategy) the same seed gives the same sequence of masks, which is
-    what makes the distributed run equal the single-device one.
-
-    Create it inside `strategy.scope()`: the generator's state is then a
-    mirrored variable, advanced once per step for all local replicas.
+    `draw(global_size)`, called inside `strategy.run`, draws the mask once
+    in cross-replica context, so every replica gets the same mask, and the
+    same seed gives the same masks as with one device. Create it inside
+    `strategy.scope()`.
 
     Args:
         mask_prob: Probability that a sample's gradient is dropped. Exactly
@@ -179,34 +105,25 @@ class GlobalBatchMask:
         self.mask_prob, self.keep_count = validate_mask_args(
             mask_prob, keep_count, normalize
         )
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(
-                "Invalid type for argument `seed`: expected an integer "
-                "(workers share masks only through a shared seed). "
-                f"Received: seed={seed!r} (type {type(seed).__name__})"
-            )
+        self.seed = check_number(
+            "seed",
+            seed,
+            "an integer (workers share masks only through a shared seed)",
+            kind=numbers.Integral,
+        )
         if pinned_index is not None:
-            if isinstance(pinned_index, bool) or not isinstance(
-                pinned_index, numbers.Integral
-            ):
-                raise TypeError(
-                    "Invalid type for argument `pinned_index`: expected None "
-                    f"or an integer >= 0. Received: pinned_index={pinned_index!r} "
-                    f"(type {type(pinned_index).__name__})"
-                )
-            if pinned_index < 0:
-                raise ValueError(
-                    "Invalid value for argument `pinned_index`: expected None "
-                    f"or an integer >= 0. Received: pinned_index={pinned_index!r}"
-                )
-            pinned_index = int(pinned_index)
-        seed = int(seed)
+            pinned_index = check_number(
+                "pinned_index",
+                pinned_index,
+                "None or an integer >= 0",
+                lambda v: v >= 0,
+                numbers.Integral,
+            )
         self.normalize = normalize
-        self.seed = seed
         self.pinned_index = pinned_index
         # Hashed as the layer hashes its seed, so that the same seed gives
         # the layer's masks.
-        self.seed_generator = keras.random.SeedGenerator(mix_seed(seed))
+        self.seed_generator = keras.random.SeedGenerator(mix_seed(self.seed))
 
     def _draw_here(self, size: tf.Tensor) -> tf.Tensor:
         pinned = -1 if self.pinned_index is None else self.pinned_index
@@ -311,8 +228,7 @@ def global_batch_loss(
         `(scaled, loss)`: `loss` is the loss of the global batch (the same
         value on every replica); `scaled = loss / num_replicas_in_sync` is
         what each replica differentiates, so that the strategy's sum of the
-        replicas' gradients is the single-device full-batch gradient (see
-        the module docstring for why).
+        replicas' gradients is the single-device full-batch gradient.
     """
     y_all, z_all = gather_global_batch(y_true, logits)
     if mask is not None:
