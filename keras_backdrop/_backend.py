@@ -1,12 +1,7 @@
 """The contract between the package and a backend module, and its loader.
 
-One module per Keras backend implements the mechanism:
-`_tensorflow_impl` (TensorFlow), `_jax_impl` (JAX) and `_torch_impl`
-(PyTorch). Each provides the functions of `Backend` below; the mask rule
-itself is in `_rule`, which each module calls with its own array
-operations (`_rule.RuleOps`), and the pieces JAX and PyTorch share are in
-`_portable`. Arguments reach a backend module already validated by
-`keras_backdrop.masks` or by the layer.
+Arguments reach a backend module already validated by `keras_backdrop.masks`
+or by the layer.
 """
 
 from __future__ import annotations
@@ -26,12 +21,7 @@ class Backend(Protocol):
         """`x` as a tensor of this backend, its dtype kept."""
 
     def mask_gradient(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Identity forward; the gradient is `upstream * mask` backward.
-
-        `mask` broadcasts to `x` (checked by the caller) and is cast to the
-        gradient's dtype; a blocked entry passes exactly zero, even where
-        the upstream gradient is NaN or infinite.
-        """
+        """Identity forward; `upstream * mask` backward, exactly zero where blocked."""
 
     def draw_mask(
         self,
@@ -44,11 +34,8 @@ class Backend(Protocol):
     ) -> Tensor:
         """One float32 mask of `mask_shape` by the rule (`_rule.draw`).
 
-        `mask_prob` may be a float32 scalar tensor (the layer's variable).
-        An integer `seed` is already hashed (`masks.mix_seed`). A
-        `keep_count` above a non-empty mask's size raises `ValueError`
-        where the size is known when tracing, and fails the run-time check
-        of the graph where it is not (TensorFlow only).
+        `mask_prob` may be a scalar tensor; an integer `seed` is hashed
+        already. A `keep_count` past a known size raises `ValueError`.
         """
 
     def keep_exactly(
@@ -57,11 +44,7 @@ class Backend(Protocol):
         """`_rule.keep_exactly` with this backend's operations."""
 
     def mask_dims(self, inputs: Tensor, axes: Sequence[int]) -> tuple | Tensor:
-        """The mask's shape over `axes` of `inputs`.
-
-        A tuple of ints where every masked dimension is known when tracing
-        (always on JAX and PyTorch); on TensorFlow otherwise a 1-D tensor.
-        """
+        """The mask's shape over `axes`: ints where known when tracing, else a 1-D tensor."""
 
     def pinned_flat_index(
         self,
@@ -70,13 +53,7 @@ class Backend(Protocol):
         layer_name: str,
         axes: Sequence[int],
     ) -> Tensor:
-        """The row-major flat index of the pin, negative when nothing is pinned.
-
-        `pinned_var` holds one index per sorted masked axis, all -1 when
-        unpinned. Where `dims` are not those every write was checked
-        against, a pin outside them must be refused (in the graph on
-        TensorFlow; the layer checks when tracing elsewhere).
-        """
+        """The row-major flat index of the pin, negative when nothing is pinned."""
 
     def broadcast_mask(
         self, mask: Tensor, dims: tuple | Tensor, axes: Sequence[int], rank: int
@@ -86,19 +63,11 @@ class Backend(Protocol):
     def checked_pin_value(
         self, value: Tensor, dims: tuple[int | None, ...], message: str
     ) -> Tensor:
-        """A pin written inside a traced function, checked where possible.
-
-        Either -1 on every axis or within `dims` on every axis (None: any
-        size); TensorFlow checks it in the graph, other backends pass it on
-        (the layer checks the pin when the step is traced).
-        """
+        """A pin written inside a traced function, checked in the graph where possible."""
 
 
 def backend_impl() -> Backend:
-    """The module implementing the mechanism on the current Keras backend.
-
-    TensorFlow and PyTorch are imported only when they are the backend.
-    """
+    """The module implementing the mechanism on the current Keras backend."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         from keras_backdrop import _tensorflow_impl as module

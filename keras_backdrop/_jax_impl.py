@@ -1,39 +1,24 @@
-"""The backdrop mechanism on JAX: `keras.ops` and `keras.random`.
-
-The contract is `keras_backdrop._backend.Backend`; the mask rule is
-`keras_backdrop._rule`, here in `keras.ops` (`_portable.KerasOps`). Any
-other Keras backend gets this module too.
-"""
+"""The backdrop mechanism in `keras.ops` and `keras.random`: JAX and any other backend."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 from keras import ops
 
-from keras_backdrop import _rule
-from keras_backdrop._portable import (
-    KERAS_OPS,
-    as_tensor,
-    broadcast_mask,
-    checked_pin_value,
-    checked_shape,
-    mask_dims,
-    strides,
-)
+from keras_backdrop import _portable, _rule
+from keras_backdrop._portable import KERAS_OPS, strides
 
-__all__ = [
-    "as_tensor",
-    "broadcast_mask",
-    "checked_pin_value",
-    "draw_mask",
-    "keep_exactly",
-    "mask_dims",
-    "mask_gradient",
-    "pinned_flat_index",
-]
+# The contract's functions that JAX and PyTorch share.
+as_tensor = _portable.as_tensor
+mask_dims = _portable.mask_dims
+broadcast_mask = _portable.broadcast_mask
+checked_pin_value = _portable.checked_pin_value
+draw_mask = functools.partial(_portable.draw_mask, KERAS_OPS)
+keep_exactly = functools.partial(_rule.keep_exactly, KERAS_OPS)
 
 
 def mask_gradient(x: Any, mask: Any) -> Any:
@@ -56,32 +41,6 @@ def mask_gradient(x: Any, mask: Any) -> Any:
         return x, grad
 
     return _identity(x)
-
-
-def draw_mask(
-    mask_shape: Sequence[int],
-    mask_prob: Any,
-    keep_count: int | None,
-    normalize: str | None,
-    seed: int | keras.random.SeedGenerator | None,
-    pinned_flat_index: Any,
-) -> Any:
-    """One mask by the rule (see `keras_backdrop.draw_mask`)."""
-    mask_shape, size = checked_shape(mask_shape, keep_count)
-    if size == 0:
-        return ops.zeros(mask_shape, "float32")
-    uniform = keras.random.uniform((size,), seed=seed)
-    keep = _rule.draw(
-        KERAS_OPS, uniform, size, mask_prob, keep_count, normalize, pinned_flat_index
-    )
-    return ops.reshape(keep, mask_shape)
-
-
-def keep_exactly(
-    uniform: Any, keep_count: int, size: int, window: int | None = None
-) -> Any:
-    """`_rule.keep_exactly` in `keras.ops`."""
-    return _rule.keep_exactly(KERAS_OPS, uniform, keep_count, size, window)
 
 
 def pinned_flat_index(

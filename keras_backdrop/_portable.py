@@ -1,11 +1,7 @@
-"""Backend pieces written with `keras.ops`, shared by JAX and PyTorch.
+"""Backend pieces in `keras.ops`, shared by JAX and PyTorch.
 
-On these backends every shape is concrete when the layer is called (also
-under `jax.jit` and `torch.compile`), so the mask's shape, strides and
-size are Python integers and only the draw and the pinned index are
-tensors. `KerasOps` is the mask rule's `_rule.RuleOps` in `keras.ops`: the
-JAX backend's, and PyTorch's for `keep_count` (the selection is rare
-enough per step that Keras's dispatch does not matter there).
+Every shape is concrete when the layer is called on these backends (also
+under `jax.jit` and `torch.compile`), so sizes are Python integers.
 """
 
 from __future__ import annotations
@@ -47,11 +43,7 @@ def strides(dims: Sequence[int]) -> list[int]:
 
 
 def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
-    """A pin written inside a traced function, as it is.
-
-    Its value is unknown here; on these backends the layer checks the pin
-    when the training step is traced (README, "The layer").
-    """
+    """A pin written inside a traced function, as it is (checked when traced)."""
     del dims, message
     return value
 
@@ -82,8 +74,34 @@ def checked_shape(mask_shape: Any, keep_count: int | None) -> tuple[tuple, int]:
     return shape, size
 
 
+def draw_mask(
+    xp: Any,
+    mask_shape: Any,
+    mask_prob: Any,
+    keep_count: int | None,
+    normalize: str | None,
+    seed: int | keras.random.SeedGenerator | None,
+    pinned_flat_index: Any,
+) -> Any:
+    """One mask by the rule (see `keras_backdrop.draw_mask`) with the ops `xp`."""
+    mask_shape, size = checked_shape(mask_shape, keep_count)
+    if size == 0:
+        return ops.zeros(mask_shape, "float32")
+    uniform = xp.uniform(size, seed)
+    keep = _rule.draw(
+        xp, uniform, size, mask_prob, keep_count, normalize, pinned_flat_index
+    )
+    return xp.reshape(keep, mask_shape)
+
+
 class KerasOps:
-    """`_rule.RuleOps` in `keras.ops`, for static sizes."""
+    """`_rule.RuleOps` in `keras.ops` for static sizes, and the draw's ops."""
+
+    def uniform(self, size, seed):
+        return keras.random.uniform((size,), seed=seed)
+
+    def reshape(self, x, shape):
+        return ops.reshape(x, shape)
 
     def largest_at(self, uniform, size):
         return ops.cast(ops.argmax(uniform), "int32")

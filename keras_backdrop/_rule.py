@@ -1,19 +1,7 @@
-"""The mask rule, written once for every backend.
+"""The mask rule, written once for every backend against `RuleOps`.
 
-A mask is drawn from one uniform in [0, 1) per entry (the backend's draw):
-
-* with `mask_prob`, an entry survives where its uniform is at least
-  `mask_prob`, and the mask is never empty (`keep_with_probability`);
-* with `keep_count`, the `keep_count` smallest uniforms survive
-  (`keep_exactly`), and `keep_count` must not exceed the mask's size
-  (`check_keep_count`);
-* a pinned entry, when there is one, survives alone;
-* the 0/1 mask is then rescaled per `normalize` (`rescale`).
-
-The rule is written against `RuleOps`, the few array operations it needs,
-which each backend module supplies (`keras_backdrop._backend` lists the
-rest of a backend's contract). Where two backends' operations differ, the
-difference is in their `RuleOps` and the reason is given there.
+Each backend module supplies its `RuleOps`; where backends differ, the
+reason is given there.
 """
 
 from __future__ import annotations
@@ -28,9 +16,8 @@ Tensor = Any
 class RuleOps(Protocol):
     """The array operations the mask rule is written with.
 
-    Sizes are Python integers, except on TensorFlow where a mask over an
-    axis unknown before run time has a scalar tensor as its size. Flags
-    are float32 0/1 tensors; indices are integer tensors.
+    Sizes are Python integers, or scalar tensors on TensorFlow. Flags are
+    float32 0/1 tensors; indices are integer tensors.
     """
 
     def largest_at(self, uniform: Tensor, size: int | Tensor) -> Tensor:
@@ -43,10 +30,7 @@ class RuleOps(Protocol):
         """Float32 flags: 1 at position `at` (>= 0), 0 elsewhere."""
 
     def as_index(self, value: Any, like: Tensor) -> Tensor:
-        """A flat index (Python int or tensor) as an integer tensor.
-
-        On the device of `like`, where the backend places tensors itself.
-        """
+        """A flat index (Python int or tensor) as an integer tensor beside `like`."""
 
     def where(self, condition: Tensor, x: Any, y: Any) -> Tensor:
         """`x` where `condition` holds, else `y` (broadcasting scalars)."""
@@ -131,16 +115,10 @@ def keep_with_probability(
 ) -> Tensor:
     """0/1 flags (float32): entries whose uniform is at least `mask_prob`.
 
-    A mask is never all zero: one uniformly chosen entry survives. When
-    nothing survived, the uniforms are i.i.d. below `mask_prob`, so the
-    position of the largest is uniform and no second draw is needed.
-    Lifting that entry by 2, always, keeps it then and changes nothing
-    otherwise (it survived already). A pin lifts its own entry instead and
-    raises the threshold to 2: it alone survives. No branch and no select
-    over the whole mask: on TensorFlow each op is executor time at every
-    training step (29 ops per masked layer, was 39; benchmarks/README.md,
-    "What the layer costs"), and on the device there is no host sync on
-    whether anything survived.
+    Never all zero: the largest uniform's entry is always lifted by 2. When
+    nothing survived its position is uniform; otherwise it survived
+    already. A pin lifts its own entry and raises the threshold to 2. No
+    branch and no select over the mask, so no host sync.
     """
     lift_at = xp.largest_at(uniform, size)
     threshold = mask_prob
@@ -161,18 +139,12 @@ def keep_exactly(
 ) -> Tensor:
     """0/1 flags of the `keep_count` smallest of `uniform` (float32).
 
-    The `keep_count` smallest of i.i.d. uniforms are a uniformly random
-    subset of exactly that many entries. A top-k over all entries costs
-    O(size log keep_count), 53 to 63 times a `mask_prob` draw for half of a
-    4096x4096 mask (benchmarks/README.md, `mask_draw`), so where the size
-    is static the subset is found from the threshold draw instead: the
-    entries below `keep_count / size` are within a few standard deviations
-    of the right count, and only that difference is corrected, with a
-    top-k over a window of about ten standard deviations (`window`
-    overrides it, for tests). The result is the same subset; a difference
-    past the window (about 1e-23 likely) takes the full top-k. A size known
-    only at run time (TensorFlow, a mask over the batch axis) may be 0 (an
-    empty batch), where a top-k cannot take `keep_count` entries.
+    A uniformly random subset of exactly `keep_count` entries. Where the
+    size is static, the entries below `keep_count / size` are taken and
+    only the difference from `keep_count` is corrected, by a top-k over a
+    window of about ten standard deviations (`window` overrides it): the
+    same subset as a full top-k, much cheaper. A size known only at run
+    time may be 0 (an empty batch).
     """
     if not isinstance(size, int):
         return xp.cond(
@@ -254,10 +226,7 @@ def check_keep_count(
     mask: str = "the mask",
     error: Callable[[str], Exception] = ValueError,
 ) -> None:
-    """Refuses a `keep_count` above a known, non-empty mask size.
-
-    An empty mask (an empty batch) is allowed: it keeps nothing. A size
-    None (known only at run time) is checked where it is known.
+    """Refuses a `keep_count` above a known (not None), non-empty mask size.
 
     Raises:
         ValueError: naming `keep_count`, the size and `mask` (or what

@@ -1,11 +1,7 @@
-"""The backdrop mechanism on the TensorFlow backend.
+"""The backdrop mechanism on TensorFlow: `tf.custom_gradient` and a stateless Philox draw.
 
-`tf.custom_gradient` and a stateless Philox draw: the fastest path measured
-on TensorFlow, with and without XLA (benchmarks/README.md). The contract is
-`keras_backdrop._backend.Backend`; the mask rule is `keras_backdrop._rule`,
-here in TensorFlow ops (`TensorFlowOps`). Only TensorFlow has mask sizes
-known at run time alone (a mask over the batch axis), hence the run-time
-checks below.
+The only backend where a mask's size may be known at run time alone (a
+mask over the batch axis), hence the run-time checks.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from keras_backdrop import _rule
+from keras_backdrop._portable import strides
 
 
 def as_tensor(x):
@@ -46,21 +43,19 @@ def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 class TensorFlowOps:
     """`_rule.RuleOps` in TensorFlow ops, for static and run-time sizes.
 
-    Every op here is executor time at every training step, so each is the
-    shortest spelling found: 29 ops per masked layer, was 39
-    (benchmarks/README.md, "What the layer costs").
+    Each op is executor time at every step: each is the shortest spelling
+    found (benchmarks/README.md, "What the layer costs").
     """
 
     def largest_at(self, uniform, size):
         if not isinstance(size, int):
-            # argmax needs an entry: an empty mask (an empty batch) gets a
-            # sentinel, whose index is then outside the (empty) one_hot.
+            # An empty mask (an empty batch) gets a sentinel for argmax,
+            # whose index is then outside the (empty) one_hot.
             uniform = tf.concat([uniform, [-1.0]], axis=0)
         return tf.math.argmax(uniform, output_type=tf.int32)
 
     def add_at(self, values, at, amount, size):
-        # An argmax, a one_hot and an add (the README's figure above): no
-        # select over the whole mask.
+        # No select over the whole mask.
         return values + tf.one_hot(at, size, on_value=amount, off_value=0.0)
 
     def one_hot(self, at, size):
@@ -100,8 +95,7 @@ class TensorFlowOps:
         return tf.ones([n], tf.float32)
 
     def per_survivor(self, keep, size):
-        # size / count as one division by the surviving fraction: two ops
-        # where `keep * (size / sum)` takes three (README, as above).
+        # Two ops where `keep * (size / sum)` takes three.
         return keep / tf.reduce_mean(keep)
 
     def size_over(self, size, keep_count):
@@ -120,13 +114,12 @@ def draw_mask(
     pinned_flat_index: tf.Tensor | int | None,
 ) -> tf.Tensor:
     """One mask by the rule (see `keras_backdrop.draw_mask`)."""
-    # Static sizes stay Python numbers: every op saved here is executor time
-    # at every training step (benchmarks/layer_cost_breakdown.py).
+    # Static sizes stay Python numbers: fewer ops at every step.
     static_shape = _static_dims(mask_shape)
     if static_shape is not None:
         size = math.prod(static_shape)
         mask_shape = static_shape
-        # Known now: the error the run-time check below gives, when tracing.
+        # The run-time check's error, raised when tracing.
         _rule.check_keep_count(
             keep_count,
             size,
@@ -144,8 +137,7 @@ def draw_mask(
                     keep_count, mask="the mask (the product of the masked axes' sizes)"
                 ),
             )
-    # Drawn even for an empty mask, so that a generator advances at every
-    # draw whether or not the batch is empty.
+    # Drawn even for an empty mask: a generator advances at every draw.
     uniform = _uniform(size, seed)
     if isinstance(size, int) and size == 0:  # Static and empty: nothing kept.
         return tf.zeros(mask_shape, tf.float32)
@@ -173,11 +165,7 @@ def _static_dims(mask_shape: Any) -> tuple[int, ...] | None:
 
 
 def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
-    """The mask's shape for `inputs`.
-
-    A constant where every masked dimension is static, else dynamic (the
-    batch axis usually is).
-    """
+    """The mask's shape for `inputs`: a tuple where static, else a 1-D tensor."""
     static = [inputs.shape[a] for a in axes]
     if all(d is not None for d in static):
         return tuple(static)
@@ -188,11 +176,7 @@ def mask_dims(inputs: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
 def checked_pin_value(
     value: tf.Tensor, dims: tuple[int | None, ...], message: str
 ) -> tf.Tensor:
-    """`value`, written inside a traced function, checked in that graph.
-
-    Either -1 on every axis (nothing pinned) or within `dims` on every
-    axis (None: any size).
-    """
+    """`value`, written inside a traced function, checked in that graph."""
     value = tf.convert_to_tensor(value, tf.int32)
     upper = tf.constant([tf.int32.max if d is None else d for d in dims], tf.int32)
     fits = tf.logical_or(
@@ -211,44 +195,26 @@ def pinned_flat_index(
 ) -> tf.Tensor:
     """The flat index of the pinned entry, or a negative one when unpinned."""
     index = tf.convert_to_tensor(pinned_var)
+    message = (
+        f"`pinned_index` of layer '{layer_name}' is outside the "
+        f"mask over axes {tuple(axes)} of this input"
+    )
     if isinstance(dims, tuple):
-        # Static dimensions: the strides are constants, and an unpinned
-        # index (all -1) is below every dimension and gives a negative flat
-        # index, so the result needs no select.
-        strides = [math.prod(dims[i + 1 :]) for i in range(len(dims))]
-        flat = tf.reduce_sum(index * tf.constant(strides, index.dtype))
-        if getattr(pinned_var, "checked_dims", None) == dims:
-            # Every write of the variable was checked against these
-            # dimensions (layer.py): nothing to check at every step.
-            return flat
-        # Other dimensions (a fully convolutional input of another size):
-        # the variable may hold a pin that fits the built shape only.
-        tf.debugging.assert_less(
-            index,
-            tf.constant(dims, index.dtype),
-            message=(
-                f"`pinned_index` of layer '{layer_name}' is outside the "
-                f"mask over axes {tuple(axes)} of this input"
-            ),
-        )
+        # Unpinned (all -1) gives a negative flat index: no select needed.
+        flat = tf.reduce_sum(index * tf.constant(strides(dims), index.dtype))
+        if getattr(pinned_var, "checked_dims", None) != dims:
+            # Every write was checked against the built dimensions only.
+            tf.debugging.assert_less(
+                index, tf.constant(dims, index.dtype), message=message
+            )
         return flat
     pinned = index[0] >= 0
-    # At run time: the batch axis may be dynamic, and `set_weights` or a
-    # shared layer may bring a pin that does not fit this input. An error
-    # rather than the NaN gradient of an empty mask.
-    tf.debugging.assert_less(
-        tf.where(pinned, index, -1),  # -1 < 0: an unpinned empty batch passes
-        dims,
-        message=(
-            f"`pinned_index` of layer '{layer_name}' is outside the "
-            f"mask over axes {tuple(axes)} of this input"
-        ),
-    )
-    # Row-major strides of the mask, so that the flat index matches
-    # tf.reshape of the flat mask back to dims.
-    strides = tf.math.cumprod(dims, exclusive=True, reverse=True)
-    flat = tf.reduce_sum(index * strides)
-    return tf.where(pinned, flat, -1)
+    # The batch axis may be dynamic: an error rather than the NaN gradient
+    # of an empty mask. -1 < 0: an unpinned empty batch passes.
+    tf.debugging.assert_less(tf.where(pinned, index, -1), dims, message=message)
+    # Row-major, so that the flat index matches the reshape to dims.
+    row_strides = tf.math.cumprod(dims, exclusive=True, reverse=True)
+    return tf.where(pinned, tf.reduce_sum(index * row_strides), -1)
 
 
 def broadcast_mask(
@@ -270,8 +236,7 @@ _PHILOX = 1  # tf.random.Algorithm.PHILOX
 def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
     """`size` float32 uniforms in [0, 1) for one draw, from Philox.
 
-    Philox explicitly: the automatic choice is several times slower under
-    XLA on CPU (benchmarks/README.md).
+    Philox explicitly: the automatic choice is slower under XLA on CPU.
     """
     if isinstance(seed, keras.random.SeedGenerator):
         key, counter = _generator_key_counter(seed)
@@ -291,26 +256,14 @@ def _generator_key_counter(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Philox's key and counter for the next draw of `generator`; advances it.
 
-    The generator's state is `[seed, n]` (int64), and each draw adds one to
-    `n`. The seed is the key and `n` the counter's high word: a draw's
-    blocks only step the low word, so no two draws of a generator share a
-    block, and generators of other seeds have other keys. (The layer's
-    seeds are hashed already, `masks.mix_seed`.) Seven graph ops (the
-    state's read, add and assignment, a bitcast, a slice, a product, the
-    draw) where Keras's `next()` followed by TensorFlow's seed-to-key
-    scramble took eleven: at every training step each op is executor time
-    (benchmarks/README.md). The key comes from the state, not from a
-    constant known when tracing: with a constant key, XLA's CPU draw took
-    about 35 us more for 2048 uniforms (measured, 120 against 97 us).
-    Draws from a given seed differ from those of
-    `tf.random.stateless_uniform`.
+    The state `[seed, n]` gives the key (the seed) and the counter's high
+    word (`n`, one more per draw), so no two draws share a Philox block.
     """
     advanced = _advance(generator)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
-        # Replicas share the generator's state: the replica's id in the
-        # key's high half gives each replica its own key, so their masks
-        # are independent yet reproducible.
+        # Replicas share the state: the replica's id in the key's high half
+        # gives each its own, reproducible masks.
         replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
         advanced += replica * tf.constant([1 << 32, 0], tf.int64)
     return _key_counter(tf.bitcast(advanced, tf.uint64))
@@ -324,10 +277,8 @@ def _key_counter(words: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
     """Steps the generator; returns its new state (int64 `[seed, n + 1]`).
 
-    Through the Keras variable, so that a stateless scope records the
-    update and a distributed variable takes it as Keras's own `next()`
-    would: one read, an add and an assignment, where `next()` takes five
-    ops (two reads, a copy, an add, an assignment).
+    Through the Keras variable, so that a stateless scope and a distributed
+    variable take the update as they take Keras's own `next()`.
     """
     advanced = tf.convert_to_tensor(generator.state.value) + tf.constant(
         [0, 1], tf.int64
@@ -339,9 +290,8 @@ def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
 def _seed_key_counter(step_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Key and counter of `tf.random.stateless_uniform(seed=step_seed, alg="philox")`.
 
-    TensorFlow turns the seed into Philox's key and counter with a draw of
-    four uint32 split and reassembled into two uint64 (about ten small
-    ops); one uint64 draw gives the same two words in four.
+    One uint64 draw: the same two words as TensorFlow's four uint32, in
+    fewer ops.
     """
     words = tf.raw_ops.StatelessRandomUniformFullIntV2(
         shape=[2],

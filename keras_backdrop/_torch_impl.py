@@ -1,46 +1,26 @@
 """The backdrop mechanism on PyTorch: a `torch.autograd.Function` and torch ops.
 
-The contract is `keras_backdrop._backend.Backend`; the mask rule is
-`keras_backdrop._rule`. The `keras.ops` route (the JAX module) works on
-PyTorch too, but every `keras.ops` call pays Keras's dispatch, and
-`keras.ops.custom_gradient` its own wrapping: about 1 ms per layer per
-training step on the texture network (benchmarks/README.md, "backends":
-PyTorch eager 1.116 is per-op dispatch). So the gradient and the
-`mask_prob` rule's operations are torch ops (`TorchOps`), and the uniforms
-are counter-based (`_uniform`), with seeds from the layer's
-`SeedGenerator` as Keras's draws have; `keep_count`'s selection uses the
-portable `keras.ops` operations.
+Torch ops rather than `keras.ops` on the per-step path: Keras's dispatch
+cost about 1 ms per layer per step (benchmarks/README.md, "backends").
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import torch
 
-from keras_backdrop import _rule
-from keras_backdrop._portable import (
-    KerasOps,
-    as_tensor,
-    broadcast_mask,
-    checked_pin_value,
-    checked_shape,
-    mask_dims,
-    strides,
-)
+from keras_backdrop import _portable, _rule
+from keras_backdrop._portable import KerasOps, strides
 
-__all__ = [
-    "as_tensor",
-    "broadcast_mask",
-    "checked_pin_value",
-    "draw_mask",
-    "keep_exactly",
-    "mask_dims",
-    "mask_gradient",
-    "pinned_flat_index",
-]
+# The contract's functions that JAX and PyTorch share.
+as_tensor = _portable.as_tensor
+mask_dims = _portable.mask_dims
+broadcast_mask = _portable.broadcast_mask
+checked_pin_value = _portable.checked_pin_value
 
 
 class _MaskGradient(torch.autograd.Function):
@@ -67,18 +47,11 @@ def mask_gradient(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class TorchOps(KerasOps):
-    """`_rule.RuleOps`: torch ops for the `mask_prob` rule, the pin and the scale.
-
-    No Keras dispatch on the per-step path (see the module's docstring),
-    and all on the device: no host sync on whether anything survived.
-    """
+    """`_rule.RuleOps`: torch ops for the `mask_prob` rule, the pin and the scale."""
 
     def largest_at(self, uniform, size):
-        # topk, not argmax: Inductor (PyTorch 2.13, CPU) fused an argmax
-        # with the draw's integer hashing into a kernel that crashed the
-        # process (a segmentation fault) once the seed's step was in the
-        # same graph; topk is a kernel of its own (benchmarks/README.md,
-        # "PyTorch with torch.compile"). The same entry either way.
+        # topk, not argmax: Inductor fused an argmax with the draw's hashing
+        # into a kernel that crashed (benchmarks/README.md).
         return uniform.topk(1).indices[0]
 
     def add_at(self, values, at, amount, size):
@@ -101,39 +74,18 @@ class TorchOps(KerasOps):
     def per_survivor(self, keep, size):
         return keep * (size / keep.sum())
 
+    def uniform(self, size, seed):
+        return _uniform(size, seed)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
 
 TORCH_OPS = TorchOps()
 
 
-def draw_mask(
-    mask_shape: Sequence[int],
-    mask_prob: Any,
-    keep_count: int | None,
-    normalize: str | None,
-    seed: int | keras.random.SeedGenerator | None,
-    pinned_flat_index: Any,
-) -> torch.Tensor:
-    """One mask by the rule (see `keras_backdrop.draw_mask`)."""
-    mask_shape, size = checked_shape(mask_shape, keep_count)
-    if size == 0:
-        return keras.ops.zeros(mask_shape, "float32")
-    keep = _rule.draw(
-        TORCH_OPS,
-        _uniform(size, seed),
-        size,
-        mask_prob,
-        keep_count,
-        normalize,
-        pinned_flat_index,
-    )
-    return keep.reshape(mask_shape)
-
-
-def keep_exactly(
-    uniform: Any, keep_count: int, size: int, window: int | None = None
-) -> Any:
-    """`_rule.keep_exactly` with this backend's operations."""
-    return _rule.keep_exactly(TORCH_OPS, uniform, keep_count, size, window)
+draw_mask = functools.partial(_portable.draw_mask, TORCH_OPS)
+keep_exactly = functools.partial(_rule.keep_exactly, TORCH_OPS)
 
 
 def _device() -> torch.device:
@@ -157,10 +109,7 @@ def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def _mix(z: torch.Tensor) -> torch.Tensor:
-    """SplitMix64's finaliser: each output bit depends on every input bit.
-
-    int64 products wrap modulo 2**64, as the finaliser needs.
-    """
+    """SplitMix64's finaliser (int64 products wrap modulo 2**64, as it needs)."""
     z = (z ^ _shift_right(z, 30)) * _MIX1
     z = (z ^ _shift_right(z, 27)) * _MIX2
     return z ^ _shift_right(z, 31)
@@ -169,13 +118,8 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
 def _uniform(size: int, seed: Any) -> torch.Tensor:
     """`size` float32 uniforms in [0, 1), counter-based, from a seed pair.
 
-    Like TensorFlow's stateless Philox draw, a pure function of the
-    generator's state and the entry's index, made of tensor ops only:
-    `keras.random` seeds a `torch.Generator` per draw in a function that
-    `torch.compile` may not trace, which split every compiled step into
-    many graphs. A `SeedGenerator` advances by one per draw; an integer
-    seed gives the same draw every time; without a seed, Keras's global
-    generator supplies the draw.
+    Tensor ops only: `keras.random`'s per-draw `torch.Generator` splits a
+    compiled step into many graphs.
     """
     if seed is None:
         return keras.random.uniform((size,), seed=None)
@@ -193,12 +137,7 @@ def _uniform(size: int, seed: Any) -> torch.Tensor:
 
 
 def _next_pair(generator: keras.random.SeedGenerator) -> torch.Tensor:
-    """Keras's `generator.next()` in torch ops: the state, then a step.
-
-    Keras's own builds its increment from a NumPy array, a graph break at
-    every draw under `torch.compile`. The update goes through the Keras
-    variable's `assign`, so that a stateless scope records it.
-    """
+    """Keras's `generator.next()` without its graph break under `torch.compile`."""
     state = generator.state
     pair = state.value * 1  # A copy: the variable is updated in place.
     state.assign(pair + torch.tensor([0, 1], dtype=pair.dtype, device=pair.device))
@@ -212,7 +151,7 @@ def pinned_flat_index(
     axes: Sequence[int],
 ) -> torch.Tensor:
     """The flat index of the pinned entry, or -1 when nothing is pinned."""
-    # Checked by the layer when it is called, where every shape is known.
+    # Checked by the layer when it is traced, where every shape is known.
     del layer_name, axes
     index = pinned_var.value
     steps = torch.tensor(strides(dims), dtype=index.dtype, device=index.device)
