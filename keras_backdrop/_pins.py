@@ -1,13 +1,7 @@
 """The pinned mask entry of a `BackdropMasking` layer (its diagnostic mode).
 
-A pin is given in the order of `mask_axes` as the user wrote them; the mask
-and the pin's variable run over the axes sorted (`Pin.sorted` and
-`Pin.given` convert). The variable holds -1 on every axis when nothing is
-pinned. Every write of it (the `pinned_index` attribute, `set_weights`,
-`load_weights`) is checked against the mask's dimensions known at build
-time (`CheckedVariable`), so a training step on those dimensions needs no
-check of its own; on other dimensions the layer checks the pin when the
-step is traced (`Pin.check_against`) and TensorFlow also in the graph.
+The pin is given in the order of `mask_axes`; its variable (-1 on every axis
+when unpinned) runs over the axes sorted (`Pin.sorted`, `Pin.given`).
 """
 
 from __future__ import annotations
@@ -22,12 +16,10 @@ from keras_backdrop._backend import backend_impl
 
 
 class CheckedVariable(keras.Variable):
-    """A layer's state variable (the pin, `mask_prob`): every write is checked.
+    """A layer's state variable whose every write passes `check` (set by the layer).
 
-    `check` (set by the layer) returns the value to write or raises.
-    `checked_dims`, for the pin, are the mask dimensions it checks against
-    (None where any size goes, the batch axis): a training step on exactly
-    those dimensions needs no check of the pin in its graph.
+    `checked_dims`, for the pin: the mask dimensions writes are checked
+    against, so a step on exactly those needs no check in its graph.
     """
 
     check = None
@@ -46,8 +38,7 @@ def validate_pinned_index(
 
     Raises:
         TypeError: unless None, an integer or a non-empty sequence of them.
-        ValueError: for a negative index, or a count other than the
-            number of `mask_axes` (where they are given).
+        ValueError: for a negative index, or not one per `mask_axes`.
     """
     if index is None:
         return None
@@ -99,9 +90,8 @@ class Pin:
     def __init__(self, layer_name: str, mask_axes: tuple[int, ...] | None, index: Any):
         self.layer_name = layer_name
         self.mask_axes = mask_axes
-        # The pin as last written (every write of the variable passes
-        # `_checked_write`): read where reading the variable would cost a
-        # device sync or break a traced graph.
+        # The pin as last written: read where reading the variable would
+        # cost a device sync or break a traced graph.
         self.index = validate_pinned_index(index, mask_axes)
         self.variable = None
         self._axes = None
@@ -115,13 +105,7 @@ class Pin:
         static_dims: tuple[int | None, ...],
         layer: keras.layers.Layer,
     ) -> CheckedVariable:
-        """Makes the pin's variable for the sorted `axes`; returns it.
-
-        `static_dims` are the mask's dimensions known at build time (None:
-        any size). The variable is set through its initializer because
-        Keras may build sublayers in a stateless scope, where an assignment
-        would be dropped.
-        """
+        """Makes the pin's variable for the sorted `axes` and `static_dims`."""
         given = (
             axes if self.mask_axes is None else tuple(a % rank for a in self.mask_axes)
         )
@@ -129,6 +113,7 @@ class Pin:
         self._order = tuple(given.index(a) for a in axes)
         self._axes = axes
         self._dims = static_dims
+        # An initializer: an assignment would be dropped in a stateless scope.
         with keras.name_scope(layer.name, caller=layer):
             variable = CheckedVariable(
                 initializer=keras.initializers.Constant(self._value(self.index)),
@@ -143,10 +128,7 @@ class Pin:
         return variable
 
     def read(self) -> tuple[int, ...] | None:
-        """The variable's pin where its value is concrete, else the last known.
-
-        Inside a traced JAX step the variable's value is symbolic.
-        """
+        """The variable's pin where its value is concrete, else the last known."""
         if self.variable is not None:
             try:
                 value = keras.ops.convert_to_numpy(self.variable.value)
@@ -163,13 +145,7 @@ class Pin:
         self.index = index
 
     def check_against(self, dims: tuple[int | None, ...]) -> None:
-        """Refuses a pin outside the mask's dimensions known at trace time.
-
-        On JAX and PyTorch every dimension is known when the layer is
-        traced (a new shape retraces), so a pin that does not fit is an
-        error here rather than a NaN gradient. On TensorFlow an unknown
-        dimension (None, usually the batch axis) is checked by the graph.
-        """
+        """Refuses a pin outside the mask's dimensions known at trace time (None: any)."""
         if self.index is not None and not pin_fits(self.sorted(self.index), dims):
             raise ValueError(
                 f"`pinned_index`={self.index} of layer '{self.layer_name}' is "
@@ -211,14 +187,7 @@ class Pin:
         return np.asarray(ordered, np.int32)
 
     def _checked_write(self, value: Any) -> Any:
-        """`value` for the variable, refused unless it fits.
-
-        Every write of the variable comes here: `write`, and `set_weights`
-        or `load_weights` (of the layer or of a model holding it), which
-        bypass it. Checked now, a pin that does not fit the mask is refused
-        when it is written, and a training step on the built shape needs no
-        check of its own.
-        """
+        """`value` for the variable (every write, `set_weights` too), refused unless it fits."""
         try:
             array = np.asarray(keras.ops.convert_to_numpy(value))
         except Exception:  # A symbolic value, written inside a traced function.
@@ -232,8 +201,7 @@ class Pin:
             self.index = None
             return value
         if pin_fits(ordered, self._dims):
-            # Known at once to the check made when a step is traced on an
-            # input of another size (`check_against`).
+            # Known at once to `check_against`.
             self.index = self.given(ordered)
             return value
         raise ValueError(self._error(self.given(ordered)))

@@ -39,17 +39,10 @@ class BackdropMasking(keras.layers.Layer):
     gradient keeps its overall scale.
 
     In inference (`training` false or unset, e.g. in `predict`) the layer
-    returns its input and adds no operation at all.
-
-    The layer's state is non-trainable weights, which `summary()` counts:
-    the pinned index (one integer per masked axis), `mask_prob` (one float,
-    without `keep_count`) and the mask generator's state (two integers).
-    They are weights so that a compiled training step reads their current
-    values and so that they are saved with the model.
-
-    Where to place it (after a convolution whose cell covers a patch of the
-    feature size, or on per-sample outputs with `mask_axes=(0,)` for a
-    non-decomposable loss): `keras_backdrop.insert_masks` and the README.
+    returns its input and adds no operation at all. Its state (the pinned
+    index, `mask_prob` and the mask generator's state) is non-trainable
+    weights, read by a compiled step and saved with the model.
+    `keras_backdrop.insert_masks` places layers by feature size.
 
     Args:
         mask_prob: Float in [0, 1]. Probability that a mask entry is
@@ -109,21 +102,19 @@ class BackdropMasking(keras.layers.Layer):
         pinned_index: int | Sequence[int] | None = None,
         **kwargs: Any,
     ):
-        # An identity must return its input in its own dtype: no autocast of
-        # float64, float16 or bfloat16 inputs to the compute dtype.
+        # An identity returns its input in its own dtype: no autocast.
         super().__init__(**{"autocast": False, **kwargs})
         mask_prob, keep_count = validate_mask_args(mask_prob, keep_count, normalize)
         self.normalize = normalize
-        # Which of the two is set is fixed here; `mask_prob` lives in a
-        # variable once the layer is built, so that a compiled training
-        # function reads each new value (a schedule) without retracing.
+        # `mask_prob` lives in a variable once built, so that a compiled step
+        # reads each new value (a schedule) without retracing.
         self._mask_prob = mask_prob
         self._keep_count = keep_count
         self._mask_prob_var = None
         self.mask_axes = validate_mask_axes(mask_axes)
         self.seed = validate_seed(seed)
-        # One generator per layer, made here: made in call() it would break
-        # tf.function and freeze the mask under JAX and PyTorch.
+        # Made here: in call() it would break tf.function and freeze the mask
+        # under JAX and PyTorch.
         self.seed_generator = keras.random.SeedGenerator(
             None if seed is None else mix_seed(self.seed)
         )
@@ -140,12 +131,10 @@ class BackdropMasking(keras.layers.Layer):
                 "varies along at least one axis). Received: an input of "
                 f"shape {tuple(input_shape)}."
             )
-        # Keras then refuses an input of another rank on a built layer,
-        # naming the layer.
+        # Keras then refuses an input of another rank, naming the layer.
         self.input_spec = keras.layers.InputSpec(ndim=rank)
         self._axes = resolve_mask_axes(self.mask_axes, rank, input_shape)
-        # The batch axis is never fixed, even when the first call's batch
-        # size is known: later batches may be larger or smaller.
+        # The batch axis is never fixed: later batches may differ in size.
         static_dims = tuple(None if a == 0 else input_shape[a] for a in self._axes)
         size = None if None in static_dims else int(np.prod(static_dims))
         _rule.check_keep_count(
@@ -154,13 +143,11 @@ class BackdropMasking(keras.layers.Layer):
             f"the mask over axes {self._axes} of an input of shape "
             f"{tuple(input_shape)}",
         )
-        # The pinned index lives in a variable so that changing it reaches
-        # already-compiled training functions; -1 means "not pinned".
+        # A variable, so that a change reaches compiled steps; -1: unpinned.
         self._pinned_var = self._pin.build(self._axes, rank, static_dims, self)
         self._track_variable(self._pinned_var)
         if self._keep_count is None:
-            # After the pin: files saved before this variable existed hold
-            # the pin alone, at the same position (`load_own_variables`).
+            # After the pin: older files hold the pin alone, at its position.
             with keras.name_scope(self.name, caller=self):
                 self._mask_prob_var = CheckedVariable(
                     initializer=keras.initializers.Constant(self._mask_prob),
@@ -179,11 +166,8 @@ class BackdropMasking(keras.layers.Layer):
     def mask_prob(self) -> float | None:
         """The probability that a mask entry is dropped (`None` with `keep_count`).
 
-        It can be changed on a built layer, also between the steps of a
-        compiled `fit` (see `keras_backdrop.callbacks.MaskProbScheduler`):
-        the value lives in a variable that the training step reads. Every
-        write (the attribute, `set_weights`, `load_weights`) is checked as
-        the constructor checks `mask_prob`.
+        It can be changed on a built layer, also during a compiled `fit`;
+        every write (also `set_weights`, `load_weights`) is checked.
         """
         if self._mask_prob_var is not None:
             try:
@@ -212,11 +196,7 @@ class BackdropMasking(keras.layers.Layer):
 
     @property
     def keep_count(self) -> int | None:
-        """The number of surviving mask entries (`None` with `mask_prob`).
-
-        Fixed once the layer is built: the selection of exactly
-        `keep_count` entries is compiled for that count.
-        """
+        """The number of surviving mask entries (`None` with `mask_prob`); fixed once built."""
         return self._keep_count
 
     @keep_count.setter
@@ -237,12 +217,7 @@ class BackdropMasking(keras.layers.Layer):
         _, self._keep_count = validate_mask_args(None, value, self.normalize)
 
     def _checked_mask_prob(self, value: Any) -> Any:
-        """`value` for the mask-probability variable, refused unless valid.
-
-        Every write comes here: the `mask_prob` setter, `set_weights` and
-        `load_weights`. A value that cannot be read (written inside a traced
-        function) is passed on as it is.
-        """
+        """`value` for the mask-probability variable (every write), refused unless valid."""
         try:
             array = np.asarray(keras.ops.convert_to_numpy(value))
         except Exception:  # A symbolic value, written inside a traced function.
@@ -260,11 +235,7 @@ class BackdropMasking(keras.layers.Layer):
 
     @property
     def pinned_index(self) -> tuple[int, ...] | None:
-        """The pinned mask index (diagnostic mode), or `None`.
-
-        On a built layer this is what the variable holds, so it follows
-        `load_weights` and `set_weights` too.
-        """
+        """The pinned mask index (diagnostic mode), or `None`; follows the variable."""
         return self._pin.read()
 
     @pinned_index.setter
@@ -305,11 +276,7 @@ class BackdropMasking(keras.layers.Layer):
         return impl.mask_gradient(inputs, mask)
 
     def _pinned_flat_index(self, impl: Any, dims: Any) -> Any:
-        """The pinned entry's flat index (negative when nothing is pinned).
-
-        A method, so that benchmarks/layer_cost_breakdown.py can measure the
-        layer without its diagnostic machinery.
-        """
+        """The pinned entry's flat index (negative when unpinned); benchmarks replace it."""
         return impl.pinned_flat_index(self._pinned_var, dims, self.name, self._axes)
 
     def compute_output_shape(self, input_shape):

@@ -1,18 +1,7 @@
-"""The backdrop mechanism as plain functions: draw a gradient mask, apply it.
+"""The backdrop mechanism as functions for custom training loops.
 
-These are what `BackdropMasking` is made of, exposed for custom training
-loops: `draw_mask` builds one mask by the reference rules, and
-`mask_gradient` is the identity in the forward pass and multiplies the
-gradient by the mask in the backward pass.
-
-Both work on every Keras 3 backend, each in its own module behind one
-contract (`_backend.Backend`): on TensorFlow, `tf.custom_gradient` and a
-stateless Philox draw (`_tensorflow_impl`); on JAX, `keras.ops.custom_gradient`
-and `keras.random` (`_jax_impl`); on PyTorch, a `torch.autograd.Function` and
-torch ops with a counter-based draw (`_torch_impl`: Keras's op dispatch cost
-about 1 ms a layer a step there). The mask rule itself is written once
-(`_rule`), against the few array operations each backend module supplies.
-TensorFlow is imported only when it is the backend.
+`draw_mask` draws one mask and `mask_gradient` applies it to the gradient,
+on every Keras 3 backend (each in its own module, `_backend.Backend`).
 """
 
 from __future__ import annotations
@@ -110,6 +99,12 @@ def draw_mask(
     Returns:
         A float32 tensor of shape `mask_shape`; empty (all zeros of that
         shape) when a dimension is 0.
+
+    Raises:
+        TypeError: if an argument has the wrong type.
+        ValueError: if an argument has a bad value, `keep_count` exceeds
+            the mask's size, or an integer `pinned_flat_index` is at or
+            past it.
     """
     mask_prob, keep_count = validate_mask_args(mask_prob, keep_count, normalize)
     seed = validate_seed(seed, allow_generator=True)
@@ -124,11 +119,11 @@ def draw_mask(
 def validate_mask_args(
     mask_prob: Any, keep_count: Any, normalize: Any
 ) -> tuple[float | None, int | None]:
-    """Checks the mask arguments; returns `(mask_prob, keep_count)`.
+    """Checks the mask arguments (NumPy scalars too); returns them as Python numbers.
 
-    Raises `ValueError` or `TypeError` naming the argument and the received
-    value, so that bad input is refused before any graph is built. NumPy
-    scalars are accepted wherever Python numbers are.
+    Raises:
+        TypeError: naming the argument of the wrong type.
+        ValueError: naming the argument of a bad value.
     """
     if (mask_prob is None) == (keep_count is None):
         raise ValueError(
@@ -163,11 +158,7 @@ def validate_mask_args(
 
 
 def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
-    """Checks `seed` and returns it, integers as Python ints.
-
-    Allowed: an integer (NumPy's too), `None` or, where `allow_generator`,
-    a `keras.random.SeedGenerator`.
-    """
+    """`seed` checked: an integer, None or (`allow_generator`) a `SeedGenerator`."""
     if seed is None:
         return None
     if allow_generator and isinstance(seed, keras.random.SeedGenerator):
@@ -181,10 +172,7 @@ def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
 
 
 def validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
-    """`mask_axes` as a tuple of distinct ints (None stays None).
-
-    Raises `TypeError` or `ValueError` naming `mask_axes`.
-    """
+    """`mask_axes` as a tuple of distinct ints (None stays None)."""
     if mask_axes is None:
         return None
     if isinstance(mask_axes, numbers.Integral) and not isinstance(mask_axes, bool):
@@ -213,15 +201,9 @@ def validate_mask_axes(mask_axes: Any) -> tuple[int, ...] | None:
 def resolve_mask_axes(
     mask_axes: tuple[int, ...] | None, rank: int, input_shape
 ) -> tuple[int, ...]:
-    """The masked axes of an input of `rank`, non-negative and sorted.
-
-    None: every axis but the last (a rank-1 input: its only axis).
-    """
-    if mask_axes is None:
-        if rank < 2:
-            # Nothing but the last axis: mask along it rather than nothing.
-            return (0,)
-        return tuple(range(rank - 1))
+    """The masked axes of an input of `rank`, non-negative and sorted."""
+    if mask_axes is None:  # Every axis but the last; a rank-1 input's only one.
+        return tuple(range(max(rank - 1, 1)))
     for a in mask_axes:
         if not -rank <= a < rank:
             raise ValueError(
@@ -247,19 +229,15 @@ def _check_distinct(axes: tuple[int, ...], mask_axes: Any, where: str = "") -> N
 def mix_seed(seed: int) -> int:
     """A well-spread 31-bit seed from all the bits of an integer seed.
 
-    Keras seeds PyTorch draws with `seed + counter`, so layers seeded 5 and
-    6 would otherwise draw the same masks one step apart; and the backends
-    keep only 32 bits of a seed. Hashing the whole integer avoids both.
+    Keras seeds PyTorch draws with `seed + counter` (seeds 5 and 6 would
+    draw the same masks a step apart), and backends keep only 32 bits.
     """
     digest = hashlib.blake2b(str(int(seed)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") % (2**31 - 1)
 
 
 def _static_shape(tensor: Any) -> tuple | None:
-    """The static shape, or None where even the rank is unknown.
-
-    (A TensorFlow graph tensor can have an unknown rank.)
-    """
+    """The static shape, or None where even the rank is unknown (TensorFlow)."""
     try:
         return tuple(tensor.shape)
     except ValueError:
@@ -267,10 +245,7 @@ def _static_shape(tensor: Any) -> tuple | None:
 
 
 def _check_broadcasts_to(mask_shape: tuple | None, x_shape: tuple | None) -> None:
-    """Refuses a mask that would not broadcast to `x` unchanged.
-
-    Dimensions unknown before run time (None) are not checked.
-    """
+    """Refuses a mask that would not broadcast to `x` unchanged (None: unchecked)."""
     if mask_shape is None or x_shape is None:
         return
     fits = len(mask_shape) <= len(x_shape) and all(
