@@ -14,25 +14,24 @@ streams cut from seeded permutations), so a run stopped after any chunk
 and resumed in a fresh process gives the same curves as an uninterrupted
 one. The checkpoint is one file, `checkpoint.npz` (the model's variables,
 the mask generator's state included, the optimizer's, the best weights
-and the run's state as JSON), replaced whole after each chunk.
+and the run's state as JSON), replaced whole after each chunk
+(`research.training`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from keras_backdrop.losses import PairwiseAUC, SoftF1
-from research import runs
 from research.nondecomposable import model as nd_model
 from research.nondecomposable.data import Split
 from research.nondecomposable.settings import Run, parse_method, steps_per_epoch
+from research.training import Training
 
 LOSS_CLASSES = {"soft_f1": SoftF1, "pairwise_auc": PairwiseAUC}
 FIGURES = ("f1", "auc", "ap")
@@ -107,39 +106,41 @@ def make_loss(name: str) -> keras.losses.Loss:
     return LOSS_CLASSES[name](from_logits=True)
 
 
-def train_run(
-    run: Run,
-    data: dict[str, Split],
-    work_dir: Path,
-    deadline: float | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any] | None:
-    """Trains (or resumes) `run`; its result, or None if `deadline` came first.
+class _ChunkTraining(Training):
+    """An epoch is one chunk; the best chunk is selected on validation."""
 
-    The contract of `research.texture.train.train_run`: the splits of the
-    run's seed in `data`, the run's folder under `work_dir`, a `deadline`
-    checked after each evaluation chunk, and a `ValueError` naming any
-    damaged or foreign file of the folder.
-    """
-    study = run.study
-    run_dir = Path(work_dir) / run.name
-    keras.utils.set_random_seed(run.seed)
-    trained, scorer = nd_model.build(study, run.method, run.seed)
-    trained.compile(
-        optimizer=keras.optimizers.Adam(run.lr),
-        loss=make_loss(study.loss),
-        jit_compile=False,
-    )
-    trained.optimizer.build(trained.trainable_variables)
-    state = runs.start_or_resume(run, run_dir, trained, _fresh_state())
-    train, val = data["train"], data["val"]
-    chunks = study.budget_epochs // study.eval_every_epochs
-    metric = study.selection_metric
-    while state["chunk"] < chunks:
+    run: Run
+
+    def build(self) -> keras.Model:
+        study = self.run.study
+        trained, self.scorer = nd_model.build(study, self.run.method, self.run.seed)
+        trained.compile(
+            optimizer=keras.optimizers.Adam(self.run.lr),
+            loss=make_loss(study.loss),
+            jit_compile=False,
+        )
+        return trained
+
+    def fresh_state(self) -> dict[str, Any]:
+        return {
+            "chunk": 0,
+            "best_chunk": -1,
+            "best_score": -math.inf,
+            "best_weights": None,
+            "curves": {name: [] for name in CURVES},
+        }
+
+    def done(self, state: dict[str, Any]) -> bool:
+        study = self.run.study
+        return state["chunk"] >= study.budget_epochs // study.eval_every_epochs
+
+    def epoch(self, model: keras.Model, state: dict[str, Any]) -> None:
+        run, study, scorer = self.run, self.run.study, self.scorer
+        metric = study.selection_metric
         chunk = state["chunk"]
-        inputs, labels, batch = chunk_batches(run, train, chunk)
+        inputs, labels, batch = chunk_batches(run, self.data["train"], chunk)
         started = time.perf_counter()
-        history = trained.fit(
+        history = model.fit(
             inputs,
             labels,
             batch_size=batch,
@@ -149,11 +150,12 @@ def train_run(
             verbose=0,
         )
         seconds = time.perf_counter() - started
+        val = self.data["val"]
         figures = scores(val.y, scorer.predict(val.x, SCORE_BATCH, verbose=0))
         curves = state["curves"]
         curves["epochs"].append((chunk + 1) * study.eval_every_epochs)
         curves["steps"].append(
-            int(keras.ops.convert_to_numpy(trained.optimizer.iterations))
+            int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         )
         curves["loss"].append(float(history.history["loss"][-1]))
         for name in FIGURES:
@@ -163,17 +165,25 @@ def train_run(
             state.update(best_score=figures[metric], best_chunk=chunk)
             state["best_weights"] = [np.array(w) for w in scorer.get_weights()]
         state["chunk"] = chunk + 1
-        runs.save_state(run, run_dir, trained, state)
-        if chunk % 10 == 0 or state["chunk"] == chunks:
-            log(
+        if chunk % 10 == 0 or self.done(state):
+            self.log(
                 f"{run.name} epoch {curves['epochs'][-1]} step {curves['steps'][-1]}"
                 f": loss {curves['loss'][-1]:.4f} val {metric} {figures[metric]:.4f}"
             )
-        if state["chunk"] < chunks and deadline is not None and time.time() > deadline:
-            return None
-    final_train = scores(train.y, scorer.predict(train.x, SCORE_BATCH, verbose=0))
-    scorer.set_weights(state["best_weights"])
-    return _result(run, scorer, state, data, final_train)
+
+    def result(self, model: keras.Model, state: dict[str, Any]) -> dict[str, Any]:
+        train = self.data["train"]
+        final_train = scores(
+            train.y, self.scorer.predict(train.x, SCORE_BATCH, verbose=0)
+        )
+        self.scorer.set_weights(state["best_weights"])
+        return _result(self.run, self.scorer, state, self.data, final_train)
+
+
+#: Trains (or resumes) a run: `research.training.Training.train_run`, with
+#: the "train", "val" and "test" splits of the run's seed as `data`; the
+#: deadline is checked after each evaluation chunk.
+train_run = _ChunkTraining.train_run
 
 
 def _result(
@@ -204,18 +214,4 @@ def _result(
         "positives": {name: data[name].positives for name in ("train", "val", "test")},
         "sizes": {name: len(data[name].y) for name in ("train", "val", "test")},
         "curves": curves,
-    }
-
-
-# --------------------------------------------------------------------------
-# Checkpoints
-
-
-def _fresh_state() -> dict:
-    return {
-        "chunk": 0,
-        "best_chunk": -1,
-        "best_score": -math.inf,
-        "best_weights": None,
-        "curves": {name: [] for name in CURVES},
     }

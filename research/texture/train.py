@@ -9,72 +9,67 @@ generators, and gives the same curves as an uninterrupted run.
 A checkpoint is one file, `checkpoint.npz`: the model's variables (the mask
 generators' states and `mask_prob` included), the optimizer's, the weights
 of the best epoch so far and the run's state as JSON, replaced atomically
-after each epoch. Keras's `BackupAndRestore` and `EarlyStopping` do not
-carry the mask generators' states or the stopping state across processes,
-so the loop keeps its own.
+after each epoch (`research.training`). Keras's `BackupAndRestore` and
+`EarlyStopping` do not carry the mask generators' states or the stopping
+state across processes, so the loop keeps its own.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from keras_backdrop.callbacks import LinearWarmup, MaskProbScheduler
-from research import runs
 from research.texture import model as texture_model
 from research.texture.data import Split, scale_choices
 from research.texture.settings import Run
+from research.training import Training
 
 #: Per-epoch learning curves kept with every run.
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "steps", "seconds")
 EVAL_BATCH = 16
 
 
-def train_run(
-    run: Run,
-    data: dict[str, Split],
-    work_dir: Path,
-    deadline: float | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any] | None:
-    """Trains (or resumes) `run`; its result, or None if `deadline` came first.
+class _TextureTraining(Training):
+    """An epoch is one `fit` pass; the best epoch is selected on validation."""
 
-    Args:
-        run: The run.
-        data: The "train", "val" and "test" splits of the run's seed.
-        work_dir: Where the run's folder (named by its key) lives.
-        deadline: A `time.time()` after which the run stops after the
-            current epoch (it resumes from there next time).
-        log: Where progress lines go.
+    run: Run
 
-    Raises:
-        ValueError: a file in the run's folder is damaged or belongs to
-            other settings (the message names it and what to delete).
-    """
-    study = run.study
-    run_dir = Path(work_dir) / run.name
-    keras.utils.set_random_seed(run.seed)
-    model = texture_model.build(study, run.variant, run.seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(study.lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
-    model.optimizer.build(model.trainable_variables)
-    state = runs.start_or_resume(run, run_dir, model, _fresh_state())
-    callbacks = _callbacks(run)
-    train, val = data["train"], data["val"]
-    while not state["done"]:
+    def build(self) -> keras.Model:
+        study = self.run.study
+        model = texture_model.build(study, self.run.variant, self.run.seed)
+        model.compile(
+            optimizer=keras.optimizers.Adam(study.lr),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
+        self.callbacks = _callbacks(self.run)
+        return model
+
+    def fresh_state(self) -> dict[str, Any]:
+        return {
+            "epoch": 0,
+            "done": False,
+            "best_epoch": -1,
+            "best_score": None,
+            "best_weights": None,
+            "curves": {name: [] for name in CURVES},
+        }
+
+    def done(self, state: dict[str, Any]) -> bool:
+        return state["done"]
+
+    def epoch(self, model: keras.Model, state: dict[str, Any]) -> None:
+        run, study = self.run, self.run.study
         epoch = state["epoch"]
         started = time.time()
-        x, y = epoch_batches(train, run, epoch)
+        x, y = epoch_batches(self.data["train"], run, epoch)
+        val = self.data["val"]
         history = model.fit(
             x,
             y,
@@ -84,7 +79,7 @@ def train_run(
             shuffle=False,
             validation_data=(val.images, val.labels),
             validation_batch_size=EVAL_BATCH,
-            callbacks=callbacks,
+            callbacks=self.callbacks,
             verbose=0,
         )
         logs = {k: float(v[-1]) for k, v in history.history.items()}
@@ -102,17 +97,21 @@ def train_run(
         state["done"] = steps >= study.max_steps or (
             steps >= study.min_steps and epoch - state["best_epoch"] >= study.patience
         )
-        runs.save_state(run, run_dir, model, state)
         if epoch % 10 == 0 or state["done"]:
-            log(
+            self.log(
                 f"{run.name} epoch {epoch + 1} step {steps}: loss "
                 f"{logs['loss']:.3f} val_loss {logs['val_loss']:.3f} val_acc "
                 f"{logs['val_accuracy']:.3f}"
             )
-        if not state["done"] and deadline is not None and time.time() > deadline:
-            return None
-    model.set_weights(state["best_weights"])
-    return _result(run, model, state, data["test"])
+
+    def result(self, model: keras.Model, state: dict[str, Any]) -> dict[str, Any]:
+        model.set_weights(state["best_weights"])
+        return _result(self.run, model, state, self.data["test"])
+
+
+#: Trains (or resumes) a run: `research.training.Training.train_run`, with
+#: the "train", "val" and "test" splits of the run's seed as `data`.
+train_run = _TextureTraining.train_run
 
 
 def epoch_batches(train: Split, run: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,18 +206,3 @@ def _left_plateau(curves: dict, num_classes: int) -> int | None:
         if loss < 0.9 * math.log(num_classes):
             return step
     return None
-
-
-# --------------------------------------------------------------------------
-# Checkpoints
-
-
-def _fresh_state() -> dict:
-    return {
-        "epoch": 0,
-        "done": False,
-        "best_epoch": -1,
-        "best_score": None,
-        "best_weights": None,
-        "curves": {name: [] for name in CURVES},
-    }
