@@ -10,6 +10,11 @@
   in it is unpickled.
 * A finished run's result is `<results>/<study>/runs/<run name>.json`;
   `finished` tells whether it is there (for this key), `commit` commits it.
+  `train_missing` trains a study's missing runs seed by seed, writing and
+  committing each result as it comes.
+* A damaged JSON file (`read_json`) or a refused setting (`int_at_least`,
+  `one_of`, `at_most`) is a named error; `study_parser` and
+  `add_run_options` give the studies' common command-line options.
 * Differences between paired arms get a 95 % paired t-interval
   (`scipy.stats.ttest_rel`); standard deviations are sample ones.
 """
@@ -25,7 +30,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import scipy.stats
@@ -44,17 +49,41 @@ def settings_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class KeyedRun:
+class Settings:
+    """What a frozen settings dataclass shares: checked copies, tidied fields."""
+
+    def replace(self: _S, **changes: Any) -> _S:
+        """A copy with `changes` applied (checked like a new one)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def _tidy(self, **values: Any) -> None:
+        """Sets fields in `__post_init__` (a frozen dataclass refuses `=`)."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+_S = TypeVar("_S", bound=Settings)
+_T = TypeVar("_T")
+
+
+class KeyedRun(Settings):
     """What a run dataclass shares: settings as plain JSON, a key, a name.
 
-    A subclass sets `HARNESS_VERSION`, has a `study` field (a dataclass),
-    and gives `_own_settings` (its other fields) and `_label`.
+    A subclass is a dataclass with a `study` field (a dataclass) and other
+    fields (its own settings, in the order the result files list them); it
+    sets `HARNESS_VERSION` and gives `_label`.
     """
 
     HARNESS_VERSION: int = 0
 
     def _own_settings(self) -> dict[str, Any]:
-        raise NotImplementedError
+        # Every field but the study, in their order (the result files'
+        # `settings` are written in it).
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)  # type: ignore[arg-type]
+            if field.name != "study"
+        }
 
     def _label(self) -> str:
         raise NotImplementedError
@@ -80,6 +109,30 @@ class KeyedRun:
         return f"{self._label()}-{self.key[:12]}"
 
 
+def read_json(
+    path: Path,
+    kind: str,
+    advice: str,
+    pick: Callable[[Any], _T] = lambda value: value,
+) -> _T:
+    """What `pick` takes of the JSON in `path`; a damaged file is named.
+
+    Args:
+        path: The file.
+        kind: What the file is, for the message: "result", "run", ...
+        advice: What to do about a damaged file (ends the message).
+        pick: Takes what the caller needs of the JSON value; a `KeyError` or
+            `TypeError` it raises means a damaged file too.
+
+    Raises:
+        ValueError: `Damaged <kind> file <path> (<error>): <advice>.`
+    """
+    try:
+        return pick(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"Damaged {kind} file {path} ({error!r}): {advice}.") from None
+
+
 def int_at_least(name: str, value: Any, low: int) -> None:
     """Refuses `value` unless it is an integer >= `low` (named errors)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -91,6 +144,30 @@ def int_at_least(name: str, value: Any, low: int) -> None:
         raise ValueError(
             f"Invalid value for `{name}`: expected an integer >= {low}. "
             f"Received: {name}={value!r}"
+        )
+
+
+def ints_at_least(settings: Any, names: Sequence[str], low: int) -> None:
+    """Refuses the fields `names` of `settings` unless each is an integer >= `low`."""
+    for name in names:
+        int_at_least(name, getattr(settings, name), low)
+
+
+def one_of(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """Refuses `value` unless it is one of `choices` (a named error)."""
+    if value not in choices:
+        raise ValueError(
+            f"Invalid value for `{name}`: expected one of {choices}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def at_most(name: str, value: Any, limit_name: str, limit: Any) -> None:
+    """Refuses `value` above the setting `limit_name`'s `limit` (a named error)."""
+    if value > limit:
+        raise ValueError(
+            f"Invalid value for `{name}`: expected at most {limit_name}={limit}. "
+            f"Received: {name}={value}"
         )
 
 
@@ -113,12 +190,7 @@ def open_run(run_dir: Path, settings: dict[str, Any]) -> Path | None:
         settings_path.write_text(json.dumps(settings, indent=1))
         return None
     advice = _advice(run_dir)
-    try:
-        recorded = json.loads(settings_path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"Damaged run file {settings_path} ({error}): {advice}."
-        ) from None
+    recorded = read_json(settings_path, "run", advice)
     if recorded != settings:
         raise ValueError(
             f"The run folder {run_dir} holds a run of other settings "
@@ -241,12 +313,8 @@ def finished(out: Path, name: str, key: str) -> bool:
     path = result_path(out, name)
     if not path.exists():
         return False
-    try:
-        recorded = json.loads(path.read_text())["key"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"Damaged result file {path} ({error!r}): delete it to run {name} again."
-        ) from None
+    advice = f"delete it to run {name} again"
+    recorded = read_json(path, "result", advice, lambda result: result["key"])
     if recorded != key:
         raise ValueError(
             f"The result file {path} is of other settings than its name says: "
@@ -271,6 +339,77 @@ def commit(paths: Sequence[Path], message: str, log: Callable[[str], None]) -> N
             return
         time.sleep(3 * (attempt + 1))  # Another commit holds the index.
     log(f"could not commit {names}: commit them by hand")
+
+
+# --------------------------------------------------------------------------
+# A study, seed by seed
+
+
+class Report(Protocol):
+    """What `train_missing` needs of a study's report module."""
+
+    def write(self, study: Any, out: Path) -> None:
+        """Writes the report of `study`'s results in `out`."""
+
+    def outputs(self, out: Path) -> list[Path]:
+        """The report's files in `out`."""
+
+
+def train_missing(
+    study: Any,
+    seeds: Sequence[int],
+    out: Path,
+    *,
+    runs_of: Callable[[int], Sequence[KeyedRun]],
+    split: Callable[[str, int | None], Any],
+    train: Callable[[Any, dict[str, Any]], dict[str, Any] | None],
+    report: Report,
+    message: Callable[[Any, dict[str, Any]], str] | None,
+    log: Callable[[str], None],
+) -> bool:
+    """Trains the runs of `seeds` whose result is missing; True once all are.
+
+    Seed by seed (all the runs of a seed, then the next), so that the
+    finished runs always form complete pairs. A run's result is written to
+    `out/runs` as soon as it finishes, the report rewritten and, with a
+    `message`, both committed; a run whose result is there is not run again.
+
+    Args:
+        study: The study (its `name` starts the log lines).
+        seeds: The seeds, in order.
+        out: The study's result folder.
+        runs_of: A seed's runs, in order.
+        split: `split(name, seed)`: the `"train"` or `"val"` split of a
+            seed, or with seed None the `"test"` split every run shares.
+        train: `train(run, splits)`: the run's result, or None once the
+            budget is spent (the run resumes from its checkpoint next time).
+        report: The study's report module.
+        message: A run's commit message (None: nothing is committed).
+        log: Where progress lines go.
+    """
+    test = None
+    for seed in seeds:
+        missing = [r for r in runs_of(seed) if not finished(out, r.name, r.key)]
+        if not missing:
+            continue
+        if test is None:  # Read once, and only when a run needs it.
+            test = split("test", None)
+        splits = {
+            "train": split("train", seed),
+            "val": split("val", seed),
+            "test": test,
+        }
+        for run in missing:
+            result = train(run, splits)
+            if result is None:
+                log(f"{study.name}: budget spent; run again to resume")
+                return False
+            path = write_result(out, run.name, result)
+            report.write(study, out)
+            if message is not None:
+                commit([path, *report.outputs(out)], message(run, result), log)
+    report.write(study, out)
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -312,6 +451,48 @@ def format_difference(d: dict[str, Any]) -> str:
     if d["low"] is None:
         return f"{d['mean']:+.3f}"
     return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+# --------------------------------------------------------------------------
+# Command lines
+
+
+def study_parser(
+    prog: str, description: str, studies: Sequence[str], study_help: str | None = None
+) -> argparse.ArgumentParser:
+    """A study's command line with `--study` and `--seeds`.
+
+    The caller adds its choice of runs, then `add_run_options`.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--study", required=True, choices=studies, help=study_help)
+    parser.add_argument("--seeds", type=seed_range, default=[0])
+    return parser
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser, work_dir: str, results: str
+) -> None:
+    """Adds `--work-dir`, `--results`, `--budget-minutes` and `--commit`."""
+    parser.add_argument("--work-dir", type=Path, default=Path(work_dir))
+    parser.add_argument("--results", type=Path, default=Path(results))
+    parser.add_argument(
+        "--budget-minutes", type=positive_minutes, help="stop cleanly after this long"
+    )
+    parser.add_argument(
+        "--commit", action="store_true", help="git-commit each finished result"
+    )
+
+
+def positive_minutes(text: str) -> float:
+    """A number of minutes > 0 (an argparse type)."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not minutes > 0:
+        raise argparse.ArgumentTypeError(f"expected > 0, got {minutes}")
+    return minutes
 
 
 def seed_range(text: str) -> list[int]:
