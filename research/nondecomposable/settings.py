@@ -24,15 +24,24 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
 
-from research.runs import KeyedRun, int_at_least
+from research.runs import KeyedRun, Settings, int_at_least, ints_at_least, one_of
 
 #: Bumped whenever the harness changes what a run computes.
 HARNESS_VERSION = 1
 LOSSES = ("soft_f1", "pairwise_auc")
 #: The validation metric that selects the step and the learning rate.
 SELECTION_METRIC = {"soft_f1": "f1", "pairwise_auc": "auc"}
+#: The study's counts, each at least 1.
+_COUNTS = (
+    "features",
+    "teacher_hidden",
+    "n_train",
+    "n_val",
+    "n_test",
+    "budget_epochs",
+    "eval_every_epochs",
+)
 _METHOD = re.compile(
     r"^(full_batch|(minibatch|minibatch_stratified|backdrop|backdrop_stratified)"
     r"_(\d+))$"
@@ -40,7 +49,7 @@ _METHOD = re.compile(
 
 
 @dataclasses.dataclass(frozen=True)
-class Study:
+class Study(Settings):
     """Everything that determines the runs of one study.
 
     Attributes:
@@ -86,21 +95,8 @@ class Study:
     bias_steps: int = 100
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(
-                f"Invalid value for `loss`: expected one of {LOSSES}. "
-                f"Received: loss={self.loss!r}"
-            )
-        for field in (
-            "features",
-            "teacher_hidden",
-            "n_train",
-            "n_val",
-            "n_test",
-            "budget_epochs",
-            "eval_every_epochs",
-        ):
-            int_at_least(field, getattr(self, field), 1)
+        one_of("loss", self.loss, LOSSES)
+        ints_at_least(self, _COUNTS, 1)
         # The probe's noise comes from 20 groups of draws (`bias.GROUPS`).
         int_at_least("bias_draws", self.bias_draws, 20)
         int_at_least("bias_steps", self.bias_steps, 0)
@@ -126,7 +122,7 @@ class Study:
                         f"smaller than n_train={self.n_train}. Received: "
                         f"{field}={sizes}"
                     )
-            object.__setattr__(self, field, sizes)
+            self._tidy(**{field: sizes})
         for size in self.hidden:
             int_at_least("hidden", size, 1)
         lrs = tuple(float(lr) for lr in self.lrs)
@@ -135,10 +131,12 @@ class Study:
                 f"Invalid value for `lrs`: expected positive numbers. Received: "
                 f"lrs={self.lrs!r}"
             )
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        object.__setattr__(self, "lrs", lrs)
-        object.__setattr__(self, "signal", float(self.signal))
-        object.__setattr__(self, "prevalence", float(self.prevalence))
+        self._tidy(
+            hidden=tuple(self.hidden),
+            lrs=lrs,
+            signal=float(self.signal),
+            prevalence=float(self.prevalence),
+        )
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -155,10 +153,6 @@ class Study:
     def selection_metric(self) -> str:
         """The validation metric that selects steps and learning rates."""
         return SELECTION_METRIC[self.loss]
-
-    def replace(self, **changes: Any) -> Study:
-        """A copy with `changes` applied (checked like a new study)."""
-        return dataclasses.replace(self, **changes)
 
 
 def parse_method(method: str) -> tuple[str, int | None]:
@@ -206,21 +200,14 @@ class Run(KeyedRun):
     seed: int
 
     def __post_init__(self) -> None:
-        if self.method not in self.study.methods:
-            raise ValueError(
-                f"Invalid value for `method`: expected one of "
-                f"{self.study.methods}. Received: method={self.method!r}"
-            )
+        one_of("method", self.method, self.study.methods)
         if float(self.lr) not in self.study.lrs:
             raise ValueError(
                 f"Invalid value for `lr`: expected one of {self.study.lrs}. "
                 f"Received: lr={self.lr!r}"
             )
         int_at_least("seed", self.seed, 0)
-        object.__setattr__(self, "lr", float(self.lr))
-
-    def _own_settings(self) -> dict[str, Any]:
-        return {"method": self.method, "lr": self.lr, "seed": self.seed}
+        self._tidy(lr=float(self.lr))
 
     def _label(self) -> str:
         return f"{self.method}-lr{self.lr:g}-s{self.seed}"

@@ -9,9 +9,15 @@ file is never reused under other settings.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from research.runs import KeyedRun, int_at_least
+from research.runs import (
+    KeyedRun,
+    Settings,
+    at_most,
+    int_at_least,
+    ints_at_least,
+    one_of,
+)
 
 #: Bumped whenever the harness changes what a run computes, so that results
 #: of an older harness are never mistaken for this one's. 2: the epoch is
@@ -22,10 +28,21 @@ HARNESS_VERSION = 2
 #: paired difference.
 VARIANTS = ("no_mask", "backdrop", "backdrop_per_sample", "random_crops")
 PRECISIONS = ("float32", "mixed_bfloat16")
+#: The study's counts, each at least 1.
+_COUNTS = (
+    "size",
+    "train_per_class",
+    "val_per_class",
+    "test_per_class",
+    "filters",
+    "batch_size",
+    "max_steps",
+    "patience",
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class Study:
+class Study(Settings):
     """Everything that determines the runs of one study.
 
     Attributes:
@@ -82,44 +99,20 @@ class Study:
     precision: str = "float32"
 
     def __post_init__(self) -> None:
-        for field in (
-            "size",
-            "train_per_class",
-            "val_per_class",
-            "test_per_class",
-            "filters",
-            "batch_size",
-            "max_steps",
-            "patience",
-        ):
-            int_at_least(field, getattr(self, field), 1)
-        for field in ("warmup_steps", "select_from_step", "min_steps"):
-            int_at_least(field, getattr(self, field), 0)
-        if self.precision not in PRECISIONS:
-            raise ValueError(
-                f"Invalid value for `precision`: expected one of {PRECISIONS}. "
-                f"Received: precision={self.precision!r}"
-            )
-        if self.select_from_step > self.min_steps:
-            raise ValueError(
-                "Invalid value for `select_from_step`: expected at most "
-                f"min_steps={self.min_steps}. Received: "
-                f"select_from_step={self.select_from_step}"
-            )
-        if self.min_steps > self.max_steps:
-            raise ValueError(
-                "Invalid value for `min_steps`: expected at most max_steps="
-                f"{self.max_steps}. Received: min_steps={self.min_steps}"
-            )
+        ints_at_least(self, _COUNTS, 1)
+        ints_at_least(self, ("warmup_steps", "select_from_step", "min_steps"), 0)
+        one_of("precision", self.precision, PRECISIONS)
+        at_most("select_from_step", self.select_from_step, "min_steps", self.min_steps)
+        at_most("min_steps", self.min_steps, "max_steps", self.max_steps)
         if self.size & (self.size - 1) or self.size < 64:
             raise ValueError(
                 "Invalid value for `size`: expected a power of two >= 64 (the "
                 f"network halves it seven times). Received: size={self.size}"
             )
-        object.__setattr__(
-            self, "scales", tuple(tuple(float(c) for c in s) for s in self.scales)
+        self._tidy(
+            scales=tuple(tuple(float(c) for c in s) for s in self.scales),
+            powers=tuple(float(p) for p in self.powers),
         )
-        object.__setattr__(self, "powers", tuple(float(p) for p in self.powers))
 
     @property
     def num_classes(self) -> int:
@@ -135,10 +128,6 @@ class Study:
         n = self.train_per_class * self.num_classes
         return -(-n // self.batch_size)
 
-    def replace(self, **changes: Any) -> Study:
-        """A copy with `changes` applied (checked like a new study)."""
-        return dataclasses.replace(self, **changes)
-
 
 @dataclasses.dataclass(frozen=True)
 class Run(KeyedRun):
@@ -151,15 +140,8 @@ class Run(KeyedRun):
     seed: int
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(
-                f"Invalid value for `variant`: expected one of {VARIANTS}. "
-                f"Received: variant={self.variant!r}"
-            )
+        one_of("variant", self.variant, VARIANTS)
         int_at_least("seed", self.seed, 0)
-
-    def _own_settings(self) -> dict[str, Any]:
-        return {"variant": self.variant, "seed": self.seed}
 
     def _label(self) -> str:
         return f"{self.variant}-s{self.seed}"
