@@ -13,11 +13,12 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from research.nondecomposable import data, report
 from research.nondecomposable.settings import Study
 from research.runs import commit as git_commit
-from research.runs import finished, jsonable, settings_key, write_result
+from research.runs import jsonable, read_json, settings_key, train_missing
 
 
 def run_study(
@@ -42,42 +43,33 @@ def run_study(
     deadline = None if budget_s is None else time.time() + budget_s
     out = Path(results_dir) / study.name
     _bias(study, out, commit, log)
-    test = None
-    for seed in seeds:
-        runs = [
+
+    def train(run: Run, splits: dict[str, data.Split]) -> dict[str, Any] | None:
+        log(f"{study.name}: {run.name}")
+        return train_run(run, splits, Path(work_dir) / study.name, deadline, log)
+
+    def message(run: Run, result: dict[str, Any]) -> str:
+        metric = study.selection_metric
+        return (
+            f"Non-decomposable study {study.name}: {run.method} lr {run.lr:g} "
+            f"seed {run.seed} (test {metric} {result['test'][metric]:.3f})"
+        )
+
+    return train_missing(
+        study,
+        seeds,
+        out,
+        runs_of=lambda seed: [
             Run(study, method, lr, seed)
             for method in methods or study.methods
             for lr in study.lrs
-        ]
-        missing = [r for r in runs if not finished(out, r.name, r.key)]
-        if not missing:
-            continue
-        if test is None:
-            test = data.split(study, "test")
-        splits = {
-            "train": data.split(study, "train", seed),
-            "val": data.split(study, "val", seed),
-            "test": test,
-        }
-        for run in missing:
-            log(f"{study.name}: {run.name}")
-            result = train_run(run, splits, Path(work_dir) / study.name, deadline, log)
-            if result is None:
-                log(f"{study.name}: budget spent; run again to resume")
-                return False
-            path = write_result(out, run.name, result)
-            report.write(study, out)
-            if commit:
-                metric = study.selection_metric
-                git_commit(
-                    [path, *report.outputs(out)],
-                    f"Non-decomposable study {study.name}: {run.method} lr "
-                    f"{run.lr:g} seed {seed} (test {metric} "
-                    f"{result['test'][metric]:.3f})",
-                    log,
-                )
-    report.write(study, out)
-    return True
+        ],
+        split=lambda name, seed: data.split(study, name, seed),
+        train=train,
+        report=report,
+        message=message if commit else None,
+        log=log,
+    )
 
 
 def _bias(study: Study, out: Path, commit: bool, log: Callable[[str], None]) -> None:
@@ -86,16 +78,9 @@ def _bias(study: Study, out: Path, commit: bool, log: Callable[[str], None]) -> 
 
     path = out / "bias.json"
     key = settings_key({"bias_probe": 1, "study": jsonable(dataclasses.asdict(study))})
-    if path.exists():
-        try:
-            recorded = json.loads(path.read_text())["key"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(
-                f"Damaged result file {path} ({error!r}): delete it to measure "
-                "the bias again."
-            ) from None
-        if recorded == key:
-            return
+    advice = "delete it to measure the bias again"
+    if path.exists() and read_json(path, "result", advice, lambda r: r["key"]) == key:
+        return
     log(f"{study.name}: measuring the minibatch bias")
     measured = {"key": key, **bias.measure(study)}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from research.runs import commit as git_commit
-from research.runs import finished, write_result
+from research.runs import train_missing
 from research.texture import report
-from research.texture.data import load_split
+from research.texture.data import Split, load_split
 from research.texture.settings import VARIANTS, Run, Study
 
 
@@ -46,35 +46,26 @@ def run_study(
     from research.texture.train import train_run  # noqa: PLC0415 (Keras)
 
     deadline = None if budget_s is None else time.time() + budget_s
-    out = Path(results_dir) / study.name
     cache = Path(work_dir) / "data"
-    test = None
-    for seed in seeds:
-        runs = [Run(study, variant, seed) for variant in variants]
-        missing = [r for r in runs if not finished(out, r.name, r.key)]
-        if not missing:
-            continue
-        if test is None:
-            test = load_split(study, "test", cache)
-        data = {
-            "train": load_split(study, "train", cache, seed),
-            "val": load_split(study, "val", cache, seed),
-            "test": test,
-        }
-        for run in missing:
-            log(f"{study.name}: {run.name} ({run.variant}, seed {seed})")
-            result = train_run(run, data, Path(work_dir) / study.name, deadline, log)
-            if result is None:
-                log(f"{study.name}: budget spent; run again to resume")
-                return False
-            path = write_result(out, run.name, result)
-            report.write(study, out)
-            if commit:
-                git_commit(
-                    [path, *report.outputs(out)],
-                    f"Texture study {study.name}: {run.variant} seed {seed} "
-                    f"(test accuracy {result['test_accuracy']:.3f})",
-                    log,
-                )
-    report.write(study, out)
-    return True
+
+    def train(run: Run, splits: dict[str, Split]) -> dict[str, Any] | None:
+        log(f"{study.name}: {run.name} ({run.variant}, seed {run.seed})")
+        return train_run(run, splits, Path(work_dir) / study.name, deadline, log)
+
+    def message(run: Run, result: dict[str, Any]) -> str:
+        return (
+            f"Texture study {study.name}: {run.variant} seed {run.seed} "
+            f"(test accuracy {result['test_accuracy']:.3f})"
+        )
+
+    return train_missing(
+        study,
+        seeds,
+        Path(results_dir) / study.name,
+        runs_of=lambda seed: [Run(study, variant, seed) for variant in variants],
+        split=lambda name, seed: load_split(study, name, cache, seed),
+        train=train,
+        report=report,
+        message=message if commit else None,
+        log=log,
+    )
