@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from research.nondecomposable.settings import STUDIES
-from research.runs import seed_range
+from research.runs import add_run_options, study_parser
 
 #: Outside the repository, at a fixed path, so that a later session finds
 #: the checkpoints.
@@ -38,23 +37,13 @@ DEFAULT_RESULTS = "docs/results/nondecomposable"
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line's options, checked (errors exit 2, naming them)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m research.nondecomposable",
-        description=__doc__.splitlines()[0],
+    parser = study_parser(
+        "python -m research.nondecomposable", __doc__.splitlines()[0], list(STUDIES)
     )
-    parser.add_argument("--study", required=True, choices=list(STUDIES))
-    parser.add_argument("--seeds", type=seed_range, default=[0])
     parser.add_argument(
         "--methods", nargs="+", help="a subset of the study's methods (default all)"
     )
-    parser.add_argument("--work-dir", type=Path, default=Path(DEFAULT_WORK_DIR))
-    parser.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS))
-    parser.add_argument(
-        "--budget-minutes", type=float, help="stop cleanly after this long"
-    )
-    parser.add_argument(
-        "--commit", action="store_true", help="git-commit each finished result"
-    )
+    add_run_options(parser, DEFAULT_WORK_DIR, DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     study = STUDIES[args.study]
     unknown = [m for m in args.methods or () if m not in study.methods]
@@ -62,10 +51,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"argument --methods: {unknown} are not methods of {args.study!r} "
             f"(choose from {', '.join(study.methods)})"
-        )
-    if args.budget_minutes is not None and not args.budget_minutes > 0:
-        parser.error(
-            f"argument --budget-minutes: expected > 0, got {args.budget_minutes}"
         )
     return args
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from research.runs import seed_range
+from research.runs import add_run_options, study_parser
 from research.texture.settings import (
     MAP_RATIOS,
     MAP_TRAIN_PER_CLASS,
@@ -28,37 +27,23 @@ DEFAULT_RESULTS = "docs/results/texture"
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line's options, checked (errors exit 2, naming them)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m research.texture",
-        description=__doc__.splitlines()[0],
+    parser = study_parser(
+        "python -m research.texture",
+        __doc__.splitlines()[0],
+        [*STUDIES, "map"],
+        "the study; 'map' runs every cell of the 512 px map",
     )
-    parser.add_argument(
-        "--study",
-        required=True,
-        choices=[*STUDIES, "map"],
-        help="the study; 'map' runs every cell of the 512 px map",
-    )
-    parser.add_argument("--seeds", type=seed_range, default=[0])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
-    parser.add_argument("--work-dir", type=Path, default=Path(DEFAULT_WORK_DIR))
-    parser.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS))
-    parser.add_argument(
-        "--budget-minutes", type=float, help="stop cleanly after this long"
-    )
     parser.add_argument(
         "--pilot-steps",
         type=int,
         help="train only this many steps (results stay in the work directory): "
         "says in minutes whether an arm leaves the plateau",
     )
-    parser.add_argument(
-        "--commit", action="store_true", help="git-commit each finished result"
-    )
+    add_run_options(parser, DEFAULT_WORK_DIR, DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     if args.pilot_steps is not None and args.pilot_steps < 1:
         parser.error(f"--pilot-steps: expected an integer >= 1, got {args.pilot_steps}")
-    if args.budget_minutes is not None and not args.budget_minutes > 0:
-        parser.error(f"--budget-minutes: expected > 0, got {args.budget_minutes}")
     return args
 
 
