@@ -25,6 +25,7 @@ from research.runs import (
     format_mean_sd,
     mean_sd,
     paired_difference,
+    read_json,
 )
 from research.runs import jsonable as plain_json
 
@@ -46,18 +47,20 @@ def load_runs(study: Study, out: Path) -> dict[str, dict[float, dict[int, dict]]
     """The finished runs of `study` in `out/runs`, by method, lr and seed."""
     runs: dict[str, dict[float, dict[int, dict]]] = {}
     expected = jsonable(study)
+
+    def place(result: dict[str, Any]) -> tuple[str, float, int] | None:
+        settings = result["settings"]
+        if settings["study"] != expected:
+            return None  # A run of other settings, kept beside.
+        return settings["method"], settings["lr"], settings["seed"]
+
     for path in sorted((out / "runs").glob("*.json")):
-        try:
-            result = json.loads(path.read_text())
-            settings = result["settings"]
-            if settings["study"] != expected:
-                continue  # A run of other settings, kept beside.
-            method, lr, seed = settings["method"], settings["lr"], settings["seed"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(
-                f"Damaged result file {path} ({error!r}): delete it to run it again."
-            ) from None
-        runs.setdefault(method, {}).setdefault(lr, {})[seed] = result
+        result, where = read_json(
+            path, "result", "delete it to run it again", lambda r: (r, place(r))
+        )
+        if where is not None:
+            method, lr, seed = where
+            runs.setdefault(method, {}).setdefault(lr, {})[seed] = result
     return runs
 
 

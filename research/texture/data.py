@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from research.runs import settings_key
+from research.runs import read_json, settings_key
 from research.texture.settings import Study
 from tfds_gp import generator
 
@@ -184,14 +184,9 @@ def _write(folder: Path, settings: dict[str, Any], data: Split) -> None:
 def _read(folder: Path, settings: dict[str, Any]) -> Split:
     meta_path = folder / "meta.json"
     advice = f"delete the folder {folder} to generate the split again"
-    try:
-        meta = json.loads(meta_path.read_text())
-        digests = meta["sha256"]
-        recorded = meta["recipe"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"Damaged data cache file {meta_path} ({error}): {advice}."
-        ) from None
+    digests, recorded = read_json(
+        meta_path, "data cache", advice, lambda meta: (meta["sha256"], meta["recipe"])
+    )
     if recorded != settings:
         raise ValueError(
             f"The data cache {meta_path} was made for another recipe: {advice}."

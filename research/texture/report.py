@@ -21,6 +21,7 @@ from research.runs import (
     jsonable,
     mean_sd,
     paired_difference,
+    read_json,
 )
 from research.texture.settings import HARNESS_VERSION, VARIANTS, Study
 
@@ -38,13 +39,9 @@ def load_runs(study: Study, out: Path) -> dict[str, dict[int, dict[str, Any]]]:
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     expected = dataclasses.asdict(study)
     for path in sorted((out / "runs").glob("*.json")):
-        try:
-            result = json.loads(path.read_text())
-            settings = result["settings"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(
-                f"Damaged result file {path} ({error!r}): delete it to run it again."
-            ) from None
+        result, settings = read_json(
+            path, "result", "delete it to run it again", lambda r: (r, r["settings"])
+        )
         if (
             jsonable(expected) != settings["study"]
             or settings["harness_version"] != HARNESS_VERSION
