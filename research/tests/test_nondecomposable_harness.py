@@ -5,11 +5,7 @@ named, the batches and masks of each method, and the report's pairing.
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,23 +13,8 @@ import pytest
 from research.nondecomposable import data, model, report, train
 from research.nondecomposable.settings import STUDIES, Run, Study, parse_method
 
-ROOT = Path(__file__).resolve().parents[2]
+HARNESS = "research.nondecomposable"  # run by the `harness` fixture (conftest.py)
 FAST = STUDIES["fast"]
-
-
-def harness(*args, check=True):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run(
-        [sys.executable, "-m", "research.nondecomposable", "--study", "fast", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(done.stdout[-3000:] + done.stderr[-3000:])
-    return done
 
 
 def result_files(results):
@@ -48,10 +29,10 @@ def splits(seed=0):
     }
 
 
-def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path):
+def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path, harness):
     methods = ["--methods", "full_batch", "minibatch_32", "backdrop_stratified_32"]
     a, ra = tmp_path / "a", tmp_path / "ra"
-    harness("--seeds", "0-1", *methods, "--work-dir", str(a), "--results", str(ra))
+    harness("--seeds", "0-1", *methods, work=a, results=ra)
     files = result_files(ra)
     assert len(files) == 3 * 2 * 2  # methods x learning rates x seeds
     results = [json.loads(f.read_text()) for f in files]
@@ -88,9 +69,7 @@ def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path):
     assert "| backdrop_stratified_32 |" in text and "Bias probe" in text
     assert (ra / "fast" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # A second call finds every result and trains nothing.
-    again = harness(
-        "--seeds", "0-1", *methods, "--work-dir", str(a), "--results", str(ra)
-    )
+    again = harness("--seeds", "0-1", *methods, work=a, results=ra)
     assert "lr" not in again.stdout
 
     # Stopped after its first chunk, then resumed in a fresh process.
@@ -99,19 +78,10 @@ def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path):
     shutil.copy(ra / "fast" / "bias.json", rb / "fast" / "bias.json")
     # Compared with the first call's runs of the same settings.
     one = ["--seeds", "0", "--methods", "backdrop_stratified_32", "minibatch_32"]
-    stopped = harness(
-        *one,
-        "--work-dir",
-        str(b),
-        "--results",
-        str(rb),
-        "--budget-minutes",
-        "1e-6",
-        check=False,
-    )
+    stopped = harness(*one, "--budget-minutes", "1e-6", work=b, results=rb, check=False)
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert not result_files(rb)
-    harness(*one, "--work-dir", str(b), "--results", str(rb))
+    harness(*one, work=b, results=rb)
     names = {f.name for f in result_files(rb)}
     resumed = {f.name: json.loads(f.read_text()) for f in result_files(rb)}
     for name in names:
@@ -251,7 +221,7 @@ def test_the_generator_holds_its_prevalence_and_ceiling():
         data.split(FAST, "test", 0)
 
 
-def test_bad_settings_and_command_lines_are_refused():
+def test_bad_settings_and_command_lines_are_refused(harness):
     with pytest.raises(ValueError, match="loss"):
         Study("x", loss="hinge")
     with pytest.raises(ValueError, match="eval_every_epochs"):
@@ -262,13 +232,7 @@ def test_bad_settings_and_command_lines_are_refused():
         Run(FAST, "full_batch", 0.5, 0)
     with pytest.raises(ValueError, match="method"):
         parse_method("dropout")
-    done = subprocess.run(
-        [sys.executable, "-m", "research.nondecomposable", "--study", "fast"]
-        + ["--methods", "backdrop_7"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    done = harness("--methods", "backdrop_7", check=False)
     assert done.returncode == 2 and "--methods" in done.stderr
 
 

@@ -5,10 +5,6 @@ the report's statistics.
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,38 +13,16 @@ from research import runs
 from research.texture import data
 from research.texture.settings import STUDIES, Run, Study
 
-ROOT = Path(__file__).resolve().parents[2]
+HARNESS = "research.texture"  # run by the `harness` fixture (conftest.py)
 FAST = STUDIES["fast"]
 
 
-def harness(*args, check=True):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run(
-        [sys.executable, "-m", "research.texture", "--study", "fast", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(done.stdout[-3000:] + done.stderr[-3000:])
-    return done
+def result_files(results):
+    return sorted((results / "fast" / "runs").glob("*.json"))
 
 
-def result_files(results, study="fast"):
-    return sorted((results / study / "runs").glob("*.json"))
-
-
-def test_fast_study_end_to_end_gives_paired_results_and_a_report(tmp_path):
-    harness(
-        "--seeds",
-        "0-1",
-        "--work-dir",
-        str(tmp_path / "w"),
-        "--results",
-        str(tmp_path / "r"),
-    )
+def test_fast_study_end_to_end_gives_paired_results_and_a_report(tmp_path, harness):
+    harness("--seeds", "0-1", work=tmp_path / "w", results=tmp_path / "r")
     files = result_files(tmp_path / "r")
     assert len(files) == 8  # 4 variants x 2 seeds
     results = [json.loads(f.read_text()) for f in files]
@@ -75,40 +49,27 @@ def test_fast_study_end_to_end_gives_paired_results_and_a_report(tmp_path):
     assert curves["coarse_mask_mask_prob"][-1] == pytest.approx(FAST.coarse_prob)
     assert curves["coarse_mask_mask_prob"][0] < FAST.coarse_prob
     # A second call finds every result and trains nothing.
-    again = harness(
-        "--seeds",
-        "0-1",
-        "--work-dir",
-        str(tmp_path / "w"),
-        "--results",
-        str(tmp_path / "r"),
-    )
+    again = harness("--seeds", "0-1", work=tmp_path / "w", results=tmp_path / "r")
     assert "seed" not in again.stdout
 
 
 def test_a_stopped_run_resumed_in_a_fresh_process_equals_an_uninterrupted_one(
-    tmp_path,
+    tmp_path, harness
 ):
     common = ["--seeds", "0", "--variants", "backdrop", "random_crops"]
-    harness(
-        *common, "--work-dir", str(tmp_path / "a"), "--results", str(tmp_path / "ra")
-    )
+    harness(*common, work=tmp_path / "a", results=tmp_path / "ra")
     stopped = harness(
         *common,
-        "--work-dir",
-        str(tmp_path / "b"),
-        "--results",
-        str(tmp_path / "rb"),
         "--budget-minutes",
         "1e-6",
+        work=tmp_path / "b",
+        results=tmp_path / "rb",
         check=False,
     )
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert not result_files(tmp_path / "rb")
     # Resumed in a fresh process: from the checkpoint of the first epoch.
-    harness(
-        *common, "--work-dir", str(tmp_path / "b"), "--results", str(tmp_path / "rb")
-    )
+    harness(*common, work=tmp_path / "b", results=tmp_path / "rb")
     a = [json.loads(f.read_text()) for f in result_files(tmp_path / "ra")]
     b = [json.loads(f.read_text()) for f in result_files(tmp_path / "rb")]
     assert [r["name"] for r in a] == [r["name"] for r in b]
@@ -160,61 +121,22 @@ def test_a_run_folder_of_other_settings_is_refused(tmp_path):
         train.train_run(run, splits, tmp_path, log=lambda line: None)
 
 
-def test_damaged_checkpoint_and_result_files_are_named(tmp_path):
-    harness(
-        "--seeds",
-        "0",
-        "--variants",
-        "no_mask",
-        "--work-dir",
-        str(tmp_path / "w"),
-        "--results",
-        str(tmp_path / "r"),
-        "--budget-minutes",
-        "1e-6",
-        check=False,
-    )
-    (checkpoint,) = (tmp_path / "w" / "fast").glob("*/checkpoint.npz")
+def test_damaged_checkpoint_and_result_files_are_named(tmp_path, harness):
+    one = ["--seeds", "0", "--variants", "no_mask"]
+    work, results = tmp_path / "w", tmp_path / "r"
+    harness(*one, "--budget-minutes", "1e-6", work=work, results=results, check=False)
+    (checkpoint,) = (work / "fast").glob("*/checkpoint.npz")
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])
-    done = harness(
-        "--seeds",
-        "0",
-        "--variants",
-        "no_mask",
-        "--work-dir",
-        str(tmp_path / "w"),
-        "--results",
-        str(tmp_path / "r"),
-        check=False,
-    )
+    done = harness(*one, work=work, results=results, check=False)
     assert done.returncode != 0
     assert f"ValueError: Damaged checkpoint {checkpoint}" in done.stderr
     assert "delete the folder" in done.stderr
     assert "Traceback" in done.stderr  # raised, but the last line names the file
-    results = tmp_path / "r2"
-    harness(
-        "--seeds",
-        "0",
-        "--variants",
-        "no_mask",
-        "--work-dir",
-        str(tmp_path / "w2"),
-        "--results",
-        str(results),
-    )
+    work, results = tmp_path / "w2", tmp_path / "r2"
+    harness(*one, work=work, results=results)
     (result,) = result_files(results)
     result.write_text("{")
-    done = harness(
-        "--seeds",
-        "0",
-        "--variants",
-        "no_mask",
-        "--work-dir",
-        str(tmp_path / "w2"),
-        "--results",
-        str(results),
-        check=False,
-    )
+    done = harness(*one, work=work, results=results, check=False)
     assert f"ValueError: Damaged result file {result}" in done.stderr
 
 
@@ -302,11 +224,6 @@ def test_bad_study_settings_are_refused():
         Run(FAST, "dropout", 0)
 
 
-def test_command_line_errors_name_the_option():
-    done = subprocess.run(
-        [sys.executable, "-m", "research.texture", "--study", "fast", "--seeds", "x"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+def test_command_line_errors_name_the_option(harness):
+    done = harness("--seeds", "x", check=False)
     assert done.returncode == 2 and "--seeds" in done.stderr
