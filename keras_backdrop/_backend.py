@@ -1,7 +1,6 @@
 """The contract between the package and a backend module, and its loader.
 
-Arguments reach a backend module already validated by `keras_backdrop.masks`
-or by the layer.
+Arguments reach a backend module already validated.
 """
 
 from __future__ import annotations
@@ -32,11 +31,7 @@ class Backend(Protocol):
         seed: int | keras.random.SeedGenerator | None,
         pinned_flat_index: Tensor | int | None,
     ) -> Tensor:
-        """One float32 mask of `mask_shape` by the rule (`_rule.draw`).
-
-        `mask_prob` may be a scalar tensor; an integer `seed` is hashed
-        already. A `keep_count` past a known size raises `ValueError`.
-        """
+        """One float32 mask of `mask_shape` by the rule (`_rule.draw`)."""
 
     def keep_exactly(
         self, uniform: Tensor, keep_count: int, size: int, window: int | None = None
@@ -44,7 +39,7 @@ class Backend(Protocol):
         """`_rule.keep_exactly` with this backend's operations."""
 
     def mask_dims(self, inputs: Tensor, axes: Sequence[int]) -> tuple | Tensor:
-        """The mask's shape over `axes`: ints where known when tracing, else a 1-D tensor."""
+        """The mask's shape over `axes`: ints where known, else a 1-D tensor."""
 
     def pinned_flat_index(
         self,
@@ -63,7 +58,7 @@ class Backend(Protocol):
     def checked_pin_value(
         self, value: Tensor, dims: tuple[int | None, ...], message: str
     ) -> Tensor:
-        """A pin written inside a traced function, checked in the graph where possible."""
+        """A pin written in a traced function, checked in the graph where possible."""
 
 
 def backend_impl() -> Backend:

@@ -1,4 +1,4 @@
-"""The backdrop mechanism in `keras.ops` and `keras.random`: JAX and any other backend."""
+"""The backdrop mechanism in `keras.ops`: JAX, and any other Keras backend."""
 
 from __future__ import annotations
 

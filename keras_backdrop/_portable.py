@@ -1,7 +1,6 @@
 """Backend pieces in `keras.ops`, shared by JAX and PyTorch.
 
-Every shape is concrete when the layer is called on these backends (also
-under `jax.jit` and `torch.compile`), so sizes are Python integers.
+Every shape is concrete on these backends, so sizes are Python integers.
 """
 
 from __future__ import annotations
@@ -49,13 +48,7 @@ def checked_pin_value(value: Any, dims: Any, message: str) -> Any:
 
 
 def checked_shape(mask_shape: Any, keep_count: int | None) -> tuple[tuple, int]:
-    """`(shape, size)` of a static mask shape.
-
-    Raises:
-        TypeError: if `mask_shape` is not a sequence of integers.
-        ValueError: for a negative dimension, or a `keep_count` past a
-            non-empty mask's size.
-    """
+    """`(shape, size)` of a static mask shape; `TypeError`/`ValueError` if bad."""
     try:
         shape = tuple(int(d) for d in mask_shape)
     except (TypeError, ValueError):
@@ -97,6 +90,11 @@ def draw_mask(
 class KerasOps:
     """`_rule.RuleOps` in `keras.ops` for static sizes, and the draw's ops."""
 
+    where = staticmethod(ops.where)
+    arange = staticmethod(ops.arange)
+    abs = staticmethod(ops.abs)
+    cond = staticmethod(ops.cond)
+
     def uniform(self, size, seed):
         return keras.random.uniform((size,), seed=seed)
 
@@ -118,9 +116,6 @@ class KerasOps:
     def as_index(self, value, like):
         return ops.cast(value, "int32")
 
-    def where(self, condition, x, y):
-        return ops.where(condition, x, y)
-
     def flags(self, condition):
         return ops.cast(condition, "float32")
 
@@ -132,15 +127,6 @@ class KerasOps:
 
     def scatter(self, indices, updates, size):
         return ops.scatter(ops.expand_dims(indices, -1), updates, (size,))
-
-    def arange(self, n):
-        return ops.arange(n)
-
-    def abs(self, x):
-        return ops.abs(x)
-
-    def cond(self, predicate, true_fn, false_fn):
-        return ops.cond(predicate, true_fn, false_fn)
 
     def zeros(self, size):
         return ops.zeros((size,), "float32")

@@ -1,8 +1,4 @@
-"""The mask rule, written once for every backend against `RuleOps`.
-
-Each backend module supplies its `RuleOps`; where backends differ, the
-reason is given there.
-"""
+"""The mask rule, written once for every backend against `RuleOps`."""
 
 from __future__ import annotations
 
@@ -14,11 +10,7 @@ Tensor = Any
 
 
 class RuleOps(Protocol):
-    """The array operations the mask rule is written with.
-
-    Sizes are Python integers, or scalar tensors on TensorFlow. Flags are
-    float32 0/1 tensors; indices are integer tensors.
-    """
+    """The array operations of the mask rule (sizes: ints, or tensors on TensorFlow)."""
 
     def largest_at(self, uniform: Tensor, size: int | Tensor) -> Tensor:
         """The position of the largest uniform (any one of them on ties)."""
@@ -80,22 +72,7 @@ def draw(
     normalize: str | None,
     pinned_flat_index: Any,
 ) -> Tensor:
-    """The flat mask from the draw's `uniform` (see `keras_backdrop.draw_mask`).
-
-    Args:
-        xp: The backend's `RuleOps`.
-        uniform: `size` float32 uniforms in [0, 1).
-        size: The mask's number of entries (> 0 where it is an integer).
-        mask_prob: A float or a float32 scalar tensor (the layer's
-            variable), or None with `keep_count`.
-        keep_count: The number of survivors, or None with `mask_prob`.
-        normalize: `"count"`, `"expected"` or None.
-        pinned_flat_index: None, or a scalar flat index; a negative one
-            means nothing is pinned.
-
-    Returns:
-        The mask as a flat float32 tensor of `size` entries.
-    """
+    """The flat float32 mask from `size` uniforms; a negative pin pins nothing."""
     if keep_count is not None:
         keep = keep_exactly(xp, uniform, keep_count, size)
         if pinned_flat_index is not None:
@@ -113,13 +90,9 @@ def keep_with_probability(
     size: int | Tensor,
     pinned_flat_index: Any,
 ) -> Tensor:
-    """0/1 flags (float32): entries whose uniform is at least `mask_prob`.
-
-    Never all zero: the largest uniform's entry is always lifted by 2. When
-    nothing survived its position is uniform; otherwise it survived
-    already. A pin lifts its own entry and raises the threshold to 2. No
-    branch and no select over the mask, so no host sync.
-    """
+    """0/1 flags (float32): entries whose uniform is at least `mask_prob`."""
+    # Never empty: the largest uniform is lifted by 2, always (its entry is
+    # uniform when nothing survived); a pin lifts its own and the threshold.
     lift_at = xp.largest_at(uniform, size)
     threshold = mask_prob
     if pinned_flat_index is not None:
@@ -137,15 +110,9 @@ def keep_exactly(
     size: int | Tensor,
     window: int | None = None,
 ) -> Tensor:
-    """0/1 flags of the `keep_count` smallest of `uniform` (float32).
-
-    A uniformly random subset of exactly `keep_count` entries. Where the
-    size is static, the entries below `keep_count / size` are taken and
-    only the difference from `keep_count` is corrected, by a top-k over a
-    window of about ten standard deviations (`window` overrides it): the
-    same subset as a full top-k, much cheaper. A size known only at run
-    time may be 0 (an empty batch).
-    """
+    """0/1 flags (float32) of the `keep_count` smallest uniforms."""
+    # Static sizes: the entries below keep_count / size, corrected by a top-k
+    # over ~10 standard deviations (`window`); a full top-k is far slower.
     if not isinstance(size, int):
         return xp.cond(
             size > 0,
@@ -194,12 +161,7 @@ def rescale(
     mask_prob: Any,
     keep_count: int | None,
 ) -> Tensor:
-    """The 0/1 `keep` rescaled per `normalize`.
-
-    `"count"`: `keep * size / count_surviving` (entries sum to `size`);
-    `"expected"`: `keep / (1 - mask_prob)`, or `keep * size / keep_count`;
-    None: `keep` unchanged.
-    """
+    """The 0/1 `keep` rescaled per `normalize` (see `keras_backdrop.draw_mask`)."""
     if normalize == "count":
         return xp.per_survivor(keep, size)
     if normalize == "expected":
@@ -226,13 +188,7 @@ def check_keep_count(
     mask: str = "the mask",
     error: Callable[[str], Exception] = ValueError,
 ) -> None:
-    """Refuses a `keep_count` above a known (not None), non-empty mask size.
-
-    Raises:
-        ValueError: naming `keep_count`, the size and `mask` (or what
-            `error` makes of the message: TensorFlow raises what its graph
-            check raises).
-    """
+    """Raises `error` for a `keep_count` past a known, non-empty mask size."""
     if keep_count is not None and size and keep_count > size:
         raise error(keep_count_message(keep_count, size, mask))
 

@@ -1,7 +1,6 @@
-"""The backdrop mechanism on TensorFlow: `tf.custom_gradient` and a stateless Philox draw.
+"""The backdrop mechanism on TensorFlow: `tf.custom_gradient`, a stateless Philox draw.
 
-The only backend where a mask's size may be known at run time alone (a
-mask over the batch axis), hence the run-time checks.
+The only backend with mask sizes known at run time alone (the batch axis).
 """
 
 from __future__ import annotations
@@ -41,11 +40,13 @@ def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 
 class TensorFlowOps:
-    """`_rule.RuleOps` in TensorFlow ops, for static and run-time sizes.
+    """`_rule.RuleOps` in TensorFlow ops: the fewest ops per step found."""
 
-    Each op is executor time at every step: each is the shortest spelling
-    found (benchmarks/README.md, "What the layer costs").
-    """
+    one_hot = staticmethod(tf.one_hot)
+    where = staticmethod(tf.where)
+    arange = staticmethod(tf.range)
+    abs = staticmethod(tf.abs)
+    cond = staticmethod(tf.cond)
 
     def largest_at(self, uniform, size):
         if not isinstance(size, int):
@@ -58,14 +59,8 @@ class TensorFlowOps:
         # No select over the whole mask.
         return values + tf.one_hot(at, size, on_value=amount, off_value=0.0)
 
-    def one_hot(self, at, size):
-        return tf.one_hot(at, size)
-
     def as_index(self, value, like):
         return tf.cast(value, tf.int32)
-
-    def where(self, condition, x, y):
-        return tf.where(condition, x, y)
 
     def flags(self, condition):
         return tf.cast(condition, tf.float32)
@@ -78,15 +73,6 @@ class TensorFlowOps:
 
     def scatter(self, indices, updates, size):
         return tf.scatter_nd(indices[:, None], updates, [size])
-
-    def arange(self, n):
-        return tf.range(n)
-
-    def abs(self, x):
-        return tf.abs(x)
-
-    def cond(self, predicate, true_fn, false_fn):
-        return tf.cond(predicate, true_fn, false_fn)
 
     def zeros(self, size):
         return tf.zeros([size], tf.float32)
@@ -234,10 +220,7 @@ _PHILOX = 1  # tf.random.Algorithm.PHILOX
 
 
 def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
-    """`size` float32 uniforms in [0, 1) for one draw, from Philox.
-
-    Philox explicitly: the automatic choice is slower under XLA on CPU.
-    """
+    """`size` float32 uniforms in [0, 1) from Philox (the fastest under XLA)."""
     if isinstance(seed, keras.random.SeedGenerator):
         key, counter = _generator_key_counter(seed)
     else:
@@ -254,12 +237,13 @@ def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
 def _generator_key_counter(
     generator: keras.random.SeedGenerator,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Philox's key and counter for the next draw of `generator`; advances it.
-
-    The state `[seed, n]` gives the key (the seed) and the counter's high
-    word (`n`, one more per draw), so no two draws share a Philox block.
-    """
-    advanced = _advance(generator)
+    """Philox's key and counter for `generator`'s next draw; advances it."""
+    # The seed is the key and the draw count the counter's high word (no two
+    # draws share a Philox block), stepped through the Keras variable.
+    advanced = tf.convert_to_tensor(generator.state.value) + tf.constant(
+        [0, 1], tf.int64
+    )
+    generator.state.assign(advanced)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         # Replicas share the state: the replica's id in the key's high half
@@ -274,25 +258,8 @@ def _key_counter(words: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return words[:1], words * tf.constant([0, 1], tf.uint64)
 
 
-def _advance(generator: keras.random.SeedGenerator) -> tf.Tensor:
-    """Steps the generator; returns its new state (int64 `[seed, n + 1]`).
-
-    Through the Keras variable, so that a stateless scope and a distributed
-    variable take the update as they take Keras's own `next()`.
-    """
-    advanced = tf.convert_to_tensor(generator.state.value) + tf.constant(
-        [0, 1], tf.int64
-    )
-    generator.state.assign(advanced)
-    return advanced
-
-
 def _seed_key_counter(step_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Key and counter of `tf.random.stateless_uniform(seed=step_seed, alg="philox")`.
-
-    One uint64 draw: the same two words as TensorFlow's four uint32, in
-    fewer ops.
-    """
+    """The key and counter of a stateless Philox draw from `step_seed`."""
     words = tf.raw_ops.StatelessRandomUniformFullIntV2(
         shape=[2],
         key=tf.constant([_PHILOX_SCRAMBLE_KEY], tf.uint64),

@@ -1,7 +1,6 @@
 """The backdrop mechanism on PyTorch: a `torch.autograd.Function` and torch ops.
 
-Torch ops rather than `keras.ops` on the per-step path: Keras's dispatch
-cost about 1 ms per layer per step (benchmarks/README.md, "backends").
+Torch ops on the per-step path: Keras's dispatch cost ~1 ms per layer per step.
 """
 
 from __future__ import annotations
@@ -49,6 +48,8 @@ def mask_gradient(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class TorchOps(KerasOps):
     """`_rule.RuleOps`: torch ops for the `mask_prob` rule, the pin and the scale."""
 
+    where = staticmethod(torch.where)
+
     def largest_at(self, uniform, size):
         # topk, not argmax: Inductor fused an argmax with the draw's hashing
         # into a kernel that crashed (benchmarks/README.md).
@@ -64,9 +65,6 @@ class TorchOps(KerasOps):
 
     def as_index(self, value, like):
         return torch.as_tensor(value, device=like.device)
-
-    def where(self, condition, x, y):
-        return torch.where(condition, x, y)
 
     def flags(self, condition):
         return condition.to(torch.float32)
@@ -116,11 +114,8 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
 
 
 def _uniform(size: int, seed: Any) -> torch.Tensor:
-    """`size` float32 uniforms in [0, 1), counter-based, from a seed pair.
-
-    Tensor ops only: `keras.random`'s per-draw `torch.Generator` splits a
-    compiled step into many graphs.
-    """
+    """`size` float32 uniforms in [0, 1), counter-based, in tensor ops only."""
+    # `keras.random`'s per-draw `torch.Generator` breaks `torch.compile` graphs.
     if seed is None:
         return keras.random.uniform((size,), seed=None)
     if isinstance(seed, keras.random.SeedGenerator):
