@@ -1,7 +1,6 @@
 """The pinned mask entry of a `BackdropMasking` layer (its diagnostic mode).
 
-The pin is given in the order of `mask_axes`; its variable (-1 on every axis
-when unpinned) runs over the axes sorted (`Pin.sorted`, `Pin.given`).
+Given in the order of `mask_axes`; the variable (-1: unpinned) runs sorted.
 """
 
 from __future__ import annotations
@@ -16,13 +15,10 @@ from keras_backdrop._backend import backend_impl
 
 
 class CheckedVariable(keras.Variable):
-    """A layer's state variable whose every write passes `check` (set by the layer).
-
-    `checked_dims`, for the pin: the mask dimensions writes are checked
-    against, so a step on exactly those needs no check in its graph.
-    """
+    """A layer state variable whose every write passes `check` (set by the layer)."""
 
     check = None
+    # The pin's mask dimensions every write is checked against.
     checked_dims = None
 
     def assign(self, value):
@@ -34,12 +30,7 @@ class CheckedVariable(keras.Variable):
 def validate_pinned_index(
     index: Any, mask_axes: tuple[int, ...] | None
 ) -> tuple[int, ...] | None:
-    """`index` as a tuple of ints (or None), refused unless well formed.
-
-    Raises:
-        TypeError: unless None, an integer or a non-empty sequence of them.
-        ValueError: for a negative index, or not one per `mask_axes`.
-    """
+    """`index` as a tuple of ints (or None); `TypeError`/`ValueError` if bad."""
     if index is None:
         return None
     if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
@@ -73,19 +64,21 @@ def validate_pinned_index(
     return index
 
 
+def concrete_value(value: Any) -> np.ndarray | None:
+    """`value` as a NumPy array, or None where it is symbolic (traced)."""
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:  # A tracer or a symbolic tensor: not readable.
+        return None
+
+
 def pin_fits(ordered: Sequence[int], dims: Sequence[int | None]) -> bool:
     """Whether a pin (in sorted-axis order) lies within `dims` (None: any)."""
     return all(0 <= i and (d is None or i < d) for i, d in zip(ordered, dims))
 
 
 class Pin:
-    """One layer's pinned index: the value as given, its variable, its checks.
-
-    Args:
-        layer_name: The layer's name, for error messages.
-        mask_axes: The layer's `mask_axes` as given (None: the default).
-        index: The pin as given, or None.
-    """
+    """One layer's pinned index: the value as given, its variable, its checks."""
 
     def __init__(self, layer_name: str, mask_axes: tuple[int, ...] | None, index: Any):
         self.layer_name = layer_name
@@ -129,11 +122,8 @@ class Pin:
 
     def read(self) -> tuple[int, ...] | None:
         """The variable's pin where its value is concrete, else the last known."""
-        if self.variable is not None:
-            try:
-                value = keras.ops.convert_to_numpy(self.variable.value)
-            except Exception:  # A tracer or a symbolic tensor: not readable.
-                return self.index
+        value = None if self.variable is None else concrete_value(self.variable.value)
+        if value is not None:
             self.index = None if value[0] < 0 else self.given(tuple(map(int, value)))
         return self.index
 
@@ -145,7 +135,7 @@ class Pin:
         self.index = index
 
     def check_against(self, dims: tuple[int | None, ...]) -> None:
-        """Refuses a pin outside the mask's dimensions known at trace time (None: any)."""
+        """Refuses a pin outside the mask's dimensions known when traced (None: any)."""
         if self.index is not None and not pin_fits(self.sorted(self.index), dims):
             raise ValueError(
                 f"`pinned_index`={self.index} of layer '{self.layer_name}' is "
@@ -177,20 +167,13 @@ class Pin:
             )
         ordered = self.sorted(index)
         if not pin_fits(ordered, self._dims):
-            raise ValueError(
-                f"Invalid value for `pinned_index` of layer '{self.layer_name}'"
-                ": the mask over axes "
-                f"{self.mask_axes or self._axes} has shape "
-                f"{self.given(self._dims)} (None: any "
-                f"batch size). Received: pinned_index={index!r}"
-            )
+            raise ValueError(self._error(index))
         return np.asarray(ordered, np.int32)
 
     def _checked_write(self, value: Any) -> Any:
-        """`value` for the variable (every write, `set_weights` too), refused unless it fits."""
-        try:
-            array = np.asarray(keras.ops.convert_to_numpy(value))
-        except Exception:  # A symbolic value, written inside a traced function.
+        """`value` for the variable (every write), refused unless it fits."""
+        array = concrete_value(value)
+        if array is None:  # Written inside a traced function.
             return backend_impl().checked_pin_value(
                 value, self._dims, self._error("a tensor")
             )

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_backdrop import _rule
-from keras_backdrop._pins import CheckedVariable, Pin
+from keras_backdrop._pins import CheckedVariable, Pin, concrete_value
 from keras_backdrop.masks import (
     backend_impl,
     mix_seed,
@@ -25,60 +25,49 @@ class BackdropMasking(keras.layers.Layer):
     """Backdrop: the identity forward, a random gradient mask backward.
 
     Backdrop (Golkar and Cranmer, arXiv:1806.01337) is "dropout on the
-    backward pass only". The layer returns its input unchanged, so the loss
-    is computed on the whole input; in training, the gradient flowing back
-    through it is multiplied by a fresh random mask at every step, so the
-    weights upstream are updated only from the surviving parts of the data.
-
-    The mask has one entry per index along `mask_axes` and is broadcast
-    along every other axis. Each entry survives with probability
-    `1 - mask_prob` (or exactly `keep_count` entries survive). A mask is
-    never all zero: if nothing survives, one uniformly chosen entry does.
-    With `normalize="count"` (the reference) the mask is then rescaled to
-    `mask * size / count_surviving`, so its entries sum to its size and the
-    gradient keeps its overall scale.
-
-    In inference (`training` false or unset, e.g. in `predict`) the layer
-    returns its input and adds no operation at all. Its state (the pinned
-    index, `mask_prob` and the mask generator's state) is non-trainable
-    weights, read by a compiled step and saved with the model.
-    `keras_backdrop.insert_masks` places layers by feature size.
+    backward pass only": the layer returns its input unchanged and, in
+    training, multiplies the gradient flowing back through it by a fresh
+    random mask at every step. The mask has one entry per index along
+    `mask_axes`, broadcast along the other axes; each entry survives with
+    probability `1 - mask_prob` (or exactly `keep_count` entries survive),
+    and if none survives one uniformly chosen entry does. In inference the
+    layer adds no operation. Its state (the pinned index, `mask_prob`, the
+    generator's state) is non-trainable weights, saved with the model.
 
     Args:
         mask_prob: Float in [0, 1]. Probability that a mask entry is
             dropped (its gradient zeroed). Exactly one of `mask_prob` and
             `keep_count` must be given. It can be changed on a built layer,
             also during `fit` (`keras_backdrop.callbacks.MaskProbScheduler`).
-        keep_count: Integer >= 1. Alternative to `mask_prob`: exactly this
-            many mask entries, chosen uniformly, survive at each step (for
-            example `keep_count=1` with `mask_axes=(0,)` sends the gradient
-            through one sample only). It must not exceed the mask's size,
-            and it is fixed once the layer is built.
+        keep_count: Integer >= 1, at most the mask's size. Alternative to
+            `mask_prob`: exactly this many mask entries, chosen uniformly,
+            survive at each step. Fixed once the layer is built.
         mask_axes: Integer or sequence of distinct integers: the axes along
-            which the mask varies. Negative values count from the end.
-            Defaults to every axis but the last (for a rank-1 input, the
-            only axis).
+            which the mask varies (negative values count from the end).
+            Defaults to every axis but the last (a rank-1 input: its axis).
         normalize: How the surviving entries are rescaled: `"count"` (the
             reference; entries sum to the mask size), `"expected"` (divide
             by `1 - mask_prob`, like dropout; with `keep_count`, multiply by
             `size / keep_count`), or `None` (a plain 0/1 mask).
-        seed: Optional integer. With a seed the sequence of masks is the
-            same run to run (under the same `jit_compile` setting: XLA draws
-            other numbers from the same seed); without one, every layer and
-            run draws its own.
+        seed: Optional integer: the same sequence of masks run to run
+            (under the same `jit_compile` setting).
         pinned_index: Optional diagnostic mode (the reference's `mask_el`):
-            a tuple with one index per masked axis (an integer when there
-            is one masked axis). The mask then has its single surviving
-            entry there, rescaled per `normalize`. It can be changed or
-            cleared on a built layer through the `pinned_index` attribute,
-            without rebuilding or recompiling the model.
+            one index per masked axis (an integer for one axis), the mask's
+            single surviving entry, rescaled per `normalize`. It can be
+            changed or cleared on a built layer (`pinned_index` attribute)
+            without recompiling.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
-        inputs: Input tensor of any rank >= 1 (its batch size may be
-            unknown).
+        inputs: Input tensor of any rank >= 1.
         training: Python boolean: whether to mask the gradient (training)
-            or to do nothing (inference). Keras sets it in `fit`.
+            or to do nothing (inference).
+
+    Raises:
+        TypeError: if an argument has the wrong type.
+        ValueError: if an argument has a bad value, or (when built) the
+            input has rank 0, an axis is out of range, `keep_count` exceeds
+            the mask's size or the pin lies outside the mask.
 
     Example:
     >>> model = keras.Sequential([
@@ -164,20 +153,19 @@ class BackdropMasking(keras.layers.Layer):
 
     @property
     def mask_prob(self) -> float | None:
-        """The probability that a mask entry is dropped (`None` with `keep_count`).
+        """The probability that a mask entry is dropped (None with `keep_count`).
 
         It can be changed on a built layer, also during a compiled `fit`;
         every write (also `set_weights`, `load_weights`) is checked.
         """
-        if self._mask_prob_var is not None:
-            try:
-                value = keras.ops.convert_to_numpy(self._mask_prob_var.value)
-            except Exception:  # A tracer or a symbolic tensor: not readable.
-                return self._mask_prob
-            # The value written, as written (0.3, not float32's 0.30000001),
-            # unless the variable now holds another (loaded weights).
-            if self._mask_prob is None or np.float32(self._mask_prob) != value:
-                self._mask_prob = float(value)
+        var = self._mask_prob_var
+        value = None if var is None else concrete_value(var.value)
+        # The value as written (0.3, not float32's 0.30000001), unless the
+        # variable now holds another (loaded weights).
+        if value is not None and (
+            self._mask_prob is None or np.float32(self._mask_prob) != value
+        ):
+            self._mask_prob = float(value)
         return self._mask_prob
 
     @mask_prob.setter
@@ -196,7 +184,7 @@ class BackdropMasking(keras.layers.Layer):
 
     @property
     def keep_count(self) -> int | None:
-        """The number of surviving mask entries (`None` with `mask_prob`); fixed once built."""
+        """The number of surviving entries (None with `mask_prob`); fixed once built."""
         return self._keep_count
 
     @keep_count.setter
@@ -217,13 +205,10 @@ class BackdropMasking(keras.layers.Layer):
         _, self._keep_count = validate_mask_args(None, value, self.normalize)
 
     def _checked_mask_prob(self, value: Any) -> Any:
-        """`value` for the mask-probability variable (every write), refused unless valid."""
-        try:
-            array = np.asarray(keras.ops.convert_to_numpy(value))
-        except Exception:  # A symbolic value, written inside a traced function.
-            return value
-        if array.shape != ():
-            return value  # Keras's assign refuses the shape, naming both.
+        """`value` for the `mask_prob` variable (every write), refused unless valid."""
+        array = concrete_value(value)
+        if array is None or array.shape != ():
+            return value  # Traced, or a shape Keras's assign refuses.
         received = array.item()
         try:
             checked, _ = validate_mask_args(received, None, self.normalize)
@@ -253,7 +238,7 @@ class BackdropMasking(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
-        if not training or not _is_floating(dtype):
+        if not training or "float" not in dtype:
             # Inference, or no gradient to mask (integer or bool inputs).
             return inputs
         impl = backend_impl()
@@ -276,15 +261,16 @@ class BackdropMasking(keras.layers.Layer):
         return impl.mask_gradient(inputs, mask)
 
     def _pinned_flat_index(self, impl: Any, dims: Any) -> Any:
-        """The pinned entry's flat index (negative when unpinned); benchmarks replace it."""
+        """The pinned entry's flat index (negative when unpinned)."""
+        # A method, so that benchmarks can measure the layer without the pin.
         return impl.pinned_flat_index(self._pinned_var, dims, self.name, self._axes)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        base_config = super().get_config()
-        config = {
+        return {
+            **super().get_config(),
             "mask_prob": self.mask_prob,
             "keep_count": self.keep_count,
             "mask_axes": self.mask_axes,
@@ -292,8 +278,3 @@ class BackdropMasking(keras.layers.Layer):
             "seed": self.seed,
             "pinned_index": self.pinned_index,
         }
-        return {**base_config, **config}
-
-
-def _is_floating(dtype: str) -> bool:
-    return "float" in dtype
