@@ -1,10 +1,7 @@
 """Backdrop: stochastic backpropagation masks for Keras 3.
 
-`BackdropMasking` is the layer; `mask_gradient` and `draw_mask` are the same
-mechanism as functions, for custom training loops. They run on the
-TensorFlow, JAX and PyTorch backends; TensorFlow is imported only when it is
-the backend. `insert_masks` places masks in an existing convolutional model
-by feature size; `cell_sizes` reports the geometry it reads.
+`BackdropMasking` is the layer, `mask_gradient` and `draw_mask` the same
+mechanism as functions, and `insert_masks` places masks by feature size.
 """
 
 from keras_backdrop import callbacks

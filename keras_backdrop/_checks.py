@@ -20,12 +20,7 @@ def check_number(
     ok: Callable[[Any], bool] | None = None,
     kind: type = numbers.Real,
 ) -> Any:
-    """`value` as a float (an int for `numbers.Integral`), refused unless valid.
-
-    Raises:
-        TypeError: naming `name`, unless `value` is a `kind` other than a bool.
-        ValueError: naming `name`, if `value` is NaN or `ok(value)` is false.
-    """
+    """`value` as a float (int for Integral); TypeError, ValueError name `name`."""
     if is_bool(value) or not isinstance(value, kind):
         raise TypeError(
             f"Invalid type for argument `{name}`: expected {expected}. "

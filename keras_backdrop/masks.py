@@ -32,13 +32,11 @@ def mask_gradient(x: Any, mask: Any) -> Any:
             dtype, so a float32 mask works under a `mixed_float16` policy.
 
     Returns:
-        `x`, unchanged; its gradient is `upstream_gradient * mask`, and
-        exactly zero wherever the mask is zero, even where the upstream
-        gradient is NaN or infinite (a blocked path carries nothing).
+        `x`, unchanged; its gradient is `upstream_gradient * mask`, exactly
+        zero where the mask is zero (even for a NaN or infinite upstream).
 
     Raises:
-        ValueError: if `mask` does not broadcast to the shape of `x`
-            without changing it (the gradient has the shape of `x`).
+        ValueError: if `mask` does not broadcast to `x`'s shape unchanged.
 
     Example:
     >>> import numpy as np
@@ -63,17 +61,9 @@ def draw_mask(
 ) -> Any:
     """Draws one backdrop mask of shape `mask_shape` (float32).
 
-    The rules are the reference's: every entry survives independently with
-    probability `1 - mask_prob` (or exactly `keep_count` entries survive,
-    chosen uniformly); if none survives, one uniformly chosen entry does;
-    the mask is then rescaled per `normalize`:
-
-    * `"count"`: `mask * size / count_surviving`, so the entries sum to the
-      number of entries (the reference);
-    * `"expected"`: `mask / (1 - mask_prob)` (like dropout); with
-      `keep_count` the expected count is `keep_count`, so this is
-      `mask * size / keep_count`;
-    * `None`: the plain 0/1 mask.
+    Every entry survives with probability `1 - mask_prob` (or exactly
+    `keep_count` entries survive, chosen uniformly); if none survives, one
+    uniformly chosen entry does.
 
     Args:
         mask_shape: The mask's shape. On TensorFlow it may be a dynamic
@@ -81,20 +71,16 @@ def draw_mask(
         mask_prob: Probability that an entry is masked (its gradient zeroed).
         keep_count: Alternative to `mask_prob`: exactly this many entries
             survive. It must not exceed the mask's size.
-        normalize: `"count"`, `"expected"` or `None`, as above.
-        seed: A `keras.random.SeedGenerator` (a new mask at every call, the
-            same sequence for the same initial seed), an integer (the same
-            mask at every call: stateless) or `None` (a fresh random mask;
-            under JAX's jit Keras refuses unseeded draws, so pass a
-            generator there). The same seed gives the same masks run to run
-            on one backend, not across backends. Under a `tf.distribute`
-            strategy with several replicas, the replica's id is folded into
-            the seed, so each replica draws its own mask.
-        pinned_flat_index: Optional scalar int. When it is >= 0 the mask
-            has its single surviving entry at this flat (row-major) index,
-            rescaled per `normalize` (the reference's diagnostic mode).
-            A negative value means "not pinned". An integer at or past the
-            mask's size raises `ValueError`.
+        normalize: `"count"` (`mask * size / count_surviving`: entries
+            sum to the size), `"expected"` (`mask / (1 - mask_prob)`, or
+            `mask * size / keep_count`) or `None` (the 0/1 mask).
+        seed: A `keras.random.SeedGenerator` (a new mask at every call),
+            an integer (the same mask at every call) or `None` (a fresh
+            mask; refused under JAX's jit). Under a `tf.distribute`
+            strategy each replica draws its own mask.
+        pinned_flat_index: Optional scalar int: when >= 0, the mask's
+            single surviving entry (row-major), rescaled per `normalize`;
+            negative: not pinned.
 
     Returns:
         A float32 tensor of shape `mask_shape`; empty (all zeros of that
@@ -119,12 +105,7 @@ def draw_mask(
 def validate_mask_args(
     mask_prob: Any, keep_count: Any, normalize: Any
 ) -> tuple[float | None, int | None]:
-    """Checks the mask arguments (NumPy scalars too); returns them as Python numbers.
-
-    Raises:
-        TypeError: naming the argument of the wrong type.
-        ValueError: naming the argument of a bad value.
-    """
+    """The mask arguments checked; `TypeError`/`ValueError` naming a bad one."""
     if (mask_prob is None) == (keep_count is None):
         raise ValueError(
             "Exactly one of `mask_prob` and `keep_count` must be given. "
@@ -227,11 +208,7 @@ def _check_distinct(axes: tuple[int, ...], mask_axes: Any, where: str = "") -> N
 
 
 def mix_seed(seed: int) -> int:
-    """A well-spread 31-bit seed from all the bits of an integer seed.
-
-    Keras seeds PyTorch draws with `seed + counter` (seeds 5 and 6 would
-    draw the same masks a step apart), and backends keep only 32 bits.
-    """
+    """A 31-bit seed from all the bits of `seed` (unrelated for nearby seeds)."""
     digest = hashlib.blake2b(str(int(seed)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") % (2**31 - 1)
 
