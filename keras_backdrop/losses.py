@@ -41,7 +41,7 @@ def _check_from_logits(from_logits: Any) -> bool:
     return bool(from_logits)
 
 
-#: Floating dtypes a loss may be given; the loss computes in `_WORK_DTYPE`.
+#: Floating dtypes a loss may be given; it computes in `_work_dtype(dtype)`.
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 #: At most this many offending values are quoted in an error message.
 _QUOTED = 5
@@ -84,13 +84,13 @@ def _check_per_sample_shape(name: str, shape: tuple, what: str) -> None:
         )
 
 
-def _is_graph_tensor(x) -> bool:
-    """Whether `x` is a symbolic TensorFlow tensor (inside a `tf.function`)."""
+def _graph_tf(x) -> Any:
+    """TensorFlow where `x` is a symbolic TensorFlow tensor (in a `tf.function`)."""
     if keras.backend.backend() != "tensorflow":
-        return False
+        return None
     import tensorflow as tf
 
-    return tf.is_symbolic_tensor(x)
+    return tf if tf.is_symbolic_tensor(x) else None
 
 
 def _check_shapes(y, z, w) -> None:
@@ -111,9 +111,8 @@ def _check_shapes(y, z, w) -> None:
                 f"score of `y_pred` ({z_shape[0]} scores, y_pred.shape="
                 f"{z_shape}). Received: {name}.shape={shape}"
             )
-        if (None in shape or None in z_shape) and _is_graph_tensor(z):
-            import tensorflow as tf
-
+        tf = _graph_tf(z)
+        if tf is not None and (None in shape or None in z_shape):
             tf.debugging.assert_equal(
                 tf.size(x),
                 tf.size(z),
@@ -128,7 +127,7 @@ def _concrete(x):
     """`x` as a NumPy array, or None where its value is not known (traced)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        if _is_graph_tensor(x):
+        if _graph_tf(x) is not None:
             return None
     elif backend == "jax":
         import jax
@@ -175,14 +174,9 @@ def _value_checks(y, z, w, from_logits: bool) -> list:
 
 
 def _check_values(y, z, w, from_logits: bool):
-    """Refuses bad labels, weights and probabilities.
-
-    Raises `ValueError` where the values are known now. Otherwise (traced)
-    adds a graph assertion on TensorFlow and returns a boolean scalar
-    tensor, true when the batch is valid, for the caller to turn the loss
-    into NaN where the assertion cannot run (XLA, `jax.jit`). Returns None
-    when everything was checked here.
-    """
+    """Refuses bad values: raises where known, else returns a traced "ok" (or None)."""
+    # Traced: a graph assertion on TensorFlow, and the flag for the caller
+    # to turn the loss into NaN where assertions are dropped (XLA, jax.jit).
     tensors = {"y_true": y, "y_pred": z, "sample_weight": w}
     traced = []
     for name, bad, allowed in _value_checks(y, z, w, from_logits):
@@ -199,14 +193,11 @@ def _check_values(y, z, w, from_logits: bool):
                 f"Received: {name} with values {quoted} ({bad_values.size} "
                 f"of {values.size} entries)"
             )
-    if not traced:
-        return None
     ok = None
     for name, bad, allowed in traced:
         ok_here = ops.logical_not(ops.any(bad))
-        if _is_graph_tensor(ok_here):
-            import tensorflow as tf
-
+        tf = _graph_tf(ok_here)
+        if tf is not None:
             tf.debugging.Assert(
                 ok_here,
                 [
@@ -221,14 +212,8 @@ def _check_values(y, z, w, from_logits: bool):
 
 
 def _prepare(y_true, y_pred, sample_weight, from_logits: bool, work_dtype: str):
-    """Checked flat `(labels, scores, weights, ok)` in `work_dtype`.
-
-    Keras has already reshaped `y_true` to `(batch, 1)`; flattening both
-    here is what keeps the pairwise terms `(batch, batch)` instead of a
-    silently broadcast `(batch, batch, batch)` tensor. `weights` is None
-    without sample weights; `ok` is None, or (traced) a boolean scalar
-    that is false for a batch the data checks refuse.
-    """
+    """Checked flat `(labels, scores, weights or None, ok)` in `work_dtype`."""
+    # Flat: a (batch, 1) `y_true` would broadcast the pairwise terms.
     z = _as_work_tensor("y_pred", y_pred, work_dtype)
     y = _as_work_tensor("y_true", y_true, work_dtype)
     w = None
@@ -251,12 +236,8 @@ def _refused_to_nan(value, ok):
 
 
 def _logistic(d):
-    """`log(1 + exp(-d))`, with a finite gradient at every `d`, +-inf too.
-
-    Each branch only sees the `d` it is used for, so neither produces the
-    `inf - inf` that a backend's softplus can give in its gradient at an
-    infinite argument.
-    """
+    """`log(1 + exp(-d))`, with a finite gradient at every `d`, +-inf too."""
+    # Each branch sees only its own `d`: no softplus `inf - inf` gradient.
     positive = d > 0.0
     zero = ops.zeros_like(d)
     d_pos = ops.where(positive, d, zero)
@@ -283,11 +264,8 @@ def soft_f1(
 ) -> Any:
     """The soft F1 score of a batch, a scalar in [0, 1].
 
-    With `p` the predicted probabilities (`sigmoid(y_pred)` when
-    `from_logits=True`) and `y` the labels: `TP = sum(p * y)`,
-    `FP = sum(p * (1 - y))`, `FN = sum((1 - p) * y)` and
-    `F1 = 2 TP / (2 TP + FP + FN + epsilon)`. On 0/1 predictions this is
-    the usual F1 (up to `epsilon`). Usable as a Keras metric function.
+    `2 TP / (2 TP + FP + FN + epsilon)` with the soft counts of `SoftF1`;
+    on 0/1 predictions, the usual F1. Usable as a Keras metric function.
 
     Args:
         y_true: 0/1 labels, one per sample, any shape.
@@ -296,8 +274,7 @@ def soft_f1(
         epsilon: Positive number added to the denominator.
 
     Returns:
-        A scalar tensor of the backend, in the dtype of a floating
-        `y_pred` (`floatx()` otherwise); computed in float32 at least.
+        A scalar tensor in the dtype of a floating `y_pred` (else floatx).
 
     Raises:
         TypeError: if `from_logits` is not a bool, `epsilon` no number, or
@@ -377,23 +354,19 @@ class SoftF1(_BatchLoss):
             probabilities (`False`, the default). Logits are safer.
         epsilon: Positive number added to the denominator, which is 0 for
             an all-negative batch predicted all-negative.
-        reduction: Accepted for the Keras interface; the loss is one
-            scalar per batch (sample weights enter TP, FP and FN), which
-            every reduction leaves unchanged.
+        reduction: Accepted for the Keras interface; every reduction
+            leaves the batch's scalar unchanged.
         name: Optional name for the loss instance.
-        dtype: A floating dtype (or a `keras.DTypePolicy`), the dtype of
-            the returned loss; default `keras.backend.floatx()`. The loss
-            is computed in float32 (float64 for `"float64"`), so float16
-            and bfloat16 stay finite.
+        dtype: The returned loss's floating dtype (or `keras.DTypePolicy`);
+            default `keras.backend.floatx()`. Computed in float32 at least.
 
     Raises:
-        TypeError: if `from_logits` is not a bool, `epsilon` no number or
-            `dtype` not a floating dtype; when called, if an input is not
+        TypeError: if an argument has the wrong type (`dtype` not a
+            floating dtype among them); when called, if an input is not
             real numbers.
         ValueError: if `epsilon` is not a finite positive number, or
             `reduction` is unknown; when called, if the inputs are
-            misshapen or hold bad values (labels outside {0, 1}, negative
-            or non-finite sample weights, probabilities outside [0, 1]).
+            misshapen or hold bad values.
 
     Examples:
     >>> import numpy as np
@@ -405,12 +378,6 @@ class SoftF1(_BatchLoss):
     >>> logits = np.log(y_pred / (1.0 - y_pred))  # 0, 0, ln 3, -ln 3
     >>> round(float(SoftF1(from_logits=True)(y_true, logits)), 4)
     0.375
-
-    With `compile()`:
-
-    ```python
-    model.compile(optimizer="adam", loss=SoftF1(from_logits=True))
-    ```
     """
 
     def __init__(
@@ -430,7 +397,6 @@ class SoftF1(_BatchLoss):
         return 1.0 - _soft_f1(y, p, w, self.epsilon)
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments, for `from_config`."""
         config = super().get_config()
         config["epsilon"] = self.epsilon
         return config
@@ -440,11 +406,9 @@ class SoftF1(_BatchLoss):
 class PairwiseAUC(_BatchLoss):
     """A pairwise surrogate of one minus the ROC AUC of the batch.
 
-    ROC AUC is the fraction of (positive, negative) pairs ranked correctly,
-    the mean over pairs of `[s_pos > s_neg]`. The surrogate replaces the
-    step by a smooth penalty on the score difference `d = s_pos - s_neg`,
-    averaged over all (positive, negative) pairs of the batch (weighted by
-    `w_pos * w_neg` with sample weights):
+    The mean, over the batch's (positive, negative) pairs (weighted by
+    `w_pos * w_neg`), of a smooth penalty on the score difference
+    `d = s_pos - s_neg` in place of the AUC's step `[s_pos > s_neg]`:
 
     * `"logistic"`: `log(1 + exp(-d))` (convex, never exactly zero);
     * `"squared_hinge"`: `max(0, margin - d) ** 2` (zero once a pair is
@@ -452,13 +416,10 @@ class PairwiseAUC(_BatchLoss):
     * `"sigmoid"`: `sigmoid(-d)`, i.e. one minus a soft AUC (bounded in
       [0, 1] but not convex).
 
-    The scores `s` are logits: `y_pred` itself with `from_logits=True`;
-    with `from_logits=False`, probabilities clipped to
-    `[epsilon, 1 - epsilon]` and turned back into logits, so `margin` is in
-    logit units either way. The loss depends only on score differences: a
-    model trained with it ranks but is not calibrated. A batch without a
-    positive or without a negative gives 0 with a zero gradient. Memory
-    and time are `O(batch ** 2)`.
+    The scores are logits (probabilities are turned back into logits), so
+    a model trained with it ranks but is not calibrated. A batch without a
+    positive or a negative gives 0 with a zero gradient. Memory and time
+    are `O(batch ** 2)`.
 
     Args:
         surrogate: One of `"logistic"`, `"squared_hinge"`, `"sigmoid"`.
@@ -466,16 +427,11 @@ class PairwiseAUC(_BatchLoss):
             (ignored by the other surrogates).
         from_logits: Whether `y_pred` holds logits (`True`) or
             probabilities (`False`, the default).
-        epsilon: The clipping of probabilities, in (0, 0.5); unused with
-            `from_logits=True`.
-        reduction: Accepted for the Keras interface; the loss is one
-            scalar per batch (sample weights weight its pairs), which every
-            reduction leaves unchanged.
+        epsilon: Probabilities are clipped to `[epsilon, 1 - epsilon]`
+            before their logit, in (0, 0.5); unused with logits.
+        reduction: As for `SoftF1`.
         name: Optional name for the loss instance.
-        dtype: A floating dtype (or a `keras.DTypePolicy`), the dtype of
-            the returned loss; default `keras.backend.floatx()`. The loss
-            is computed in float32 (float64 for `"float64"`), so float16
-            and bfloat16 stay finite.
+        dtype: As for `SoftF1`.
 
     Raises:
         TypeError: if an argument has the wrong type (`dtype` not a
@@ -484,8 +440,7 @@ class PairwiseAUC(_BatchLoss):
         ValueError: if `surrogate` is unknown, `margin` is not a finite
             positive number, `epsilon` not in (0, 0.5), or `reduction` is
             unknown; when called, if the inputs are misshapen or hold bad
-            values (labels outside {0, 1}, negative or non-finite sample
-            weights, probabilities outside [0, 1]).
+            values.
 
     Examples:
     >>> import numpy as np
@@ -562,7 +517,6 @@ class PairwiseAUC(_BatchLoss):
         return ops.sum(penalty * pair_weight) / n_pairs
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {
