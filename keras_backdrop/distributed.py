@@ -15,7 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_backdrop._checks import check_number
-from keras_backdrop.masks import draw_mask, mask_gradient, mix_seed, validate_mask_args
+from keras_backdrop.masks import (
+    MAX_MASK_SIZE,
+    draw_mask,
+    mask_gradient,
+    mix_seed,
+    validate_mask_args,
+)
 
 __all__ = [
     "GlobalBatchMask",
@@ -29,10 +35,9 @@ __all__ = [
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
-_INT32_MAX = 2**31 - 1
 _GLOBAL_SIZE_RANGE = (
     "Invalid value for argument `global_size`: expected an integer in "
-    f"[1, {_INT32_MAX}] (the number of samples of the global batch)."
+    f"[1, {MAX_MASK_SIZE}] (the number of samples of the global batch)."
 )
 
 
@@ -56,13 +61,13 @@ def _checked_global_size(global_size: Any) -> tf.Tensor:
             )
         if tf.is_symbolic_tensor(global_size):
             size = tf.cast(global_size, tf.int64)
-            low, high = (tf.constant(b, tf.int64) for b in (1, _INT32_MAX))
+            low, high = (tf.constant(b, tf.int64) for b in (1, MAX_MASK_SIZE))
             tf.debugging.assert_greater_equal(size, low, message=_GLOBAL_SIZE_RANGE)
             tf.debugging.assert_less_equal(size, high, message=_GLOBAL_SIZE_RANGE)
             return tf.cast(size, tf.int32)
         global_size = int(global_size.numpy())
     check_number("global_size", global_size, expected, kind=numbers.Integral)
-    if not 1 <= int(global_size) <= _INT32_MAX:
+    if not 1 <= int(global_size) <= MAX_MASK_SIZE:
         raise ValueError(f"{_GLOBAL_SIZE_RANGE} Received: global_size={global_size!r}")
     return tf.constant(int(global_size), tf.int32)
 
@@ -70,10 +75,8 @@ def _checked_global_size(global_size: Any) -> tf.Tensor:
 class GlobalBatchMask:
     """One backdrop mask over the global batch, the same on every replica.
 
-    `draw(global_size)`, called inside `strategy.run`, draws the mask once
-    in cross-replica context, so every replica gets the same mask, and the
-    same seed gives the same masks as with one device. Create it inside
-    `strategy.scope()`.
+    The same seed gives the same masks as with one device. Create it
+    inside `strategy.scope()`.
 
     Args:
         mask_prob: Probability that a sample's gradient is dropped. Exactly
@@ -84,13 +87,11 @@ class GlobalBatchMask:
             `keras_backdrop.draw_mask`.
         seed: Integer, required: workers of a MultiWorkerMirroredStrategy
             draw the same masks only from the same seed.
-        pinned_index: Optional diagnostic: the single surviving sample, as
-            an index into the global batch (replica 0's rows first). It is
-            read when the training step is traced.
+        pinned_index: Optional diagnostic: the single surviving sample, an
+            index into the global batch, read when the step is traced.
 
     Raises:
-        TypeError: if an argument has the wrong type (naming it and the
-            value received).
+        TypeError: if an argument has the wrong type.
         ValueError: if an argument has a bad value.
     """
 
@@ -145,28 +146,23 @@ class GlobalBatchMask:
         """The mask for this step, in replica or cross-replica context.
 
         Args:
-            global_size: The number of samples of the global batch: a
-                Python or NumPy integer, or an integer scalar tensor (as
-                `tf.shape(logits)[0]`), in [1, 2**31 - 1].
+            global_size: The number of samples of the global batch, an
+                integer or an integer scalar tensor (`tf.shape(logits)[0]`).
 
         Returns:
             A float32 tensor of shape `(global_size,)`, the same on every
             replica.
 
         Raises:
-            TypeError: if `global_size` is not an integer (a float such as
-                4.7, a string, a bool, a float tensor).
-            ValueError: if `global_size` is not positive or exceeds int32,
-                or is a tensor that is not a scalar. A tensor's value is
-                checked here when eager, and by a graph assertion
-                (`InvalidArgumentError`) inside a `tf.function`.
+            TypeError: if `global_size` is not an integer.
+            ValueError: if `global_size` is not a scalar in [1, 2**31 - 1]
+                (a traced tensor: `InvalidArgumentError` when run).
         """
         size = _checked_global_size(global_size)
         context = tf.distribute.get_replica_context()
         if context is None:  # Already in cross-replica context.
             return self._draw_here(size)
-        # merge_call runs the function once for the local replicas, in
-        # cross-replica context, and hands its result to each of them.
+        # Once for the local replicas, in cross-replica context.
         return context.merge_call(lambda _strategy: self._draw_here(size))
 
 
@@ -175,14 +171,8 @@ def gather_global_batch(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Labels and logits of all replicas, concatenated in replica order.
 
-    Called in replica context. The labels carry no gradient and are
-    gathered on their own (`stop_gradient`), so that only the logits go
-    through `all_gather`'s gradient. Outside a strategy this returns its
-    inputs.
-
-    Every replica then holds the whole global batch of logits and computes
-    the loss on it: cheap for per-sample logits, though the pairwise AUC
-    surrogate costs `O(global_batch ** 2)` on each replica.
+    Called in replica context; outside a strategy it returns its inputs.
+    Only the logits carry a gradient through the gather.
 
     Args:
         y_true: This replica's labels.
@@ -216,27 +206,23 @@ def global_batch_loss(
     """The batch-level loss on the global batch, and its per-replica share.
 
     Args:
-        loss_fn: A batch-level loss `loss_fn(y_true, logits)` returning a
-            scalar on logits, e.g. `keras_backdrop.losses.SoftF1(
-            from_logits=True)`.
+        loss_fn: A batch-level loss on logits, `loss_fn(y_true, logits)`,
+            e.g. `keras_backdrop.losses.SoftF1(from_logits=True)`.
         y_true: This replica's labels, one per sample.
         logits: This replica's logits, `(local_batch, ...)`.
-        mask: Optional `GlobalBatchMask`: backdrop on the batch axis of the
-            gathered logits (identity forward, masked gradient backward).
+        mask: Optional `GlobalBatchMask`: backdrop on the gathered batch.
 
     Returns:
-        `(scaled, loss)`: `loss` is the loss of the global batch (the same
-        value on every replica); `scaled = loss / num_replicas_in_sync` is
-        what each replica differentiates, so that the strategy's sum of the
-        replicas' gradients is the single-device full-batch gradient.
+        `(scaled, loss)`: `loss` of the global batch (the same on every
+        replica), and `scaled = loss / num_replicas_in_sync`, which each
+        replica differentiates so that the summed gradients are the
+        single-device full-batch gradient.
     """
     y_all, z_all = gather_global_batch(y_true, logits)
     if mask is not None:
-        global_size = tf.shape(z_all)[0]
-        batch_mask = mask.draw(global_size)
         # One entry per sample, broadcast along the feature axes.
-        rank = len(z_all.shape)
-        batch_mask = tf.reshape(batch_mask, [-1] + [1] * (rank - 1))
+        batch_mask = mask.draw(tf.shape(z_all)[0])
+        batch_mask = tf.reshape(batch_mask, [-1] + [1] * (len(z_all.shape) - 1))
         z_all = mask_gradient(z_all, batch_mask)
     loss = loss_fn(y_all, z_all)
     replicas = tf.distribute.get_replica_context().num_replicas_in_sync
@@ -248,12 +234,10 @@ def distribute_full_batch(
 ) -> tuple[Any, Any]:
     """Splits one global batch into contiguous per-replica parts.
 
-    Replica `r` (global id, across workers) gets the `r`-th of
-    `num_replicas_in_sync` contiguous chunks (`np.array_split`, so sizes
-    may differ by one). Gathering in replica order then restores the
-    original order, which is what makes a pinned index or a seeded mask
-    refer to the same samples as on one device. Every worker must hold
-    the same `x` and `y`.
+    Replica `r` (global id, across workers) gets the `r`-th chunk
+    (`np.array_split`: sizes may differ by one), so gathering in replica
+    order restores the original order. Every worker must hold the same
+    `x` and `y`.
 
     Args:
         strategy: The `tf.distribute.Strategy`.
@@ -314,8 +298,8 @@ def make_gradient_fn(
     """A `tf.function` returning `(global loss, summed gradients)`.
 
     The gradients are summed over replicas, as the optimizer would apply
-    them; no weight changes. It is the check of the scaling: the result
-    equals the single-device gradient of `loss_fn` on the global batch.
+    them (no weight changes): the single-device gradient of `loss_fn` on
+    the global batch.
 
     Args:
         strategy: The `tf.distribute.Strategy`.
@@ -349,12 +333,9 @@ def make_train_step(
     """A distributed training step: `step(x, y)` returns the global loss.
 
     `x` and `y` are per-replica values (e.g. from `distribute_full_batch`).
-    Each replica computes the global-batch loss, differentiates its share
-    and hands its gradients to the optimizer, whose all-reduce (SUM) makes
-    the update the single-device full-batch update. Works with the default
-    strategy, MirroredStrategy and MultiWorkerMirroredStrategy. Create the
-    model, the optimizer and the mask inside `strategy.scope()`, and build
-    the optimizer (`optimizer.build(model.trainable_variables)`) there too.
+    The update is the single-device full-batch update, under the default
+    strategy, MirroredStrategy and MultiWorkerMirroredStrategy. Create and
+    build the model, the optimizer and the mask inside `strategy.scope()`.
 
     Args:
         strategy: The `tf.distribute.Strategy`.
