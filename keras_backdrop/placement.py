@@ -128,7 +128,6 @@ class _Placed(NamedTuple):
 
     layer: Any
     geometry: _Geometry
-    rank: int
     # The nested models holding the layer, outermost first: rebuilt around a mask.
     owners: tuple[keras.Model, ...]
     # Canonical tensor keys (`_Walk.key`) of the inputs and of the output.
@@ -176,11 +175,7 @@ def _graph(model: keras.Model) -> Any:
 
 
 class _Walk:
-    """Reads a model's graph, nested models included, into `_Placed` entries.
-
-    A tensor seen on both sides of a nested model's boundary keeps one key,
-    so producers and consumers are followed through the boundary.
-    """
+    """Reads a model's graph, nested models included, into `_Placed` entries."""
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
@@ -213,6 +208,7 @@ class _Walk:
         # Whoever calls the model reads its outputs.
         self.consumers.update(self._graph_walk(graph, [source], ()))
 
+    # A tensor seen on both sides of a nested model's boundary keeps one key.
     def key(self, tensor: Any) -> int:
         return self.alias.get(id(tensor), id(tensor))
 
@@ -262,14 +258,7 @@ class _Walk:
             self.geometry[id(tensor)] = out
         self._claim(layer)
         self.placed.append(
-            _Placed(
-                layer,
-                out,
-                len(node.outputs[0].shape),
-                owners,
-                tuple(keys),
-                id(node.outputs[0]),
-            )
+            _Placed(layer, out, owners, tuple(keys), id(node.outputs[0]))
         )
 
     def _claim(self, layer: Any) -> None:
@@ -463,11 +452,9 @@ def _pointwise(p: _Placed, before: _Geometry) -> bool:
 
 
 def _mask_sites(walk: _Walk) -> list[_Placed]:
-    """The entries a mask may follow: never a padded or cropped map.
-
-    Nor the pointwise expansion (and its per-position layers) that feeds a
-    padding and opens the next block: the site is then the block input.
-    """
+    """The entries a mask may follow: never a padded or cropped map."""
+    # Nor the pointwise expansion (and its per-position layers) that feeds a
+    # padding and opens the next block: the site is then the block input.
     producer = {p.output: p for p in walk.placed}
     excluded: set[int] = set()
     for p in walk.placed:
@@ -498,32 +485,24 @@ def _mask_sites(walk: _Walk) -> list[_Placed]:
 def cell_sizes(model: keras.Model) -> dict[str, CellSize]:
     """Each layer's output cell side and receptive field, in input pixels.
 
-    Reads a Sequential or functional model with one input of 1 to 3
-    spatial axes (``(batch, *spatial, channels)``, or channels first),
-    nested Sequential and functional models included (their layers are
-    reported, the nested model itself is not). Layers after `Flatten`, a
-    global pooling, `Reshape` or `Permute` are not reported. The supported
-    layers and how merges join their branches' fields are in the user
-    guide ("Placing masks in your own model").
+    Nested Sequential and functional models are read through; layers
+    after `Flatten`, a global pooling, `Reshape` or `Permute` are not
+    reported. The supported layers are listed in the user guide.
 
     Args:
-        model: A built Sequential or functional `keras.Model`.
+        model: A built Sequential or functional `keras.Model` with one
+            input of 1 to 3 spatial axes.
 
     Returns:
-        An ordered dict, in graph order from the input, mapping every
-        layer with a feature-map output (the input layer excluded) to its
-        `CellSize`, with one entry per spatial axis.
+        A dict, in graph order, from every layer with a feature-map
+        output (the input excluded) to its `CellSize`.
 
     Raises:
         TypeError: If `model` is not a Sequential or functional model.
-        ValueError: If the model is not built, has several inputs or an
-            input without 1 to 3 spatial axes, or holds a layer that is
-            not supported (upsampling, transposed convolutions, nested
-            subclassed models, unknown layers, a layer or nested model
-            called twice, two layers of one name in nested models, a
-            merge of maps with different strides, or of a map with a
-            tensor of spatial extent that is not a map); the message
-            names the layer.
+        ValueError: If the model is not built, has not one input with 1 to
+            3 spatial axes, or holds a layer that is not supported (such as
+            upsampling, a layer called twice, or a merge of maps with
+            different strides); the message names the layer.
 
     Example:
     >>> model = keras.Sequential([
@@ -608,10 +587,6 @@ def _closest(placed: list[_Placed], size: float) -> _Placed:
     return best
 
 
-def _default_mask_axes(p: _Placed) -> tuple[int, ...]:
-    return (0, *_spatial_axes(p.rank - 2, p.geometry.channels_first))
-
-
 def insert_masks(
     model: keras.Model,
     feature_sizes: float | Sequence[float],
@@ -622,51 +597,39 @@ def insert_masks(
 ) -> keras.Model:
     """A new model with one backdrop mask per feature size.
 
-    For each feature size (in input pixels), a mask layer named
-    ``backdrop_after_<layer name>`` goes after the layer whose output cell
-    side (`CellSize.side`) is closest to that size on a log scale; on a
-    tie, after the deepest of them. A mask never follows a padded or
-    cropped map, nor the pointwise expansion that opens an inverted
-    residual block before its padding (the mask then goes on the block
-    input). The new model calls the original's layers (same weights) and
-    computes the same outputs; the original is left unchanged. A nested
-    model that gets a mask is rebuilt the same way, with its name and
-    `trainable` flag.
+    Each mask, named ``backdrop_after_<layer name>``, goes after the
+    layer whose `CellSize.side` is closest to its feature size on a log
+    scale (on a tie, the deepest), never on a padded or cropped map. The
+    new model calls the original's layers (same weights, same outputs);
+    nested models that get a mask are rebuilt the same way.
 
     Args:
-        model: A built Sequential or functional `keras.Model`, as read by
-            `cell_sizes`.
+        model: A built Sequential or functional `keras.Model`.
         feature_sizes: A size or a sequence of sizes, in input pixels, e.g.
-            ``[32, 256]`` for features about 32 and 256 pixels across. Two
-            sizes that land after the same layer are an error.
+            ``[32, 256]`` for features about 32 and 256 pixels across.
         mask_prob: The mask probability, one number for every mask or one
-            per feature size; None passes none (then give ``keep_count`` in
-            `layer_kwargs`).
-        layer_class: The mask layer class, or any callable that returns a
+            per feature size; None passes none (then give ``keep_count``).
+        layer_class: The mask layer class, or any callable returning a
             layer, called once per mask as ``layer_class(mask_prob=...,
             mask_axes=..., name=..., **layer_kwargs)`` (``mask_prob`` left
-            out when None). Benchmarks use it to put another layer at the
-            same places.
+            out when None).
         **layer_kwargs: Further arguments for every mask layer, e.g.
-            ``seed`` or ``normalize``. A ``mask_axes`` given here replaces
-            the default, which is the batch axis and the spatial axes (a
-            mask per sample and position, broadcast over the channels).
-            A ``seed`` is given to every mask as is; to seed each mask on
-            its own, pass a `layer_class` that picks the seed by ``name``.
+            ``seed`` (given to every mask as is) or ``normalize``. A
+            ``mask_axes`` here replaces the default: the batch and spatial
+            axes (a mask per sample and position).
 
     Returns:
-        A new model of the same kind (Sequential or functional) with the
-        masks in place.
+        A new model of the same kind (Sequential or functional).
 
     Raises:
         TypeError: If `model` is not a Sequential or functional model, if
-            `feature_sizes` or `mask_prob` are not numbers, or if
-            `layer_kwargs` holds ``name`` (the names are set here).
+            `feature_sizes` or `mask_prob` are not numbers, if
+            `layer_kwargs` holds ``name`` (the names are set here), or if
+            `layer_class` is not callable.
         ValueError: If a feature size is not positive and finite, if
-            `mask_prob` is outside [0, 1] or has not one value per size,
-            if two sizes land after the same layer, if the model has no
-            feature-map layer a mask may follow, or for the models
-            `cell_sizes` refuses.
+            `mask_prob` is outside [0, 1] or not one value per size, if
+            two sizes land after the same layer or no layer can take a
+            mask, or for the models `cell_sizes` refuses.
 
     Example:
     >>> model = keras.Sequential([
@@ -717,7 +680,9 @@ def insert_masks(
             )
         chosen[id(p.layer)] = size
         inner.update(id(owner) for owner in p.owners)
-        kwargs = {"mask_axes": _default_mask_axes(p), **layer_kwargs}
+        # A mask per sample and position, broadcast over the channels.
+        axes = (0, *_spatial_axes(walk.n, p.geometry.channels_first))
+        kwargs = {"mask_axes": axes, **layer_kwargs}
         if prob is not None:
             kwargs["mask_prob"] = prob
         masks[id(p.layer)] = layer_class(
