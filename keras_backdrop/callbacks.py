@@ -55,13 +55,10 @@ class LinearWarmup:
 class MaskProbScheduler(keras.callbacks.Callback):
     """Sets the `mask_prob` of `BackdropMasking` layers during training.
 
-    At the start of every epoch (`unit="epoch"`) or training step
-    (`unit="step"`) the callback calls the schedule with the epoch index
-    or the global step index (the optimizer's iteration count, so that a
-    resumed `fit` continues the schedule where it stopped) and writes the
-    result into the layers' `mask_prob`, which the compiled training step
-    reads without being retraced. The values are added to the logs as
-    `"<layer name>_mask_prob"`.
+    At the start of every epoch or training step the schedule is called
+    with the epoch index or the global step (the optimizer's iteration
+    count, so a resumed `fit` continues) and the result is written into
+    the layers' `mask_prob`, and logged as `"<layer name>_mask_prob"`.
 
     Args:
         schedule: A function from an index (integer, from 0) to a float in
