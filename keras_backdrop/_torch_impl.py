@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,8 +77,15 @@ class TorchOps(KerasOps):
 TORCH_OPS = TorchOps()
 
 
-draw_mask = functools.partial(_portable.draw_mask, TORCH_OPS)
-keep_exactly = functools.partial(_rule.keep_exactly, TORCH_OPS)
+# Functions, not `functools.partial`s: Dynamo breaks the graph on a partial.
+def draw_mask(*args: Any, **kwargs: Any) -> Any:
+    """`_portable.draw_mask` with torch ops."""
+    return _portable.draw_mask(TORCH_OPS, *args, **kwargs)
+
+
+def keep_exactly(*args: Any, **kwargs: Any) -> Any:
+    """`_rule.keep_exactly` with torch ops."""
+    return _rule.keep_exactly(TORCH_OPS, *args, **kwargs)
 
 
 def _signed(value: int) -> int:
