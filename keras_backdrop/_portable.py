@@ -30,10 +30,8 @@ def broadcast_mask(
     mask: Any, dims: tuple[int, ...], axes: Sequence[int], rank: int
 ) -> Any:
     """`mask` reshaped with size 1 on the unmasked axes, to broadcast."""
-    shape = [1] * rank
-    for position, axis in enumerate(axes):
-        shape[axis] = dims[position]
-    return ops.reshape(mask, tuple(shape))
+    shape = tuple(dims[axes.index(a)] if a in axes else 1 for a in range(rank))
+    return ops.reshape(mask, shape)
 
 
 def strides(dims: Sequence[int]) -> list[int]:
@@ -94,12 +92,10 @@ class KerasOps:
     arange = staticmethod(ops.arange)
     abs = staticmethod(ops.abs)
     cond = staticmethod(ops.cond)
+    reshape = staticmethod(ops.reshape)
 
     def uniform(self, size, seed):
         return keras.random.uniform((size,), seed=seed)
-
-    def reshape(self, x, shape):
-        return ops.reshape(x, shape)
 
     def largest_at(self, uniform, size):
         return ops.cast(ops.argmax(uniform), "int32")

@@ -5,6 +5,7 @@ The only backend with mask sizes known at run time alone (the batch axis).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -15,10 +16,8 @@ import tensorflow as tf
 from keras_backdrop import _rule
 from keras_backdrop._portable import strides
 
-
-def as_tensor(x):
-    """`x` as a tensor, its dtype kept."""
-    return tf.convert_to_tensor(x)
+# The contract's tensor conversion: the dtype is kept.
+as_tensor = tf.convert_to_tensor
 
 
 def mask_gradient(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -89,6 +88,7 @@ class TensorFlowOps:
 
 
 TF_OPS = TensorFlowOps()
+keep_exactly = functools.partial(_rule.keep_exactly, TF_OPS)
 
 
 def draw_mask(
@@ -131,13 +131,6 @@ def draw_mask(
         TF_OPS, uniform, size, mask_prob, keep_count, normalize, pinned_flat_index
     )
     return tf.reshape(keep, mask_shape)
-
-
-def keep_exactly(
-    uniform: tf.Tensor, keep_count: int, size: int, window: int | None = None
-) -> tf.Tensor:
-    """`_rule.keep_exactly` in TensorFlow ops."""
-    return _rule.keep_exactly(TF_OPS, uniform, keep_count, size, window)
 
 
 def _static_dims(mask_shape: Any) -> tuple[int, ...] | None:
@@ -207,9 +200,7 @@ def broadcast_mask(
     mask: tf.Tensor, dims: tf.Tensor, axes: Sequence[int], rank: int
 ) -> tf.Tensor:
     """`mask` reshaped with size 1 on the unmasked axes, to broadcast."""
-    shape = [1] * rank
-    for position, axis in enumerate(axes):
-        shape[axis] = dims[position]
+    shape = [dims[axes.index(a)] if a in axes else 1 for a in range(rank)]
     return tf.reshape(mask, shape if isinstance(dims, tuple) else tf.stack(shape))
 
 
@@ -224,7 +215,7 @@ def _uniform(size: int | tf.Tensor, seed: Any) -> tf.Tensor:
     if isinstance(seed, keras.random.SeedGenerator):
         key, counter = _generator_key_counter(seed)
     else:
-        key, counter = _seed_key_counter(_step_seed(seed))
+        key, counter = _seed_key_counter(seed)
     return tf.raw_ops.StatelessRandomUniformV2(
         shape=[size] if isinstance(size, int) else tf.reshape(size, [1]),
         key=key,
@@ -240,9 +231,8 @@ def _generator_key_counter(
     """Philox's key and counter for `generator`'s next draw; advances it."""
     # The seed is the key and the draw count the counter's high word (no two
     # draws share a Philox block), stepped through the Keras variable.
-    advanced = tf.convert_to_tensor(generator.state.value) + tf.constant(
-        [0, 1], tf.int64
-    )
+    state = tf.convert_to_tensor(generator.state.value)
+    advanced = state + tf.constant([0, 1], tf.int64)
     generator.state.assign(advanced)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
@@ -258,20 +248,8 @@ def _key_counter(words: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return words[:1], words * tf.constant([0, 1], tf.uint64)
 
 
-def _seed_key_counter(step_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """The key and counter of a stateless Philox draw from `step_seed`."""
-    words = tf.raw_ops.StatelessRandomUniformFullIntV2(
-        shape=[2],
-        key=tf.constant([_PHILOX_SCRAMBLE_KEY], tf.uint64),
-        counter=tf.cast(step_seed, tf.uint64),
-        alg=_PHILOX,
-        dtype=tf.uint64,
-    )
-    return _key_counter(words)
-
-
-def _step_seed(seed: int | None) -> tf.Tensor:
-    """A stateless seed (shape [2], int32) for this draw on this replica."""
+def _seed_key_counter(seed: int | None) -> tuple[tf.Tensor, tf.Tensor]:
+    """The key and counter of a stateless Philox draw from `seed` on this replica."""
     if seed is None:
         step_seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
     else:
@@ -282,4 +260,11 @@ def _step_seed(seed: int | None) -> tf.Tensor:
         step_seed = tf.random.experimental.stateless_fold_in(
             step_seed, context.replica_id_in_sync_group
         )
-    return step_seed
+    words = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        shape=[2],
+        key=tf.constant([_PHILOX_SCRAMBLE_KEY], tf.uint64),
+        counter=tf.cast(step_seed, tf.uint64),
+        alg=_PHILOX,
+        dtype=tf.uint64,
+    )
+    return _key_counter(words)

@@ -1,11 +1,7 @@
-"""The backdrop mechanism on PyTorch: a `torch.autograd.Function` and torch ops.
-
-Torch ops on the per-step path: Keras's dispatch cost ~1 ms per layer per step.
-"""
+"""The backdrop mechanism on PyTorch: a `torch.autograd.Function` and torch ops."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,10 +41,12 @@ def mask_gradient(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _MaskGradient.apply(x, mask.to(x.device))
 
 
+# Torch ops on the per-step path: Keras's dispatch costs ~1 ms per layer per step.
 class TorchOps(KerasOps):
     """`_rule.RuleOps`: torch ops for the `mask_prob` rule, the pin and the scale."""
 
     where = staticmethod(torch.where)
+    reshape = staticmethod(torch.reshape)
 
     def largest_at(self, uniform, size):
         # topk, not argmax: Inductor fused an argmax with the draw's hashing
@@ -75,20 +73,19 @@ class TorchOps(KerasOps):
     def uniform(self, size, seed):
         return _uniform(size, seed)
 
-    def reshape(self, x, shape):
-        return x.reshape(shape)
-
 
 TORCH_OPS = TorchOps()
 
 
-draw_mask = functools.partial(_portable.draw_mask, TORCH_OPS)
-keep_exactly = functools.partial(_rule.keep_exactly, TORCH_OPS)
+# Functions, not `functools.partial`s: Dynamo breaks the graph on a partial.
+def draw_mask(*args: Any, **kwargs: Any) -> Any:
+    """`_portable.draw_mask` with torch ops."""
+    return _portable.draw_mask(TORCH_OPS, *args, **kwargs)
 
 
-def _device() -> torch.device:
-    """The device Keras puts new tensors on."""
-    return keras.ops.convert_to_tensor(0.0).device
+def keep_exactly(*args: Any, **kwargs: Any) -> Any:
+    """`_rule.keep_exactly` with torch ops."""
+    return _rule.keep_exactly(TORCH_OPS, *args, **kwargs)
 
 
 def _signed(value: int) -> int:
@@ -122,7 +119,7 @@ def _uniform(size: int, seed: Any) -> torch.Tensor:
         pair = _next_pair(seed)
     else:
         pair = torch.tensor([seed, 0])
-    device = _device()
+    device = keras.ops.convert_to_tensor(0.0).device  # Where Keras puts tensors.
     pair = torch.as_tensor(pair, device=device).to(torch.int64) & 0xFFFFFFFF
     key = _mix((pair[0] << 32) | pair[1])
     index = torch.arange(1, size + 1, dtype=torch.int64, device=device)

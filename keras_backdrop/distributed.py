@@ -213,10 +213,9 @@ def global_batch_loss(
         mask: Optional `GlobalBatchMask`: backdrop on the gathered batch.
 
     Returns:
-        `(scaled, loss)`: `loss` of the global batch (the same on every
-        replica), and `scaled = loss / num_replicas_in_sync`, which each
-        replica differentiates so that the summed gradients are the
-        single-device full-batch gradient.
+        `(scaled, loss)`: the global batch's `loss` (the same on every
+        replica) and `scaled = loss / num_replicas_in_sync`, whose summed
+        replica gradients are the single-device full-batch gradient.
     """
     y_all, z_all = gather_global_batch(y_true, logits)
     if mask is not None:
@@ -263,15 +262,14 @@ def distribute_full_batch(
             f"least one sample per replica ({replicas}). Received: "
             f"{len(x)} samples"
         )
-    x_parts = np.array_split(np.asarray(x, np.float32), replicas)
-    y_parts = np.array_split(np.asarray(y, np.float32), replicas)
 
-    def part(parts: list[np.ndarray]) -> Any:
+    def part(values: np.ndarray) -> Any:
+        parts = np.array_split(np.asarray(values, np.float32), replicas)
         return strategy.experimental_distribute_values_from_function(
             lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group])
         )
 
-    return part(x_parts), part(y_parts)
+    return part(x), part(y)
 
 
 def _replica_loss_and_grads(

@@ -24,15 +24,13 @@ from keras_backdrop.masks import (
 class BackdropMasking(keras.layers.Layer):
     """Backdrop: the identity forward, a random gradient mask backward.
 
-    Backdrop (Golkar and Cranmer, arXiv:1806.01337) is "dropout on the
-    backward pass only": the layer returns its input unchanged and, in
-    training, multiplies the gradient flowing back through it by a fresh
-    random mask at every step. The mask has one entry per index along
-    `mask_axes`, broadcast along the other axes; each entry survives with
-    probability `1 - mask_prob` (or exactly `keep_count` entries survive),
-    and if none survives one uniformly chosen entry does. In inference the
-    layer adds no operation. Its state (the pinned index, `mask_prob`, the
-    generator's state) is non-trainable weights, saved with the model.
+    Backdrop (Golkar and Cranmer, arXiv:1806.01337): the layer returns its
+    input unchanged and, in training, multiplies the gradient flowing back
+    through it by a fresh random mask at every step, one entry per index
+    along `mask_axes`, broadcast along the other axes; if no entry
+    survives, one uniformly chosen entry does. Its state (the pin,
+    `mask_prob`, the generator's state) is non-trainable weights, saved
+    with the model.
 
     Args:
         mask_prob: Float in [0, 1]. Probability that a mask entry is
@@ -51,11 +49,10 @@ class BackdropMasking(keras.layers.Layer):
             `size / keep_count`), or `None` (a plain 0/1 mask).
         seed: Optional integer: the same sequence of masks run to run
             (under the same `jit_compile` setting).
-        pinned_index: Optional diagnostic mode (the reference's `mask_el`):
-            one index per masked axis (an integer for one axis), the mask's
-            single surviving entry, rescaled per `normalize`. It can be
-            changed or cleared on a built layer (`pinned_index` attribute)
-            without recompiling.
+        pinned_index: Optional diagnostic mode: one index per masked axis
+            (an integer for one axis), the mask's single surviving entry,
+            rescaled per `normalize`; it can be changed or cleared on a
+            built layer (`pinned_index` attribute) without recompiling.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -190,17 +187,16 @@ class BackdropMasking(keras.layers.Layer):
     @keep_count.setter
     def keep_count(self, value: int) -> None:
         if self._keep_count is None or self.built:
+            why = (
+                "once the layer is built (the selection of exactly keep_count "
+                "entries is compiled for its count; build a new layer)"
+                if self._keep_count is not None
+                else "on a layer built with `mask_prob` (choosing between the "
+                "two is fixed at construction)"
+            )
             raise ValueError(
-                f"`keep_count` of layer '{self.name}' cannot be changed "
-                + (
-                    "once the layer is built (the selection of exactly "
-                    "keep_count entries is compiled for its count; build a "
-                    "new layer)"
-                    if self._keep_count is not None
-                    else "on a layer built with `mask_prob` (choosing between "
-                    "the two is fixed at construction)"
-                )
-                + f". Received: keep_count={value!r}"
+                f"`keep_count` of layer '{self.name}' cannot be changed {why}. "
+                f"Received: keep_count={value!r}"
             )
         _, self._keep_count = validate_mask_args(None, value, self.normalize)
 

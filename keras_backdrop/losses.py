@@ -47,15 +47,6 @@ _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _QUOTED = 5
 
 
-def _check_loss_dtype(dtype: str, received: Any) -> None:
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            "Invalid dtype for argument `dtype`: expected a floating dtype "
-            f"(one of {_FLOAT_DTYPES}) or a DTypePolicy computing in one. "
-            f"Received: dtype={received!r} (compute dtype {dtype})"
-        )
-
-
 def _work_dtype(dtype: str) -> str:
     """float32 for the half-precision dtypes: sums and logs stay finite."""
     return "float64" if dtype == "float64" else "float32"
@@ -146,13 +137,8 @@ def _concrete(x):
 
 def _value_checks(y, z, w, from_logits: bool) -> list:
     """`(name, bad-entry mask, what is allowed)` for each data check."""
-    checks = [
-        (
-            "y_true",
-            ops.logical_and(ops.not_equal(y, 0.0), ops.not_equal(y, 1.0)),
-            "labels in {0, 1}",
-        )
-    ]
+    bad = ops.logical_and(ops.not_equal(y, 0.0), ops.not_equal(y, 1.0))
+    checks = [("y_true", bad, "labels in {0, 1}")]
     if w is not None:
         # `w >= 0` is false for NaN too; +inf is refused by isfinite.
         bad = ops.logical_not(
@@ -162,14 +148,8 @@ def _value_checks(y, z, w, from_logits: bool) -> list:
     if not from_logits:
         # NaN is not refused here: a diverged model's NaN stays a NaN loss.
         bad = ops.logical_or(ops.less(z, 0.0), ops.greater(z, 1.0))
-        checks.append(
-            (
-                "y_pred",
-                bad,
-                "probabilities in [0, 1] with from_logits=False (pass "
-                "from_logits=True for logits)",
-            )
-        )
+        allowed = "probabilities in [0, 1] with from_logits=False"
+        checks.append(("y_pred", bad, f"{allowed} (pass from_logits=True for logits)"))
     return checks
 
 
@@ -304,7 +284,12 @@ class _BatchLoss(keras.losses.Loss):
 
     def __init__(self, reduction, name, dtype):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _check_loss_dtype(self.dtype, dtype)
+        if self.dtype not in _FLOAT_DTYPES:
+            raise TypeError(
+                "Invalid dtype for argument `dtype`: expected a floating dtype "
+                f"(one of {_FLOAT_DTYPES}) or a DTypePolicy computing in one. "
+                f"Received: dtype={dtype!r} (compute dtype {self.dtype})"
+            )
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
@@ -352,8 +337,7 @@ class SoftF1(_BatchLoss):
     Args:
         from_logits: Whether `y_pred` holds logits (`True`) or
             probabilities (`False`, the default). Logits are safer.
-        epsilon: Positive number added to the denominator, which is 0 for
-            an all-negative batch predicted all-negative.
+        epsilon: Positive number added to the denominator.
         reduction: Accepted for the Keras interface; every reduction
             leaves the batch's scalar unchanged.
         name: Optional name for the loss instance.
@@ -416,10 +400,9 @@ class PairwiseAUC(_BatchLoss):
     * `"sigmoid"`: `sigmoid(-d)`, i.e. one minus a soft AUC (bounded in
       [0, 1] but not convex).
 
-    The scores are logits (probabilities are turned back into logits), so
-    a model trained with it ranks but is not calibrated. A batch without a
-    positive or a negative gives 0 with a zero gradient. Memory and time
-    are `O(batch ** 2)`.
+    The penalty is on logits (probabilities are turned back into logits).
+    A batch without a positive or a negative gives 0 with a zero gradient.
+    Memory and time are `O(batch ** 2)`.
 
     Args:
         surrogate: One of `"logistic"`, `"squared_hinge"`, `"sigmoid"`.
@@ -519,10 +502,6 @@ class PairwiseAUC(_BatchLoss):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            {
-                "surrogate": self.surrogate,
-                "margin": self.margin,
-                "epsilon": self.epsilon,
-            }
+            surrogate=self.surrogate, margin=self.margin, epsilon=self.epsilon
         )
         return config

@@ -47,7 +47,7 @@ def mask_gradient(x: Any, mask: Any) -> Any:
     """
     impl = backend_impl()
     x, mask = impl.as_tensor(x), impl.as_tensor(mask)
-    _check_broadcasts_to(_static_shape(mask), _static_shape(x))
+    _check_broadcasts_to(mask, x)
     return impl.mask_gradient(x, mask)
 
 
@@ -61,16 +61,14 @@ def draw_mask(
 ) -> Any:
     """Draws one backdrop mask of shape `mask_shape` (float32).
 
-    Every entry survives with probability `1 - mask_prob` (or exactly
-    `keep_count` entries survive, chosen uniformly); if none survives, one
-    uniformly chosen entry does.
+    If no entry survives, one uniformly chosen entry does.
 
     Args:
         mask_shape: The mask's shape. On TensorFlow it may be a dynamic
             shape tensor; on JAX and PyTorch it is a sequence of integers.
         mask_prob: Probability that an entry is masked (its gradient zeroed).
-        keep_count: Alternative to `mask_prob`: exactly this many entries
-            survive. It must not exceed the mask's size.
+        keep_count: Alternative to `mask_prob`: exactly this many entries,
+            chosen uniformly, survive. It must not exceed the mask's size.
         normalize: `"count"` (`mask * size / count_surviving`: entries
             sum to the size), `"expected"` (`mask / (1 - mask_prob)`, or
             `mask * size / keep_count`) or `None` (the 0/1 mask).
@@ -144,11 +142,9 @@ def validate_seed(seed: Any, allow_generator: bool = False) -> Any:
         return None
     if allow_generator and isinstance(seed, keras.random.SeedGenerator):
         return seed
-    allowed = (
-        "a keras.random.SeedGenerator, an integer or None"
-        if allow_generator
-        else "an integer or None"
-    )
+    allowed = "an integer or None"
+    if allow_generator:
+        allowed = "a keras.random.SeedGenerator, " + allowed
     return check_number("seed", seed, allowed, kind=numbers.Integral)
 
 
@@ -213,17 +209,11 @@ def mix_seed(seed: int) -> int:
     return int.from_bytes(digest, "little") % (2**31 - 1)
 
 
-def _static_shape(tensor: Any) -> tuple | None:
-    """The static shape, or None where even the rank is unknown (TensorFlow)."""
+def _check_broadcasts_to(mask: Any, x: Any) -> None:
+    """Refuses a mask that would not broadcast to `x` unchanged."""
     try:
-        return tuple(tensor.shape)
-    except ValueError:
-        return None
-
-
-def _check_broadcasts_to(mask_shape: tuple | None, x_shape: tuple | None) -> None:
-    """Refuses a mask that would not broadcast to `x` unchanged (None: unchecked)."""
-    if mask_shape is None or x_shape is None:
+        mask_shape, x_shape = tuple(mask.shape), tuple(x.shape)
+    except ValueError:  # Even the rank is unknown (TensorFlow): unchecked.
         return
     fits = len(mask_shape) <= len(x_shape) and all(
         m is None or d is None or m in (1, d)

@@ -192,8 +192,7 @@ class _Walk:
                 f"input. Received: model={_model_repr(model)} with "
                 f"{len(graph.inputs)} inputs"
             )
-        rank = len(graph.inputs[0].shape)
-        self.n = rank - 2
+        self.n = len(graph.inputs[0].shape) - 2
         if not 1 <= self.n <= 3:
             raise ValueError(
                 "Invalid value for argument `model`: expected an input of rank "
@@ -353,7 +352,6 @@ def _layer_geometry(
     node: Any,
 ) -> Any:
     """The output geometry of ``layer`` given its feature-map inputs'."""
-    outputs = node.outputs
     if isinstance(layer, _UNSUPPORTED):
         raise _unsupported(
             model, layer, "it upsamples, so its cells are not a patch grid"
@@ -411,7 +409,7 @@ def _layer_geometry(
         or _qualified_name(layer) in _APPLICATION_SAME_GRID
         or _is_elementwise_op(layer)
     ):
-        rank = len(outputs[0].shape)
+        rank = len(node.outputs[0].shape)
         if rank != n + 2:
             return _END
         if len({g.stride for g in ins}) > 1:
@@ -444,13 +442,6 @@ def _layer_geometry(
     )
 
 
-def _pointwise(p: _Placed, before: _Geometry) -> bool:
-    """Whether ``p`` is a convolution (or `Dense`) that mixes no positions."""
-    return isinstance(p.layer, _CONVOLUTIONS + _layers("Dense")) and (
-        p.geometry[:3] == before[:3]
-    )
-
-
 def _mask_sites(walk: _Walk) -> list[_Placed]:
     """The entries a mask may follow: never a padded or cropped map."""
     # Nor the pointwise expansion (and its per-position layers) that feeds a
@@ -475,7 +466,8 @@ def _mask_sites(walk: _Walk) -> list[_Placed]:
             ):
                 break
             run.append(q)
-            if _pointwise(q, walk.geometry[maps[0]]):
+            # A convolution (or Dense) keeping the geometry is pointwise.
+            if isinstance(q.layer, _CONVOLUTIONS + _layers("Dense")):
                 excluded.update(id(r.layer) for r in run)
                 break
             q = producer.get(maps[0])

@@ -2,7 +2,10 @@
 
 Each finished run's result goes to `<results>/<study>/runs/`; a study
 stopped by `--budget-minutes` (or by anything else) resumes where it
-stopped when run again with the same options.
+stopped when run again with the same options. `--study map` runs the
+512 px map's cells (`--cell` one of them) and writes the map's overview;
+`--study confirm --cell N RATIO` runs the cell the overview chose under a
+name of its own, with seeds the map did not use in it.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from research.runs import add_run_options, study_parser
+from research.runs import add_run_options, commit, study_parser
+from research.texture import map_report, report
 from research.texture.settings import (
     MAP_RATIOS,
     MAP_TRAIN_PER_CLASS,
     STUDIES,
     VARIANTS,
+    Study,
+    confirm_cell,
     map_cell,
 )
 
@@ -30,8 +36,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = study_parser(
         "python -m research.texture",
         __doc__.splitlines()[0],
-        [*STUDIES, "map"],
-        "the study; 'map' runs every cell of the 512 px map",
+        [*STUDIES, "map", "confirm"],
+        "the study; 'map' runs the cells of the 512 px map, 'confirm' one "
+        "cell with fresh seeds",
+    )
+    parser.add_argument(
+        "--cell",
+        nargs=2,
+        metavar=("IMAGES", "RATIO"),
+        help="one map cell: training images per class "
+        f"({', '.join(map(str, MAP_TRAIN_PER_CLASS))}) and small-length ratio "
+        f"({', '.join(f'{r:.3g}' for r in MAP_RATIOS)})",
     )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
     parser.add_argument(
@@ -44,7 +59,48 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.pilot_steps is not None and args.pilot_steps < 1:
         parser.error(f"--pilot-steps: expected an integer >= 1, got {args.pilot_steps}")
+    if args.cell is not None:
+        if args.study not in ("map", "confirm"):
+            parser.error(f"--cell: only with --study map or confirm, got {args.study}")
+        args.cell = _cell(parser, *args.cell)
+        if args.study == "confirm":
+            cell = map_cell(*args.cell)
+            used = report.load_runs(cell, args.results / cell.name)
+            reused = sorted(set(args.seeds) & {s for by in used.values() for s in by})
+            if reused:
+                parser.error(
+                    f"--seeds: the map used seeds {reused} in {cell.name}; a "
+                    "confirmation needs seeds the map did not use"
+                )
+    elif args.study == "confirm":
+        parser.error("--study confirm: needs --cell IMAGES RATIO")
     return args
+
+
+def _cell(parser: argparse.ArgumentParser, images: str, ratio: str) -> tuple:
+    """The map cell `--cell` names, as (images per class, ratio)."""
+    counts = {str(n): n for n in MAP_TRAIN_PER_CLASS}
+    ratios = {f"{r:.3g}": r for r in MAP_RATIOS}
+    if images not in counts or ratio not in ratios:
+        parser.error(
+            f"--cell: expected images in {sorted(counts, key=int)} and a ratio in "
+            f"{list(ratios)}, got {images} {ratio}"
+        )
+    return counts[images], ratios[ratio]
+
+
+def _studies(args: argparse.Namespace) -> list[Study]:
+    """The studies the command line asks for."""
+    if args.study == "confirm":
+        return [confirm_cell(*args.cell)]
+    if args.study == "map":
+        cells = (
+            [args.cell]
+            if args.cell
+            else [(n, r) for r in MAP_RATIOS for n in MAP_TRAIN_PER_CLASS]
+        )
+        return [map_cell(*cell) for cell in cells]
+    return [STUDIES[args.study]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     from research.texture.protocol import run_study  # noqa: PLC0415 (Keras)
 
-    if args.study == "map":
-        studies = [map_cell(n, r) for r in MAP_RATIOS for n in MAP_TRAIN_PER_CLASS]
-    else:
-        studies = [STUDIES[args.study]]
+    studies = _studies(args)
     results = args.results
     if args.pilot_steps is not None:
         steps = args.pilot_steps
@@ -71,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         results = args.work_dir / "pilot_results"
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    finished = True
     for study in studies:
         finished = run_study(
             study,
@@ -80,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             args.variants,
             budget,
             args.commit,
-            log=lambda line: print(line, flush=True),
+            log,
         )
         if not finished:
-            return 3
-    return 0
+            break
+    if args.study == "map" and args.pilot_steps is None:
+        map_report.write(results)
+        if args.commit:
+            commit(map_report.outputs(results), "Texture map: the overview", log)
+    return 0 if finished else 3
 
 
 if __name__ == "__main__":
