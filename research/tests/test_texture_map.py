@@ -48,6 +48,7 @@ def test_the_cell_is_chosen_on_validation_not_test(tmp_path):
     text = (tmp_path / "map_512.md").read_text()
     assert f"`{on_val.name}`" in text and "provisional" in text
     assert json.loads((tmp_path / "map_512.json").read_text())["chosen"] == on_val.name
+    assert (tmp_path / "map_512.png").stat().st_size > 0
 
 
 def test_unpaired_runs_do_not_count_and_no_gain_chooses_nothing(tmp_path):

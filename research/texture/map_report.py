@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from research.runs import format_difference, format_mean_sd, mean_sd, paired_difference
 from research.texture import report
 from research.texture.settings import MAP_RATIOS, MAP_TRAIN_PER_CLASS, map_cell
@@ -27,7 +29,7 @@ NAME = "map_512"
 
 def outputs(results_dir: Path) -> list[Path]:
     """The overview's files in the results folder."""
-    return [results_dir / f"{NAME}.json", results_dir / f"{NAME}.md"]
+    return [results_dir / f"{NAME}.{ext}" for ext in ("json", "md", "png")]
 
 
 def summarize(results_dir: Path) -> dict[str, Any]:
@@ -115,8 +117,44 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write(results_dir: Path) -> None:
-    """Writes `map_512.json` and `map_512.md` into `results_dir`."""
+    """Writes `map_512.json`, `.md` and (with matplotlib) `.png` into `results_dir`."""
     summary = summarize(results_dir)
-    json_path, md_path = outputs(Path(results_dir))
+    json_path, md_path, png_path = outputs(Path(results_dir))
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     md_path.write_text(markdown(summary))
+    _plot(summary, png_path)
+
+
+def _plot(summary: dict[str, Any], path: Path) -> None:
+    """Mean paired differences per cell, validation and test, as two grids."""
+    try:
+        import matplotlib  # noqa: PLC0415 (optional: the `examples` extra)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return
+    rows, cols = len(MAP_RATIOS), len(MAP_TRAIN_PER_CLASS)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    titles = {"val_accuracy": "validation", "test_accuracy": "test"}
+    for ax, (figure, title) in zip(axes, titles.items()):
+        grid = np.full((rows, cols), np.nan)
+        for i, cell in enumerate(summary["cells"]):
+            if cell["pairs"]:
+                grid[divmod(i, cols)] = cell["difference"][figure]["mean"]
+        image = ax.imshow(grid, cmap="RdBu", vmin=-0.1, vmax=0.1, origin="lower")
+        for (r, c), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                ax.text(c, r, f"{value:+.3f}", ha="center", va="center", fontsize=8)
+        ax.set(
+            title=f"backdrop - no_mask, {title} accuracy",
+            xticks=range(cols),
+            xticklabels=MAP_TRAIN_PER_CLASS,
+            yticks=range(rows),
+            yticklabels=[f"{r:.3g}" for r in MAP_RATIOS],
+            xlabel="training images per class",
+            ylabel="small-length ratio",
+        )
+    fig.colorbar(image, ax=list(axes), shrink=0.8)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
