@@ -35,7 +35,16 @@ from research.training import Training
 
 LOSS_CLASSES = {"soft_f1": SoftF1, "pairwise_auc": PairwiseAUC}
 FIGURES = ("f1", "auc", "ap")
-CURVES = ("epochs", "steps", "loss", "val_f1", "val_auc", "val_ap", "seconds")
+CURVES = (
+    "epochs",
+    "steps",
+    "loss",
+    "val_f1",
+    "val_auc",
+    "val_ap",
+    "seconds",
+    "cpu_seconds",
+)
 SCORE_BATCH = 8192
 
 
@@ -139,7 +148,7 @@ class _ChunkTraining(Training):
         metric = study.selection_metric
         chunk = state["chunk"]
         inputs, labels, batch = chunk_batches(run, self.data["train"], chunk)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         history = model.fit(
             inputs,
             labels,
@@ -150,6 +159,7 @@ class _ChunkTraining(Training):
             verbose=0,
         )
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         val = self.data["val"]
         figures = scores(val.y, scorer.predict(val.x, SCORE_BATCH, verbose=0))
         curves = state["curves"]
@@ -161,6 +171,7 @@ class _ChunkTraining(Training):
         for name in FIGURES:
             curves[f"val_{name}"].append(figures[name])
         curves["seconds"].append(seconds)
+        curves["cpu_seconds"].append(cpu_seconds)
         if figures[metric] > state["best_score"]:
             state.update(best_score=figures[metric], best_chunk=chunk)
             state["best_weights"] = [np.array(w) for w in scorer.get_weights()]
@@ -211,6 +222,7 @@ def _result(
         "selected_step": curves["steps"][best],
         "steps": curves["steps"][-1],
         "seconds": float(sum(curves["seconds"])),
+        "cpu_seconds": float(sum(curves["cpu_seconds"])),
         "positives": {name: data[name].positives for name in ("train", "val", "test")},
         "sizes": {name: len(data[name].y) for name in ("train", "val", "test")},
         "curves": curves,

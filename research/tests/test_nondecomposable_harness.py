@@ -43,6 +43,11 @@ def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path, harn
         # Equal forward samples: a minibatch of 32 takes 4 steps per pass.
         per_pass = 4 if result["settings"]["method"] == "minibatch_32" else 1
         assert result["steps"] == FAST.budget_epochs * per_pass
+        # Wall and CPU time of each chunk's training, and their totals.
+        curves = result["curves"]
+        assert len(curves["cpu_seconds"]) == len(curves["seconds"]) == 2
+        assert result["cpu_seconds"] == pytest.approx(sum(curves["cpu_seconds"]))
+        assert result["cpu_seconds"] > 0
     summary = json.loads((ra / "fast" / "summary.json").read_text())
     entry = summary["methods"]["backdrop_stratified_32"]
     by = {
@@ -67,6 +72,7 @@ def test_fast_study_end_to_end_then_a_stopped_run_resumes_exactly(tmp_path, harn
     assert "minibatch_32" in entry["difference"]
     text = (ra / "fast" / "README.md").read_text()
     assert "| backdrop_stratified_32 |" in text and "Bias probe" in text
+    assert "CPU seconds (median)" in text
     assert (ra / "fast" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # A second call finds every result and trains nothing.
     again = harness("--seeds", "0-1", *methods, work=a, results=ra)
