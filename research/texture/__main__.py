@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         results = args.work_dir / "pilot_results"
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
-    log = lambda line: print(line, flush=True)  # noqa: E731
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
     finished = True
     for study in studies:
         finished = run_study(
