@@ -23,6 +23,7 @@ from research.texture.settings import (
     Study,
     confirm_cell,
     map_cell,
+    parse_cell,
 )
 
 #: Outside the repository, at a fixed path, so that a later session finds
@@ -62,7 +63,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if args.cell is not None:
         if args.study not in ("map", "confirm"):
             parser.error(f"--cell: only with --study map or confirm, got {args.study}")
-        args.cell = _cell(parser, *args.cell)
+        try:
+            args.cell = parse_cell(*args.cell)
+        except ValueError as error:
+            parser.error(f"--cell: {error}")
         if args.study == "confirm":
             cell = map_cell(*args.cell)
             used = report.load_runs(cell, args.results / cell.name)
@@ -75,18 +79,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     elif args.study == "confirm":
         parser.error("--study confirm: needs --cell IMAGES RATIO")
     return args
-
-
-def _cell(parser: argparse.ArgumentParser, images: str, ratio: str) -> tuple:
-    """The map cell `--cell` names, as (images per class, ratio)."""
-    counts = {str(n): n for n in MAP_TRAIN_PER_CLASS}
-    ratios = {f"{r:.3g}": r for r in MAP_RATIOS}
-    if images not in counts or ratio not in ratios:
-        parser.error(
-            f"--cell: expected images in {sorted(counts, key=int)} and a ratio in "
-            f"{list(ratios)}, got {images} {ratio}"
-        )
-    return counts[images], ratios[ratio]
 
 
 def _studies(args: argparse.Namespace) -> list[Study]:
@@ -124,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         results = args.work_dir / "pilot_results"
     budget = None if args.budget_minutes is None else 60 * args.budget_minutes
-    log = lambda line: print(line, flush=True)  # noqa: E731
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
     finished = True
     for study in studies:
         finished = run_study(

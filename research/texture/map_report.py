@@ -106,7 +106,7 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"The largest validation gain is in `{chosen}`: the cell to confirm "
             "with ten fresh seeds (`python -m research.texture --study confirm "
-            "--cell <images> <ratio> --seeds 10-19`)."
+            "--cell <images> <ratio> --seeds 10-19 --variants no_mask backdrop`)."
         )
     if not summary["complete"]:
         lines.append(

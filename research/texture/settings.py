@@ -205,6 +205,22 @@ def map_cell(train_per_class: int, ratio: float) -> Study:
     )
 
 
+def parse_cell(images: str, ratio: str) -> tuple[int, float]:
+    """The map cell that `--cell IMAGES RATIO` names: (images per class, ratio).
+
+    Raises:
+        ValueError: the images or the ratio are not the map's.
+    """
+    counts = {str(n): n for n in MAP_TRAIN_PER_CLASS}
+    ratios = {f"{r:.3g}": r for r in MAP_RATIOS}
+    if images not in counts or ratio not in ratios:
+        raise ValueError(
+            f"expected images in {sorted(counts, key=int)} and a ratio in "
+            f"{list(ratios)}, got {images} {ratio}"
+        )
+    return counts[images], ratios[ratio]
+
+
 def confirm_cell(train_per_class: int, ratio: float) -> Study:
     """A map cell under a name of its own, for its confirmation.
 

@@ -1,0 +1,71 @@
+"""The spectral reference classifier of the texture studies."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from research.texture import spectral
+from research.texture.settings import STUDIES
+
+
+@pytest.mark.parametrize("cycles", [5, 20, 51])
+def test_a_cosine_puts_its_power_in_its_ring(cycles):
+    # cos(2 pi f x) with f = cycles / 128 per pixel: all power at radius f,
+    # in ring floor(f / 0.5 * RINGS).
+    x = np.arange(128)
+    image = np.cos(2 * np.pi * cycles / 128 * x)[None, :] * np.ones((128, 1))
+    rings = spectral.ring_spectrum(image[None, ..., None])
+    assert rings.shape == (1, spectral.RINGS)
+    expected = int(cycles / 128 / 0.5 * spectral.RINGS)
+    assert np.argmax(rings[0]) == expected
+    others = np.delete(rings[0], expected)
+    assert rings[0, expected] > others.max() + 20  # log power: e^20 apart
+
+
+def test_the_mean_is_removed_and_each_image_is_its_own():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 32, 32, 1))
+    shifted = images + np.array([3.0, -7.0])[:, None, None, None]
+    np.testing.assert_allclose(
+        spectral.ring_spectrum(shifted), spectral.ring_spectrum(images), rtol=1e-9
+    )
+    one = spectral.ring_spectrum(images[1:])
+    np.testing.assert_allclose(spectral.ring_spectrum(images)[1:], one)
+
+
+def test_the_fast_study_is_told_apart_and_the_summary_is_the_seeds_mean(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "research.texture.spectral",
+            "--study",
+            "fast",
+            "--seeds",
+            "0-1",
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--results",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((tmp_path / "r" / "fast" / "spectral.json").read_text())
+    per_seed = summary["per_seed"]
+    assert sorted(per_seed) == ["0", "1"]
+    test_size = STUDIES["fast"].test_per_class * STUDIES["fast"].num_classes
+    for figures in per_seed.values():
+        # Lengths 1.5 against 3 px: the spectra separate them from 3 images
+        # per class; accuracies are counts over the test images.
+        assert figures["small_scale_accuracy"] >= 0.9
+        assert figures["test_accuracy"] * test_size == pytest.approx(
+            round(figures["test_accuracy"] * test_size)
+        )
+    mean = np.mean([f["small_scale_accuracy"] for f in per_seed.values()])
+    assert summary["small_scale_accuracy"]["mean"] == pytest.approx(mean)
