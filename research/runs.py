@@ -510,3 +510,18 @@ def seed_range(text: str) -> list[int]:
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"expected seeds >= 0, got {text!r}")
     return seeds
+
+
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the file-only Agg backend, or None without it.
+
+    Plots are optional: matplotlib comes with the `examples` extra.
+    """
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return None
+    return plt

@@ -25,6 +25,7 @@ from research.runs import (
     format_mean_sd,
     mean_sd,
     paired_difference,
+    pyplot,
     read_json,
 )
 from research.runs import jsonable as plain_json
@@ -242,12 +243,8 @@ def write(study: Study, out: Path) -> None:
 
 
 def _plot(study: Study, summary: dict[str, Any], out: Path) -> None:
-    try:
-        import matplotlib  # noqa: PLC0415 (optional)
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     runs = load_runs(study, out)
     metric = summary["selection_metric"]

@@ -16,6 +16,7 @@ import sys
 from research.runs import add_run_options, commit, study_parser
 from research.texture import map_report, report
 from research.texture.settings import (
+    MAP_CELLS,
     MAP_RATIOS,
     MAP_TRAIN_PER_CLASS,
     STUDIES,
@@ -86,12 +87,7 @@ def _studies(args: argparse.Namespace) -> list[Study]:
     if args.study == "confirm":
         return [confirm_cell(*args.cell)]
     if args.study == "map":
-        cells = (
-            [args.cell]
-            if args.cell
-            else [(n, r) for r in MAP_RATIOS for n in MAP_TRAIN_PER_CLASS]
-        )
-        return [map_cell(*cell) for cell in cells]
+        return [map_cell(*cell) for cell in ([args.cell] if args.cell else MAP_CELLS)]
     return [STUDIES[args.study]]
 
 

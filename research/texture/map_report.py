@@ -16,9 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from research.runs import format_difference, format_mean_sd, mean_sd, paired_difference
+from research.runs import (
+    format_difference,
+    format_mean_sd,
+    mean_sd,
+    paired_difference,
+    pyplot,
+)
 from research.texture import report
-from research.texture.settings import MAP_RATIOS, MAP_TRAIN_PER_CLASS, map_cell
+from research.texture.settings import (
+    MAP_CELLS,
+    MAP_RATIOS,
+    MAP_TRAIN_PER_CLASS,
+    map_cell,
+)
 
 #: Validation accuracy at the selected epoch, then the report's test figures.
 FIGURES = ("val_accuracy", *report.FIGURES)
@@ -35,31 +46,30 @@ def outputs(results_dir: Path) -> list[Path]:
 def summarize(results_dir: Path) -> dict[str, Any]:
     """Each cell's pairs, means and paired differences; the chosen cell."""
     cells = []
-    for ratio in MAP_RATIOS:
-        for train_per_class in MAP_TRAIN_PER_CLASS:
-            study = map_cell(train_per_class, ratio)
-            runs = report.load_runs(study, Path(results_dir) / study.name)
-            base, masked = runs.get("no_mask", {}), runs.get("backdrop", {})
-            pairs = sorted(set(base) & set(masked))
-            cell: dict[str, Any] = {
-                "study": study.name,
-                "train_per_class": train_per_class,
-                "ratio": ratio,
-                "small_lengths": list(study.scales[0]),
-                "pairs": pairs,
-            }
-            if pairs:
-                for variant, by_seed in (("no_mask", base), ("backdrop", masked)):
-                    cell[variant] = {
-                        f: mean_sd([by_seed[s][f] for s in pairs]) for f in FIGURES
-                    }
-                cell["difference"] = {
-                    f: paired_difference(
-                        [masked[s][f] for s in pairs], [base[s][f] for s in pairs]
-                    )
-                    for f in FIGURES
+    for train_per_class, ratio in MAP_CELLS:
+        study = map_cell(train_per_class, ratio)
+        runs = report.load_runs(study, Path(results_dir) / study.name)
+        base, masked = runs.get("no_mask", {}), runs.get("backdrop", {})
+        pairs = sorted(set(base) & set(masked))
+        cell: dict[str, Any] = {
+            "study": study.name,
+            "train_per_class": train_per_class,
+            "ratio": ratio,
+            "small_lengths": list(study.scales[0]),
+            "pairs": pairs,
+        }
+        if pairs:
+            for variant, by_seed in (("no_mask", base), ("backdrop", masked)):
+                cell[variant] = {
+                    f: mean_sd([by_seed[s][f] for s in pairs]) for f in FIGURES
                 }
-            cells.append(cell)
+            cell["difference"] = {
+                f: paired_difference(
+                    [masked[s][f] for s in pairs], [base[s][f] for s in pairs]
+                )
+                for f in FIGURES
+            }
+        cells.append(cell)
     gaining = [
         c for c in cells if c["pairs"] and c["difference"]["val_accuracy"]["mean"] > 0
     ]
@@ -127,12 +137,8 @@ def write(results_dir: Path) -> None:
 
 def _plot(summary: dict[str, Any], path: Path) -> None:
     """Mean paired differences per cell, validation and test, as two grids."""
-    try:
-        import matplotlib  # noqa: PLC0415 (optional: the `examples` extra)
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     rows, cols = len(MAP_RATIOS), len(MAP_TRAIN_PER_CLASS)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")

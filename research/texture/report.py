@@ -21,6 +21,7 @@ from research.runs import (
     jsonable,
     mean_sd,
     paired_difference,
+    pyplot,
     read_json,
 )
 from research.texture.settings import HARNESS_VERSION, VARIANTS, Study
@@ -145,12 +146,8 @@ def write(study: Study, out: Path) -> None:
 
 
 def _plot(study: Study, out: Path) -> None:
-    try:
-        import matplotlib  # noqa: PLC0415 (optional: the `examples` extra)
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     runs = load_runs(study, out)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)

@@ -190,6 +190,8 @@ PAPER_RATIO = 10.0 / 9.5
 #: The map's axes: training images per class, and small-length ratios.
 MAP_TRAIN_PER_CLASS = (10, 25, 100)
 MAP_RATIOS = (PAPER_RATIO, 1.10, 1.25)
+#: The map's cells, (training images per class, ratio), ratio by ratio.
+MAP_CELLS = tuple((n, r) for r in MAP_RATIOS for n in MAP_TRAIN_PER_CLASS)
 
 
 def map_cell(train_per_class: int, ratio: float) -> Study:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from research.runs import mean_sd, seed_range
+from research.texture.__main__ import DEFAULT_RESULTS, DEFAULT_WORK_DIR
 from research.texture.data import load_split, scale_choices
 from research.texture.settings import STUDIES, Study, map_cell, parse_cell
 
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", required=True, choices=[*STUDIES, "map"])
     parser.add_argument("--cell", nargs=2, metavar=("IMAGES", "RATIO"))
     parser.add_argument("--seeds", type=seed_range, default=[0])
-    parser.add_argument("--work-dir", type=Path, default=Path("/work/texture_runs"))
-    parser.add_argument("--results", type=Path, default=Path("docs/results/texture"))
+    parser.add_argument("--work-dir", type=Path, default=Path(DEFAULT_WORK_DIR))
+    parser.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS))
     args = parser.parse_args(argv)
     if (args.study == "map") != (args.cell is not None):
         parser.error("--cell IMAGES RATIO: with --study map, and only then")
