@@ -10,13 +10,17 @@ step keeps `L` exactly and follows `J^T (m * dL/dz)` for a mask `m` with
 `E[m] = 1`, so its expectation is `g`; the probe measures that too, as a
 check of the masks.
 
-Everything is computed in logit space and mapped to the parameters once:
-the parameter gradient of any step is `J^T v` for a vector `v` over the
-training samples (zero outside a minibatch), linear in `v`, so the mean
-of `J^T v` over draws is `J^T` of the mean `v`. The Monte Carlo noise of a
-mean gradient is given beside it (its standard error, from `GROUPS`
-groups of draws, relative to `|g|`): a bias well above it is real, one of
-its size is noise.
+Everything is computed in logit space first: the parameter gradient of
+any step is `J^T v` for a vector `v` over the training samples (zero
+outside a minibatch), so one forward pass serves every draw. The Monte
+Carlo noise of a mean gradient is given beside its bias (the root of
+`tr Cov / draws`, the size an unbiased method's bias has, relative to
+`|g|`) with the p-value of "no bias": under that hypothesis the squared
+bias `|E[g_b] - g|^2` is a weighted sum of chi-square variables whose
+weights are the eigenvalues of the draws' covariance over `draws`, taken
+here in the Welch-Satterthwaite form `a chi2(nu)`. Minibatches of one
+epoch partition the training set and are not independent draws: their
+noise, and so their p-value, is overstated (conservative).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import scipy.stats
 
 from research.nondecomposable import data as nd_data
 from research.nondecomposable import model as nd_model
@@ -33,8 +38,6 @@ from research.nondecomposable.train import chunk_batches, make_loss
 
 #: The seed the probe draws its training set and initial weights from.
 PROBE_SEED = 0
-#: Groups of draws whose means give the Monte Carlo noise.
-GROUPS = 20
 
 
 def measure(study: Study) -> dict[str, Any]:
@@ -89,11 +92,13 @@ def _point(study, scorer, loss, x, y, train) -> dict[str, Any]:
         grad = tape.gradient(value, z)
         return float(value), np.asarray(tf.convert_to_tensor(grad)).ravel()
 
+    # One forward pass; each draw's parameter gradient is a backward pass.
+    with tf.GradientTape(persistent=True) as tape:
+        scores = scorer(x)
+
     def parameter_gradient(v: np.ndarray) -> np.ndarray:
-        with tf.GradientTape() as tape:
-            out = scorer(x)
         grads = tape.gradient(
-            out, scorer.trainable_variables, output_gradients=tf.constant(v[:, None])
+            scores, scorer.trainable_variables, output_gradients=tf.constant(v[:, None])
         )
         return np.concatenate([np.ravel(g) for g in grads])
 
@@ -162,23 +167,46 @@ def _masks(study: Study, method: str, train) -> np.ndarray:
 
 
 def _figures(loss_diff, full_loss, vs, full_g, parameter_gradient) -> dict[str, Any]:
-    """Bias of the loss and of the mean gradient, with their noise.
+    """Bias of the loss and of the mean gradient, with its noise and p-value.
 
-    The gradient's noise is the standard error of the mean gradient's
-    norm, `sqrt(tr Cov / draws)`, estimated from the spread of the means
-    of `GROUPS` equal groups of draws: an unbiased method's `grad_bias` is
-    about this size.
+    Args:
+        loss_diff: `L_b - L` per draw.
+        full_loss: `L`.
+        vs: the logit-space gradient of each draw, shape `(draws, n)`.
+        full_g: the full-batch parameter gradient `g`.
+        parameter_gradient: maps a logit-space gradient to `J^T v`.
     """
-    usable = len(vs) - len(vs) % GROUPS
-    groups = [parameter_gradient(v.mean(axis=0)) for v in np.split(vs[:usable], GROUPS)]
-    mean_g = np.mean(groups, axis=0)
-    spread = sum(float(np.sum((g - mean_g) ** 2)) for g in groups)
-    norm = float(np.linalg.norm(full_g))
+    grads = np.stack([parameter_gradient(v) for v in vs])
     return {
         "loss_bias": float(loss_diff.mean()),
         "loss_bias_relative": float(loss_diff.mean() / full_loss),
         "loss_bias_se": float(loss_diff.std(ddof=1) / np.sqrt(len(loss_diff))),
-        "grad_bias": float(np.linalg.norm(mean_g - full_g) / norm),
-        "grad_bias_noise": float(np.sqrt(spread / (GROUPS * (GROUPS - 1))) / norm),
+        **gradient_bias(grads, full_g),
+    }
+
+
+def gradient_bias(grads: np.ndarray, full_g: np.ndarray) -> dict[str, float]:
+    """How far the mean of independent draws `grads` is from `full_g`.
+
+    Returns:
+        `grad_bias` (`|mean - g| / |g|`), `grad_bias_noise` (the root of
+        `tr Cov / draws` over `|g|`: the expected size of an unbiased
+        method's `grad_bias`), `grad_bias_p` (the p-value of "the draws'
+        expectation is `g`") and `cosine` (of the mean and `g`).
+    """
+    draws = len(grads)
+    mean_g = grads.mean(axis=0)
+    centred = (grads - mean_g).astype(np.float64)
+    # The draws' covariance has the nonzero eigenvalues of their Gram matrix.
+    eig = np.clip(np.linalg.eigvalsh(centred @ centred.T / (draws - 1)), 0, None)
+    bias2 = float(np.sum((mean_g - full_g).astype(np.float64) ** 2))
+    # Under no bias, draws * bias2 ~ sum eig_j chi2(1) ~ a chi2(nu).
+    a = float(np.sum(eig**2) / np.sum(eig))
+    nu = float(np.sum(eig) ** 2 / np.sum(eig**2))
+    norm = float(np.linalg.norm(full_g))
+    return {
+        "grad_bias": float(np.sqrt(bias2) / norm),
+        "grad_bias_noise": float(np.sqrt(np.sum(eig) / draws) / norm),
+        "grad_bias_p": float(scipy.stats.chi2.sf(draws * bias2 / a, nu)),
         "cosine": float(mean_g @ full_g / (np.linalg.norm(mean_g) * norm)),
     }

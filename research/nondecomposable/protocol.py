@@ -77,7 +77,7 @@ def _bias(study: Study, out: Path, commit: bool, log: Callable[[str], None]) -> 
     from research.nondecomposable import bias  # noqa: PLC0415
 
     path = out / "bias.json"
-    key = settings_key({"bias_probe": 1, "study": jsonable(dataclasses.asdict(study))})
+    key = settings_key({"bias_probe": 2, "study": jsonable(dataclasses.asdict(study))})
     advice = "delete it to measure the bias again"
     if path.exists() and read_json(path, "result", advice, lambda r: r["key"]) == key:
         return

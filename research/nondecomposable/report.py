@@ -210,11 +210,13 @@ def _bias_lines(bias: dict[str, Any]) -> list[str]:
         f"positives, {bias['draws']} draws per method): the loss of a draw "
         "against the full-batch loss `L`, and the mean gradient of the draws "
         "against the full-batch gradient `g` (`|E[g_b] − g| / |g|`, beside its "
-        "Monte Carlo noise).",
+        "Monte Carlo noise, the size an unbiased method's figure has, and the "
+        "p-value of no bias; minibatches of one epoch are not independent "
+        "draws, so their noise and p-value are overstated).",
         "",
         "| point | method | draws without a positive | E[L_b] − L (± se) | "
-        "relative | gradient bias (noise) | cosine |",
-        "|---|---|---|---|---|---|---|",
+        "relative | gradient bias (noise) | p | cosine |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for point, figures in bias["points"].items():
         for method, f in figures.items():
@@ -225,7 +227,7 @@ def _bias_lines(bias: dict[str, Any]) -> list[str]:
                 f"{f['share_without_positive']:.2f} | {f['loss_bias']:+.4f} ± "
                 f"{f['loss_bias_se']:.4f} | {f['loss_bias_relative']:+.1%} | "
                 f"{f['grad_bias']:.3f} ({f['grad_bias_noise']:.3f}) | "
-                f"{f['cosine']:.3f} |"
+                f"{f['grad_bias_p']:.2g} | {f['cosine']:.3f} |"
             )
     return [*lines, ""]
 

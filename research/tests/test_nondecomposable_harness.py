@@ -211,7 +211,32 @@ def test_the_bias_probe_on_the_fast_study():
         assert figures["backdrop_stratified_32"]["share_without_positive"] == 0.0
         for method in FAST.methods[1:]:
             assert figures[method]["grad_bias"] >= 0
+            assert 0 <= figures[method]["grad_bias_p"] <= 1
             assert -1 <= figures[method]["cosine"] <= 1
+
+
+def test_gradient_bias_p_value_is_calibrated_and_finds_a_bias():
+    from research.nondecomposable.bias import gradient_bias
+
+    # Draws whose covariance is dominated by a few directions, as a few
+    # rare positives make it: the case a noise estimate can get wrong.
+    rng = np.random.default_rng(0)
+    scales = np.r_[np.full(3, 10.0), np.full(47, 0.3)]
+    g = np.ones(50)
+
+    def draws(shift):
+        return g + shift + rng.standard_normal((200, 50)) * scales
+
+    ps = [gradient_bias(draws(0.0), g)["grad_bias_p"] for _ in range(400)]
+    assert 0.02 < np.mean(np.array(ps) < 0.05) < 0.09
+    assert 0.4 < np.mean(ps) < 0.6
+    unbiased = gradient_bias(draws(0.0), g)
+    expected = np.sqrt(np.sum(scales**2) / 200) / np.linalg.norm(g)
+    assert abs(unbiased["grad_bias_noise"] / expected - 1) < 0.15
+    # A shift of three noise sizes along a dominant direction.
+    shift = np.zeros(50)
+    shift[0] = 3 * expected * np.linalg.norm(g)
+    assert gradient_bias(draws(shift), g)["grad_bias_p"] < 1e-3
 
 
 def test_the_generator_holds_its_prevalence_and_ceiling():
