@@ -17,8 +17,8 @@ bias probe (about 10 minutes: 22,000 backward passes). Estimated CPU
 time on the two shared cores: about 5.5 hours for `soft_f1` and 11 hours
 for `pairwise_auc` (its full-batch loss pairs the 4,096 scores, 16.7
 million pairs a step, which makes its full-batch and backdrop runs about
-three times slower), 16.5 hours for both; `research/nondecomposable/__init__.py` gives the basis. `--study
-fast` runs the whole pipeline on toy sizes in about a minute.
+three times slower), 16.5 hours for both;
+`research/nondecomposable/__init__.py` gives the basis. `--study fast` runs the whole pipeline on toy sizes in about a minute.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ class Study(Settings):
     def __post_init__(self) -> None:
         one_of("loss", self.loss, LOSSES)
         ints_at_least(self, _COUNTS, 1)
-        # The probe's p-value rests on the draws' covariance: a few dozen at least.
+        # The probe's p-value rests on the draws' covariance: 20 draws at least.
         int_at_least("bias_draws", self.bias_draws, 20)
         int_at_least("bias_steps", self.bias_steps, 0)
         int_at_least("data_seed", self.data_seed, 0)

@@ -16,6 +16,8 @@ import sys
 from research.runs import add_run_options, commit, study_parser
 from research.texture import map_report, report
 from research.texture.settings import (
+    DEFAULT_RESULTS,
+    DEFAULT_WORK_DIR,
     MAP_CELLS,
     MAP_RATIOS,
     MAP_TRAIN_PER_CLASS,
@@ -26,11 +28,6 @@ from research.texture.settings import (
     map_cell,
     parse_cell,
 )
-
-#: Outside the repository, at a fixed path, so that a later session finds
-#: the checkpoints and the data cache.
-DEFAULT_WORK_DIR = "/work/texture_runs"
-DEFAULT_RESULTS = "docs/results/texture"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,9 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from research.texture.__main__ import DEFAULT_WORK_DIR
 from research.texture.data import load_split
-from research.texture.settings import PRECISIONS, STUDIES, Run
+from research.texture.settings import DEFAULT_WORK_DIR, PRECISIONS, STUDIES, Run
 from research.texture.train import train_run
 
 

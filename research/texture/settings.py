@@ -232,3 +232,9 @@ def confirm_cell(train_per_class: int, ratio: float) -> Study:
     return map_cell(train_per_class, ratio).replace(
         name=f"confirm_512_n{train_per_class}_r{ratio:.3g}"
     )
+
+
+#: Outside the repository, at a fixed path, so that a later session finds
+#: the checkpoints and the data cache.
+DEFAULT_WORK_DIR = "/work/texture_runs"
+DEFAULT_RESULTS = "docs/results/texture"

@@ -26,9 +26,15 @@ from typing import Any
 import numpy as np
 
 from research.runs import mean_sd, seed_range
-from research.texture.__main__ import DEFAULT_RESULTS, DEFAULT_WORK_DIR
 from research.texture.data import load_split, scale_choices
-from research.texture.settings import STUDIES, Study, map_cell, parse_cell
+from research.texture.settings import (
+    DEFAULT_RESULTS,
+    DEFAULT_WORK_DIR,
+    STUDIES,
+    Study,
+    map_cell,
+    parse_cell,
+)
 
 #: Rings of the power spectrum, over spatial frequencies 0 to 0.5 per pixel.
 RINGS = 48
