@@ -177,6 +177,8 @@ def test_the_cache_version_is_the_builders():
 
 
 def test_variants_of_a_seed_share_initial_weights_and_batches(tmp_path):
+    import keras
+
     from research.texture import model, train
 
     nets = {
@@ -200,6 +202,12 @@ def test_variants_of_a_seed_share_initial_weights_and_batches(tmp_path):
     assert x_c.shape[1:3] == (FAST.size // 2, FAST.size // 2)
     _, y_other = train.epoch_batches(split, Run(FAST, "no_mask", 3), 6)
     assert not np.array_equal(y_a, y_other)
+    # Gathered from the images held as a tensor: the same batches.
+    held = keras.ops.convert_to_tensor(split.images)
+    x_a, _ = train.epoch_batches(split, Run(FAST, "no_mask", 3), 5)
+    x_t, y_t = train.epoch_batches(split, Run(FAST, "no_mask", 3), 5, held)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(x_t), x_a)
+    np.testing.assert_array_equal(y_t, y_a)
 
 
 def test_paired_t_interval_against_a_hand_computation():

@@ -49,6 +49,7 @@ class _TextureTraining(Training):
             jit_compile=False,
         )
         self.callbacks = _callbacks(self.run)
+        self.tensors = _tensors(self.data)
         return model
 
     def fresh_state(self) -> dict[str, Any]:
@@ -68,8 +69,7 @@ class _TextureTraining(Training):
         run, study = self.run, self.run.study
         epoch = state["epoch"]
         started = time.time()
-        x, y = epoch_batches(self.data["train"], run, epoch)
-        val = self.data["val"]
+        x, y = epoch_batches(self.data["train"], run, epoch, self.tensors["train"])
         history = model.fit(
             x,
             y,
@@ -77,7 +77,7 @@ class _TextureTraining(Training):
             epochs=epoch + 1,
             initial_epoch=epoch,
             shuffle=False,
-            validation_data=(val.images, val.labels),
+            validation_data=self.tensors["val"],
             validation_batch_size=EVAL_BATCH,
             callbacks=self.callbacks,
             verbose=0,
@@ -114,24 +114,53 @@ class _TextureTraining(Training):
 train_run = _TextureTraining.train_run
 
 
-def epoch_batches(train: Split, run: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+def epoch_batches(
+    train: Split, run: Run, epoch: int, images: Any = None
+) -> tuple[Any, np.ndarray]:
     """The training images of `epoch` in their order (and crops).
 
     The order depends on the seed and the epoch only, so the variants of a
     seed see the same batches; the random-crops variant then crops each
     image at a position drawn from its own stream.
+
+    Args:
+        train: The training split.
+        run: The run.
+        epoch: The epoch (from 0).
+        images: `train.images` as a backend tensor, if held as one: the
+            uncropped images are then gathered from it, a tensor.
     """
     rng = np.random.default_rng([run.seed, epoch])
     order = rng.permutation(len(train.labels))
-    images = train.images[order]
-    if run.variant == "random_crops":
-        side = int(run.study.size * run.study.crop_fraction)
-        crop_rng = np.random.default_rng([run.seed, epoch, 1])
-        corners = crop_rng.integers(0, run.study.size - side + 1, (len(order), 2))
-        images = np.stack(
-            [im[r : r + side, c : c + side] for im, (r, c) in zip(images, corners)]
-        )
-    return images, train.labels[order]
+    labels = train.labels[order]
+    if run.variant != "random_crops":
+        if images is not None:
+            return keras.ops.take(images, order, axis=0), labels
+        return train.images[order], labels
+    side = int(run.study.size * run.study.crop_fraction)
+    crop_rng = np.random.default_rng([run.seed, epoch, 1])
+    corners = crop_rng.integers(0, run.study.size - side + 1, (len(order), 2))
+    crops = [
+        train.images[i, r : r + side, c : c + side] for i, (r, c) in zip(order, corners)
+    ]
+    return np.stack(crops), labels
+
+
+def _tensors(data: dict[str, Split]) -> dict[str, Any]:
+    """The training images and the validation split as backend tensors.
+
+    Converted once per run: given arrays, every `fit` call (one per epoch)
+    would copy them into new tensors (a large part of a short epoch at
+    these image sizes).
+    """
+    val = data["val"]
+    return {
+        "train": keras.ops.convert_to_tensor(data["train"].images),
+        "val": (
+            keras.ops.convert_to_tensor(val.images),
+            keras.ops.convert_to_tensor(val.labels),
+        ),
+    }
 
 
 def _callbacks(run: Run) -> list[keras.callbacks.Callback]:
