@@ -235,3 +235,25 @@ def test_bad_study_settings_are_refused():
 def test_command_line_errors_name_the_option(harness):
     done = harness("--seeds", "x", check=False)
     assert done.returncode == 2 and "--seeds" in done.stderr
+
+
+def test_a_one_scale_study_reports_no_per_scale_figures(tmp_path):
+    from research.texture import protocol
+
+    study = FAST.replace(name="fast_one_scale", scales=((1.5, 3.0),), powers=(1.0,))
+    done = protocol.run_study(
+        study,
+        [0],
+        tmp_path / "w",
+        tmp_path / "r",
+        ("no_mask", "backdrop"),
+        log=lambda line: None,
+    )
+    assert done
+    summary = json.loads((tmp_path / "r" / study.name / "summary.json").read_text())
+    backdrop = summary["variants"]["backdrop"]
+    # Two classes, the one scale's choice: there is no large scale to report.
+    assert set(backdrop["difference"]) == {"test_accuracy"}
+    assert "large_scale_accuracy" not in backdrop
+    table = (tmp_path / "r" / study.name / "README.md").read_text()
+    assert "test accuracy" in table and "large scale" not in table

@@ -69,3 +69,16 @@ def test_the_fast_study_is_told_apart_and_the_summary_is_the_seeds_mean(tmp_path
         )
     mean = np.mean([f["small_scale_accuracy"] for f in per_seed.values()])
     assert summary["small_scale_accuracy"]["mean"] == pytest.approx(mean)
+
+
+def test_a_one_scale_study_is_scored_on_its_class_alone(tmp_path):
+    from research.texture.spectral import score_seed
+
+    # 6 images per class: the classifier's 5-fold cross-validation.
+    study = STUDIES["fast"].replace(
+        name="fast_one_scale", scales=((1.5, 3.0),), powers=(1.0,), train_per_class=6
+    )
+    scores = score_seed(study, 0, tmp_path)
+    # The class is the one scale's choice: no per-scale figures beside it.
+    assert set(scores) == {"test_accuracy"}
+    assert scores["test_accuracy"] >= 0.9

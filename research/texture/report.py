@@ -28,6 +28,19 @@ from research.texture.settings import HARNESS_VERSION, VARIANTS, Study
 
 #: The figures compared: overall, small-scale and large-scale test accuracy.
 FIGURES = ("test_accuracy", "small_scale_accuracy", "large_scale_accuracy")
+_HEADINGS = {
+    "test_accuracy": "test accuracy",
+    "small_scale_accuracy": "small scale",
+    "large_scale_accuracy": "large scale",
+}
+
+
+def figures(num_scales: int) -> tuple[str, ...]:
+    """The figures of a study with `num_scales` scales.
+
+    Per scale only with two: with one, the class is the scale's choice.
+    """
+    return FIGURES if num_scales > 1 else FIGURES[:1]
 
 
 def outputs(out: Path) -> list[Path]:
@@ -48,8 +61,9 @@ def load_runs(study: Study, out: Path) -> dict[str, dict[int, dict[str, Any]]]:
             or settings["harness_version"] != HARNESS_VERSION
         ):
             continue  # A run of other settings, kept beside (another study).
-        result["small_scale_accuracy"] = result["scale_accuracy"][0]
-        result["large_scale_accuracy"] = result["scale_accuracy"][-1]
+        if len(result["scale_accuracy"]) > 1:
+            result["small_scale_accuracy"] = result["scale_accuracy"][0]
+            result["large_scale_accuracy"] = result["scale_accuracy"][-1]
         runs.setdefault(settings["variant"], {})[settings["seed"]] = result
     return runs
 
@@ -61,12 +75,13 @@ def summarize(study: Study, out: Path) -> dict[str, Any]:
     """
     runs = load_runs(study, out)
     baseline = runs.get("no_mask", {})
+    compared = figures(len(study.scales))
     variants = {}
     for variant in [v for v in VARIANTS if v in runs]:
         by_seed = runs[variant]
         seeds = sorted(by_seed)
         entry: dict[str, Any] = {"seeds": seeds}
-        for figure in FIGURES:
+        for figure in compared:
             values = np.array([by_seed[s][figure] for s in seeds])
             entry[figure] = mean_sd(values)
         entry["steps"] = [by_seed[s]["steps"] for s in seeds]
@@ -80,7 +95,7 @@ def summarize(study: Study, out: Path) -> dict[str, Any]:
                     [by_seed[s][figure] for s in paired],
                     [baseline[s][figure] for s in paired],
                 )
-                for figure in FIGURES
+                for figure in compared
             }
         variants[variant] = entry
     return {"study": jsonable(dataclasses.asdict(study)), "variants": variants}
@@ -89,6 +104,9 @@ def summarize(study: Study, out: Path) -> dict[str, Any]:
 def markdown(summary: dict[str, Any]) -> str:
     """The summary as a Markdown table, with the study's settings."""
     study = summary["study"]
+    compared = figures(len(study["scales"]))
+    headings = " | ".join(_HEADINGS[f] for f in compared)
+    rule = "---|" * len(compared)
     lines = [
         f"# Texture study `{study['name']}`",
         "",
@@ -105,32 +123,32 @@ def markdown(summary: dict[str, Any]) -> str:
         "accuracy (lower loss on ties) from step "
         f"{study['select_from_step']} on is tested.",
         "",
-        "| variant | seeds | test accuracy | small scale | large scale | "
-        "steps (median) | left ln(classes) plateau by step (median) |",
-        "|---|---|---|---|---|---|---|",
+        f"| variant | seeds | {headings} | steps (median) | left ln(classes) "
+        "plateau by step (median) |",
+        f"|---|---|{rule}---|---|",
     ]
     for variant, entry in summary["variants"].items():
-        figures = " | ".join(format_mean_sd(entry[f]) for f in FIGURES)
+        means = " | ".join(format_mean_sd(entry[f]) for f in compared)
         left = [s for s in entry["left_plateau_step"] if s is not None]
         never = len(entry["left_plateau_step"]) - len(left)
         plateau = f"{np.median(left):.0f}" if left else "never"
         if left and never:
             plateau += f" ({never} never)"
         lines.append(
-            f"| {variant} | {len(entry['seeds'])} | {figures} | "
+            f"| {variant} | {len(entry['seeds'])} | {means} | "
             f"{np.median(entry['steps']):.0f} | {plateau} |"
         )
     lines += [
         "",
         "Differences from `no_mask`, paired by seed, with 95 % paired t-intervals:",
         "",
-        "| variant | pairs | test accuracy | small scale | large scale |",
-        "|---|---|---|---|---|",
+        f"| variant | pairs | {headings} |",
+        f"|---|---|{rule}",
     ]
     for variant, entry in summary["variants"].items():
         if "difference" not in entry:
             continue
-        cells = " | ".join(format_difference(entry["difference"][f]) for f in FIGURES)
+        cells = " | ".join(format_difference(entry["difference"][f]) for f in compared)
         lines.append(f"| {variant} | {len(entry['paired_seeds'])} | {cells} |")
     return "\n".join(lines) + "\n"
 

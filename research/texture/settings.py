@@ -164,6 +164,16 @@ STUDIES: dict[str, Study] = {
         test_per_class=100,
         precision="mixed_bfloat16",
     ),
+    # A probe of why no arm learns the small scale: the deciding setting's
+    # small-scale field alone (4.75 vs 5 px, two classes), without the
+    # large scale that every arm learns.
+    "small_only_512": Study(
+        "small_only_512",
+        scales=((4.75, 5.0),),
+        powers=(0.75,),
+        data_seed=5121,
+        precision="mixed_bfloat16",
+    ),
     # A toy for tests and for a first look: stationary fields at 64 px.
     "fast": Study(
         "fast",

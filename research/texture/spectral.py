@@ -78,11 +78,11 @@ def score_seed(study: Study, seed: int, cache: Path) -> dict[str, float]:
         model = make_pipeline(StandardScaler(), LogisticRegressionCV(max_iter=10_000))
         model.fit(x_train, c_train[:, scale])
         right.append(model.predict(x_test) == c_test[:, scale])
-    return {
-        "test_accuracy": float(np.mean(np.all(right, axis=0))),
-        "small_scale_accuracy": float(np.mean(right[0])),
-        "large_scale_accuracy": float(np.mean(right[-1])),
-    }
+    scores = {"test_accuracy": float(np.mean(np.all(right, axis=0)))}
+    if len(right) > 1:
+        scores["small_scale_accuracy"] = float(np.mean(right[0]))
+        scores["large_scale_accuracy"] = float(np.mean(right[-1]))
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
