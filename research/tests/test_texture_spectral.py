@@ -25,6 +25,20 @@ def test_a_cosine_puts_its_power_in_its_ring(cycles):
     assert rings[0, expected] > others.max() + 20  # log power: e^20 apart
 
 
+def test_rings_span_the_same_cycles_per_image_at_512_and_1024_px():
+    # The half-size replica halves every length: a pattern of 30 cycles per
+    # image is at 30 / 512 per pixel there and 30 / 1024 at full size; both
+    # must fall into the same ring.
+    assert spectral.rings_for(64) == spectral.rings_for(512) == spectral.RINGS
+    peaks = []
+    for size in (512, 1024):
+        x = np.arange(size)
+        image = np.cos(2 * np.pi * 30 / size * x)[None, :] * np.ones((size, 1))
+        rings = spectral.ring_spectrum(image[None, ..., None], spectral.rings_for(size))
+        peaks.append(int(np.argmax(rings[0])))
+    assert peaks[0] == peaks[1] == int(30 / 512 / 0.5 * spectral.RINGS)
+
+
 def test_the_mean_is_removed_and_each_image_is_its_own():
     rng = np.random.default_rng(0)
     images = rng.normal(size=(2, 32, 32, 1))

@@ -36,8 +36,20 @@ from research.texture.settings import (
     parse_cell,
 )
 
-#: Rings of the power spectrum, over spatial frequencies 0 to 0.5 per pixel.
+#: Rings of the power spectrum, over spatial frequencies 0 to 0.5 per pixel,
+#: at 512 px and below.
 RINGS = 48
+
+
+def rings_for(size: int) -> int:
+    """Rings for `size`-pixel images: 48, and 48 per 512 px above 512.
+
+    Above 512 px a ring spans the same frequencies in cycles per image as at
+    512 (about 5.3), so that the half-size replica's spectrum and the full
+    size's fall into the same rings; at 1024 px 48 rings would put both
+    large lengths (80 and 140 px) in the first one.
+    """
+    return RINGS * max(1, size // 512)
 
 
 def ring_spectrum(images: np.ndarray, rings: int = RINGS) -> np.ndarray:
@@ -70,7 +82,9 @@ def score_seed(study: Study, seed: int, cache: Path) -> dict[str, float]:
 
     train = load_split(study, "train", cache, seed)
     test = load_split(study, "test", cache)
-    x_train, x_test = ring_spectrum(train.images), ring_spectrum(test.images)
+    rings = rings_for(study.size)
+    x_train = ring_spectrum(train.images, rings)
+    x_test = ring_spectrum(test.images, rings)
     c_train = scale_choices(train.lengths, study)
     c_test = scale_choices(test.lengths, study)
     right = []
@@ -109,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = list(next(iter(per_seed.values())))
     summary: dict[str, Any] = {
         "study": study.name,
-        "classifier": f"log power in {RINGS} rings, logistic regression per scale "
+        "classifier": f"log power in {rings_for(study.size)} rings, logistic "
+        "regression per scale "
         "(regularisation by cross-validation on the training images)",
         "seeds": args.seeds,
         "per_seed": per_seed,
