@@ -174,6 +174,15 @@ STUDIES: dict[str, Study] = {
         data_seed=5121,
         precision="mixed_bfloat16",
     ),
+    # The same with ten times the training images: is it their number?
+    "small_only_512_n250": Study(
+        "small_only_512_n250",
+        scales=((4.75, 5.0),),
+        powers=(0.75,),
+        train_per_class=250,
+        data_seed=5122,
+        precision="mixed_bfloat16",
+    ),
     # A toy for tests and for a first look: stationary fields at 64 px.
     "fast": Study(
         "fast",
