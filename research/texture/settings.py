@@ -147,6 +147,14 @@ class Run(KeyedRun):
         return f"{self.variant}-s{self.seed}"
 
 
+_SMALL_ONLY = Study(
+    "small_only_512",
+    scales=((4.75, 5.0),),
+    powers=(0.75,),
+    data_seed=5121,
+    precision="mixed_bfloat16",
+)
+
 #: The studies of the texture question (issue: settle the texture claim).
 STUDIES: dict[str, Study] = {
     # The deciding comparison: the half-size replica of the authors' data,
@@ -167,21 +175,10 @@ STUDIES: dict[str, Study] = {
     # A probe of why no arm learns the small scale: the deciding setting's
     # small-scale field alone (4.75 vs 5 px, two classes), without the
     # large scale that every arm learns.
-    "small_only_512": Study(
-        "small_only_512",
-        scales=((4.75, 5.0),),
-        powers=(0.75,),
-        data_seed=5121,
-        precision="mixed_bfloat16",
-    ),
+    "small_only_512": _SMALL_ONLY,
     # The same with ten times the training images: is it their number?
-    "small_only_512_n250": Study(
-        "small_only_512_n250",
-        scales=((4.75, 5.0),),
-        powers=(0.75,),
-        train_per_class=250,
-        data_seed=5122,
-        precision="mixed_bfloat16",
+    "small_only_512_n250": _SMALL_ONLY.replace(
+        name="small_only_512_n250", train_per_class=250, data_seed=5122
     ),
     # A toy for tests and for a first look: stationary fields at 64 px.
     "fast": Study(
