@@ -475,15 +475,24 @@ class PairwiseAUC(_BatchLoss):
         if not self.from_logits:
             p = ops.clip(z, self.epsilon, 1.0 - self.epsilon)
             z = ops.log(p) - ops.log(1.0 - p)
-        # A dense (positive, negative) pair weight matrix: the batch size is
-        # dynamic, and a data-dependent gather is avoided.
+        return self._pair_mean(*self._pairs(y, z, w))
+
+    def _pairs(self, y, z, w):
+        """`(z_pos, w_pos, z_neg, w_neg)`: the two sides of the pair matrix."""
+        # Every sample on both sides, weighted 0 where it is not of that
+        # class: a dense matrix, as the batch size is dynamic and a
+        # data-dependent gather is avoided.
         w = 1.0 if w is None else w
-        pair_weight = (w * y)[:, None] * (w * (1.0 - y))[None, :]
+        return z, w * y, z, w * (1.0 - y)
+
+    def _pair_mean(self, z_pos, w_pos, z_neg, w_neg):
+        """The penalty's mean over the pairs, weighted by `w_pos * w_neg`."""
+        pair_weight = w_pos[:, None] * w_neg[None, :]
         # 0 outside the kept pairs and for two equal infinite scores (where
         # `inf - inf` is NaN): the loss's limit, and `penalty * 0` stays 0.
-        diff = z[:, None] - z[None, :]
+        diff = z_pos[:, None] - z_neg[None, :]
         tie_of_infinities = ops.logical_and(
-            ops.equal(z[:, None], z[None, :]), ops.isinf(z)[:, None]
+            ops.equal(z_pos[:, None], z_neg[None, :]), ops.isinf(z_pos)[:, None]
         )
         keep = ops.logical_and(pair_weight > 0.0, ops.logical_not(tie_of_infinities))
         diff = ops.where(keep, diff, ops.zeros_like(diff))
