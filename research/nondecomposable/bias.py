@@ -33,8 +33,9 @@ import scipy.stats
 
 from research.nondecomposable import data as nd_data
 from research.nondecomposable import model as nd_model
+from research.nondecomposable.losses import make_loss
 from research.nondecomposable.settings import Run, Study, parse_method
-from research.nondecomposable.train import chunk_batches, make_loss
+from research.nondecomposable.train import chunk_batches
 
 #: The seed the probe draws its training set and initial weights from.
 PROBE_SEED = 0

@@ -27,8 +27,9 @@ import re
 
 from research.runs import KeyedRun, Settings, int_at_least, ints_at_least, one_of
 
-#: Bumped whenever the harness changes what a run computes.
-HARNESS_VERSION = 1
+#: Per loss, bumped whenever the harness changes what a run of it computes
+#: (`pairwise_auc` 2: the gathered pair matrix, `losses.GatheredPairwiseAUC`).
+HARNESS_VERSIONS = {"soft_f1": 1, "pairwise_auc": 2}
 LOSSES = ("soft_f1", "pairwise_auc")
 #: The validation metric that selects the step and the learning rate.
 SELECTION_METRIC = {"soft_f1": "f1", "pairwise_auc": "auc"}
@@ -192,8 +193,6 @@ def steps_per_epoch(study: Study, method: str) -> int:
 class Run(KeyedRun):
     """One method trained with one learning rate and one seed."""
 
-    HARNESS_VERSION = HARNESS_VERSION
-
     study: Study
     method: str
     lr: float
@@ -208,6 +207,11 @@ class Run(KeyedRun):
             )
         int_at_least("seed", self.seed, 0)
         self._tidy(lr=float(self.lr))
+
+    @property
+    def HARNESS_VERSION(self) -> int:  # noqa: N802 (`KeyedRun`'s name)
+        """The harness's version for this run's loss (`HARNESS_VERSIONS`)."""
+        return HARNESS_VERSIONS[self.study.loss]
 
     def _label(self) -> str:
         return f"{self.method}-lr{self.lr:g}-s{self.seed}"

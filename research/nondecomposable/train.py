@@ -27,13 +27,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_backdrop.losses import PairwiseAUC, SoftF1
 from research.nondecomposable import model as nd_model
 from research.nondecomposable.data import Split
+from research.nondecomposable.losses import make_loss
 from research.nondecomposable.settings import Run, parse_method, steps_per_epoch
 from research.training import Training
 
-LOSS_CLASSES = {"soft_f1": SoftF1, "pairwise_auc": PairwiseAUC}
 FIGURES = ("f1", "auc", "ap")
 CURVES = (
     "epochs",
@@ -108,11 +107,6 @@ def chunk_batches(run: Run, train: Split, chunk: int) -> tuple[Any, np.ndarray, 
         masks = nd_model.stratified_masks(train.y, size, steps, rng).ravel()
         return [x, masks], y, n
     return x, y, n
-
-
-def make_loss(name: str) -> keras.losses.Loss:
-    """The study's loss on logits."""
-    return LOSS_CLASSES[name](from_logits=True)
 
 
 class _ChunkTraining(Training):

@@ -7,10 +7,11 @@ named, the batches and masks of each method, and the report's pairing.
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
-from research.nondecomposable import data, model, report, train
+from research.nondecomposable import data, losses, model, report, train
 from research.nondecomposable.settings import STUDIES, Run, Study, parse_method
 
 HARNESS = "research.nondecomposable"  # run by the `harness` fixture (conftest.py)
@@ -276,3 +277,56 @@ def test_report_reads_only_its_studys_runs(tmp_path):
     (out / "runs" / "y.json").write_text("{")
     with pytest.raises(ValueError, match="Damaged result file"):
         report.load_runs(FAST, out)
+
+
+def _pairwise_spec(z, y, w):
+    """The weighted logistic pair loss and its gradient, in float64 NumPy."""
+    pos, neg = np.flatnonzero(w * y > 0), np.flatnonzero(w * (1 - y) > 0)
+    pair_w = np.outer(w[pos], w[neg])
+    d = z[pos][:, None] - z[neg][None, :]
+    total = pair_w.sum()
+    if total == 0:
+        return 0.0, np.zeros_like(z)
+    value = float(np.sum(pair_w * np.logaddexp(0.0, -d)) / total)
+    slope = pair_w / (1.0 + np.exp(d)) / total  # -d/dd of the penalty
+    grad = np.zeros_like(z)
+    grad[pos] -= slope.sum(axis=1)
+    grad[neg] += slope.sum(axis=0)
+    return value, grad
+
+
+class _Scores(keras.layers.Layer):
+    """Returns a trainable score per sample: `fit`'s gradient is the loss's."""
+
+    def __init__(self, z, **kwargs):
+        super().__init__(**kwargs)
+        self.z = self.add_weight(
+            shape=(len(z),), initializer=keras.initializers.Constant(z)
+        )
+
+    def call(self, x):
+        return keras.ops.reshape(self.z, (-1, 1)) + 0.0 * x
+
+
+@pytest.mark.parametrize("positives", [5, 0], ids=["rare_positives", "no_positive"])
+def test_gathered_pairwise_auc_is_the_pair_loss_in_fit(positives):
+    # One SGD step of rate 1 in `fit`, compiled as the harness compiles:
+    # the scores move by minus the specification's gradient.
+    rng = np.random.default_rng(positives)
+    n = 64
+    z = rng.normal(size=n)
+    y = np.zeros(n)
+    y[rng.choice(n, positives, replace=False)] = 1.0
+    w = rng.uniform(0.5, 2.0, size=n)
+    w[rng.choice(n, 4, replace=False)] = 0.0  # samples that make no pair
+    want_value, want_grad = _pairwise_spec(z, y, w)
+    loss = losses.make_loss("pairwise_auc")
+    assert isinstance(loss, losses.GatheredPairwiseAUC)
+    got = float(loss(y, z.astype(np.float32), sample_weight=w.astype(np.float32)))
+    assert got == pytest.approx(want_value, rel=1e-5, abs=1e-7)
+    model = keras.Sequential([keras.Input((1,)), _Scores(z.astype(np.float32))])
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss=loss, jit_compile=False)
+    x = np.ones((n, 1), np.float32)
+    model.fit(x, y, sample_weight=w, batch_size=n, epochs=1, shuffle=False, verbose=0)
+    moved = z - keras.ops.convert_to_numpy(model.layers[0].z)
+    np.testing.assert_allclose(moved, want_grad, rtol=1e-4, atol=1e-7)
