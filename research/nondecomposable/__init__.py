@@ -22,7 +22,8 @@ and the test figures carry little sampling noise, and the true
 probability gives each figure's ceiling.
 
 Modules: `settings` (studies, methods, runs, keys), `data` (the
-generator), `model` (the network and the stratified mask), `bias` (the
+generator), `losses` (the study's losses), `model` (the network and the
+stratified mask), `bias` (the
 probe), `train` (one run on Keras `fit`, exact resume), `protocol` (the
 probe, then methods x learning rates x seeds), `report` (learning-rate
 choice, paired t-intervals, tables, curves). `python -m
@@ -32,7 +33,9 @@ The CPU estimate in `__main__` comes from probe runs of single methods on
 two shared cores. `soft_f1`: about 40 s per full-batch or backdrop run
 (200 steps of 4,096 samples and 40 validations of 50,000), 50 s per
 minibatch-128 run and 110 s per minibatch-32 run (25,600 steps), about 11
-minutes per seed and learning rate. `pairwise_auc`: about 0.6 s per
-full-batch step, so about 150 s per full-batch or backdrop run and 21
-minutes per seed and learning rate.
+minutes per seed and learning rate. `pairwise_auc` (on the gathered
+pair matrix, `losses`), with two study processes sharing the two cores:
+about 25 s per full-batch or backdrop run, 45 s per minibatch-128 run and
+85 s per minibatch-32 run, about 22 minutes per seed (every method and
+learning rate) in each process.
 """

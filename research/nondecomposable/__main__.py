@@ -13,12 +13,13 @@ The full study, both losses, ten seeds, committing each result:
     nice -n 10 python -m research.nondecomposable --study pairwise_auc --seeds 0-9 --commit
 
 Each study is 11 methods x 3 learning rates x 10 seeds = 330 runs plus a
-bias probe (about 10 minutes: 22,000 backward passes). Estimated CPU
-time on the two shared cores: about 5.5 hours for `soft_f1` and 11 hours
-for `pairwise_auc` (its full-batch loss pairs the 4,096 scores, 16.7
-million pairs a step, which makes its full-batch and backdrop runs about
-three times slower), 16.5 hours for both;
-`research/nondecomposable/__init__.py` gives the basis. `--study fast` runs the whole pipeline on toy sizes in about a minute.
+bias probe (about 10 minutes: 22,000 backward passes). Estimated time
+on the two shared cores: at most about 5.5 hours for `soft_f1`, and about
+3 hours for `pairwise_auc` (about 2 when two processes share the seeds,
+`--seeds 0-4` and `--seeds 5-9`, each in its own git worktree so that
+their reports and commits do not collide; merge them after);
+`research/nondecomposable/__init__.py` gives the basis. `--study fast`
+runs the whole pipeline on toy sizes in about a minute.
 """
 
 from __future__ import annotations
