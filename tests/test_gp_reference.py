@@ -443,8 +443,8 @@ def test_torus_variant_keeps_version_2_0_0_arrays():
     # Pinned from version 2.0.0's reference.field(9.5, 64, default_rng(3))
     # and reference.sample([9.5, 80], [0.75, 1.25], 1024, default_rng(6)).
     # To 1e-6: the fields are BLAS products, whose last bits depend on the
-    # CPU's kernels (AVX2 and AVX-512 give a relative 1e-8 to 3e-7 here);
-    # another construction or random stream moves them by far more.
+    # CPU's kernels (an AVX2-only CPU gives values a relative 1e-8 to 3e-7
+    # off these); another construction or random stream moves them far more.
     field = torus.field(9.5, 64, np.random.default_rng(3))
     np.testing.assert_allclose(
         field[0, :3],
