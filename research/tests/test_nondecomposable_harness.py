@@ -330,3 +330,39 @@ def test_gathered_pairwise_auc_is_the_pair_loss_in_fit(positives):
     model.fit(x, y, sample_weight=w, batch_size=n, epochs=1, shuffle=False, verbose=0)
     moved = z - keras.ops.convert_to_numpy(model.layers[0].z)
     np.testing.assert_allclose(moved, want_grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["minibatch_32", "backdrop_32"])
+def test_a_chunk_in_one_call_is_a_chunk_step_by_step(method):
+    # `compile_model` runs a chunk's steps in one call: the weights and the
+    # loss after two chunks are those of one call a step, bit for bit.
+    run = Run(FAST, method, 3e-3, 0)
+    trained = []
+    for step_by_step in (False, True):
+        fitted, _ = model.build(FAST, method, 0)
+        if step_by_step:
+            fitted.compile(
+                optimizer=keras.optimizers.Adam(run.lr),
+                loss=losses.make_loss(FAST.loss),
+                jit_compile=False,
+            )
+        else:
+            train.compile_model(fitted, run)
+        losses_seen = []
+        for chunk in range(2):
+            x, y, batch = train.chunk_batches(run, splits()["train"], chunk)
+            history = fitted.fit(
+                x,
+                y,
+                batch_size=batch,
+                epochs=chunk + 1,
+                initial_epoch=chunk,
+                shuffle=False,
+                verbose=0,
+            )
+            losses_seen.append(history.history["loss"][-1])
+        trained.append((fitted.get_weights(), losses_seen))
+    (weights, seen), (weights_1, seen_1) = trained
+    assert seen == seen_1
+    for w, w_1 in zip(weights, weights_1):
+        np.testing.assert_array_equal(w, w_1)
