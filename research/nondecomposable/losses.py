@@ -5,10 +5,11 @@ matrix, which any backend can compile (no data-dependent shape). With 2 %
 positives almost all of that matrix is weighted 0, and at 4,096 samples
 it, not the network, is most of a full-batch step. `GatheredPairwiseAUC`
 takes the positive and the negative logits out of the batch first, so its
-matrix is positives by negatives. It is the same function (the same penalty, pair
-weights, ties and empty-batch rule, from the library's own code); its
-shapes depend on the labels, so it needs a step that is not compiled to
-static shapes (`jit_compile=False`, as every run of the harness is).
+matrix is positives by negatives. It is the same function (the same
+penalty, pair weights, ties and empty-batch rule, from the library's own
+code); its shapes depend on the labels, so it needs a step that is not
+compiled to static shapes (`jit_compile=False`, as every run of the
+harness is).
 """
 
 from __future__ import annotations
