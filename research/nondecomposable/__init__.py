@@ -23,10 +23,10 @@ probability gives each figure's ceiling.
 
 Modules: `settings` (studies, methods, runs, keys), `data` (the
 generator), `losses` (the study's losses), `model` (the network and the
-stratified mask), `bias` (the
-probe), `train` (one run on Keras `fit`, exact resume), `protocol` (the
-probe, then methods x learning rates x seeds), `report` (learning-rate
-choice, paired t-intervals, tables, curves). `python -m
+stratified mask), `bias` (the probe), `train` (one run on Keras `fit`,
+exact resume), `protocol` (the probe, then methods x learning rates x
+seeds), `report` (learning-rate choice, paired t-intervals, tables,
+curves). `python -m
 research.nondecomposable --help` runs them.
 
 The CPU estimate in `__main__` comes from probe runs of single methods on

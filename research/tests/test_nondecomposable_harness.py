@@ -337,6 +337,7 @@ def test_a_chunk_in_one_call_is_a_chunk_step_by_step(method):
     # `compile_model` runs a chunk's steps in one call: the weights and the
     # loss after two chunks are those of one call a step, bit for bit.
     run = Run(FAST, method, 3e-3, 0)
+    train_split = data.split(FAST, "train", 0)
     trained = []
     for step_by_step in (False, True):
         fitted, _ = model.build(FAST, method, 0)
@@ -350,7 +351,7 @@ def test_a_chunk_in_one_call_is_a_chunk_step_by_step(method):
             train.compile_model(fitted, run)
         losses_seen = []
         for chunk in range(2):
-            x, y, batch = train.chunk_batches(run, splits()["train"], chunk)
+            x, y, batch = train.chunk_batches(run, train_split, chunk)
             history = fitted.fit(
                 x,
                 y,
